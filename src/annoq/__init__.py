@@ -1,1 +1,111 @@
-"""annoq."""
+"""annoq: an asyncio client for human-annotation work queues.
+
+Stream whole queues with walks that never skip or repeat an item while states change,
+and bulk-mark items with bounded parallelism and exactly one outcome per input.
+
+    import annoq
+
+    async with annoq.WeaveSession() as weave:
+        queue = weave.queue("entity/project", queue_id)
+        async for item in queue.items(states=["unstarted"]):
+            ...
+        result = await queue.mark_all("completed", states=["unstarted"])
+
+Backends: W&B Weave (:class:`WeaveSession`) and Annofab (``annoq.annofab``). A local
+emulator of both lives in ``annoq.emulator``.
+"""
+
+from ._bulk import BulkAbortedError, BulkFailure, BulkProgress, BulkResult, Outcome
+from ._config import Timeout
+from ._errors import (
+    AnnoqError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    InsecureTransportError,
+    InvalidArgumentError,
+    InvalidTransitionError,
+    ItemNotInQueueError,
+    MFARequiredError,
+    MissingCredentialsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    TimeoutError,
+    TransportError,
+    ValidationError,
+)
+from ._retry import RetryBudget, RetryPolicy
+from ._transport import RequestOptions, TransportStats
+from ._version import __version__
+from ._walk import PaginationError
+from .weave import (
+    AddCallsResult,
+    AnnotationQueue,
+    AnnotationState,
+    ItemFilter,
+    ItemWalk,
+    Page,
+    Queue,
+    QueueItem,
+    QueueStats,
+    SortBy,
+    WeaveSession,
+)
+
+__all__ = [
+    "APIError",
+    "AddCallsResult",
+    "AnnoqError",
+    "AnnotationQueue",
+    "AnnotationState",
+    "AuthenticationError",
+    "BadRequestError",
+    "BulkAbortedError",
+    "BulkFailure",
+    "BulkProgress",
+    "BulkResult",
+    "ConfigurationError",
+    "ConflictError",
+    "InsecureTransportError",
+    "InvalidArgumentError",
+    "InvalidTransitionError",
+    "ItemFilter",
+    "ItemNotInQueueError",
+    "ItemWalk",
+    "MFARequiredError",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "Outcome",
+    "Page",
+    "PaginationError",
+    "PermissionDeniedError",
+    "Queue",
+    "QueueItem",
+    "QueueStats",
+    "RateLimitError",
+    "RequestOptions",
+    "ResponseDecodeError",
+    "RetryBudget",
+    "RetryPolicy",
+    "ServerError",
+    "SortBy",
+    "Timeout",
+    "TimeoutError",
+    "TransportError",
+    "TransportStats",
+    "ValidationError",
+    "WeaveSession",
+    "__version__",
+]
+
+# Show public names as ``annoq.X`` in reprs, tracebacks and docs.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("annoq."):
+        _obj.__module__ = "annoq"
+del _name, _obj

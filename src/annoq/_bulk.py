@@ -1,0 +1,386 @@
+"""The bulk engine: an (async) iterable of work in, exactly one outcome per input out.
+
+Backend-agnostic. A backend supplies ``apply(work) -> Outcome`` (updated or unchanged)
+that raises an :class:`~annoq.AnnoqError` on failure; the engine reads the input lazily,
+keeps at most ``concurrency`` applications running (anyio CapacityLimiter), narrows that
+number when the server throttles (429) and widens it again as requests succeed, reports
+progress, and counts every input exactly once.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from typing import Generic, TypeVar
+
+import anyio
+import attrs
+
+from ._errors import (
+    AnnoqError,
+    APIError,
+    AuthenticationError,
+    ConflictError,
+    InvalidArgumentError,
+    InvalidTransitionError,
+    ItemNotInQueueError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    TransportError,
+)
+
+__all__ = [
+    "BulkAbortedError",
+    "BulkFailure",
+    "BulkProgress",
+    "BulkResult",
+    "Outcome",
+    "run_bulk",
+]
+
+W = TypeVar("W")
+
+
+class Outcome(enum.StrEnum):
+    """How one input ended."""
+
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
+def failure_reason(error: BaseException) -> str:
+    """A short, stable code for why an item failed (for reports and the CLI)."""
+    table: tuple[tuple[type[BaseException], str], ...] = (
+        (InvalidTransitionError, "invalid_transition"),
+        (ItemNotInQueueError, "not_in_queue"),
+        (NotFoundError, "not_found"),
+        (ConflictError, "conflict"),
+        (AuthenticationError, "unauthenticated"),
+        (PermissionDeniedError, "permission_denied"),
+        (RateLimitError, "retries_exhausted"),
+        (TransportError, "retries_exhausted"),
+    )
+    for cls, code in table:
+        if isinstance(error, cls):
+            return code
+    if isinstance(error, APIError) and error.status >= 500:
+        return "retries_exhausted"
+    return "error"
+
+
+@attrs.frozen
+class BulkFailure:
+    """One input that failed: its key (item or task id), a reason code and the error."""
+
+    key: str
+    reason: str
+    error: AnnoqError
+
+
+@attrs.frozen
+class BulkResult:
+    """The outcome of a bulk operation; ``updated + unchanged + failed == total``.
+
+    ``duplicates`` lists input keys that appeared more than once (each repeat is counted
+    as ``unchanged`` and sent no request). ``complete`` is ``False`` when the run was
+    stopped early (fail-fast or cancellation) and not every input was read.
+    """
+
+    total: int
+    updated: int
+    unchanged: int
+    failed: int
+    failures: tuple[BulkFailure, ...]
+    duplicates: tuple[str, ...]
+    elapsed: float
+    retries: int = 0
+    complete: bool = True
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed and every input was processed."""
+        return self.failed == 0 and self.complete
+
+    @property
+    def rate(self) -> float:
+        """Inputs per second."""
+        return self.total / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@attrs.frozen
+class BulkProgress:
+    """A snapshot for progress displays, passed to ``on_progress``.
+
+    ``total`` is known only when the input has a length. ``final`` marks the last event
+    of a run (also sent when it is cancelled); it then carries the ``result``.
+    """
+
+    done: int
+    total: int | None
+    updated: int
+    unchanged: int
+    failed: int
+    elapsed: float
+    concurrency: int
+    final: bool = False
+    result: BulkResult | None = None
+
+    @property
+    def rate(self) -> float:
+        """Inputs finished per second so far."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+class BulkAbortedError(AnnoqError):
+    """A fail-fast bulk run stopped at its first failure; ``result`` has what was done."""
+
+    def __init__(self, result: BulkResult, first: BulkFailure) -> None:
+        self.result = result
+        self.first_failure = first
+        super().__init__(
+            f"bulk operation stopped after a failure on {first.key!r} ({first.reason}): "
+            f"{first.error}; {result.updated} updated, {result.unchanged} unchanged before it"
+        )
+
+
+@attrs.define
+class _AdaptiveLimit:
+    """AIMD concurrency: halve on throttling (at most once per cooldown), +1 per
+    ``ceiling`` successes, never above the caller's ceiling nor below 1."""
+
+    limiter: anyio.CapacityLimiter
+    ceiling: int
+    cooldown: float = 1.0
+    _streak: int = 0
+    _last_cut: float = -math.inf
+
+    def on_throttled(self, now: float) -> None:
+        if now - self._last_cut < self.cooldown:
+            return
+        self._last_cut = now
+        self._streak = 0
+        self.limiter.total_tokens = max(1, int(self.limiter.total_tokens) // 2)
+
+    def on_success(self) -> None:
+        current = int(self.limiter.total_tokens)
+        if current >= self.ceiling:
+            return
+        self._streak += 1
+        if self._streak >= current:
+            self._streak = 0
+            self.limiter.total_tokens = current + 1
+
+
+@attrs.define
+class _Counters:
+    """Running counts, also read by tests to prove memory stays bounded."""
+
+    read: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.updated + self.unchanged + self.failed
+
+
+class BulkRun(Generic[W]):
+    """One execution of the engine. Use :func:`run_bulk`; this is its state."""
+
+    def __init__(
+        self,
+        apply: Callable[[W], Awaitable[Outcome]],
+        key: Callable[[W], str],
+        *,
+        concurrency: int,
+        total: int | None,
+        on_progress: Callable[[BulkProgress], object] | None,
+        throttle_count: Callable[[], int] | None,
+        retry_count: Callable[[], int] | None,
+        fail_fast: bool,
+        dedupe_window: int | None,
+        progress_interval: float,
+    ) -> None:
+        self.apply = apply
+        self.key = key
+        self.concurrency = concurrency
+        self.total = total
+        self.on_progress = on_progress
+        self.throttle_count = throttle_count
+        self.retry_count = retry_count
+        self.fail_fast = fail_fast
+        self.counters = _Counters()
+        self.failures: list[BulkFailure] = []
+        self.duplicates: list[str] = []
+        self._recent: set[str] = set()
+        self._recent_order: deque[str] = deque()
+        self._dedupe_window = dedupe_window
+        self._progress_interval = progress_interval
+        self._last_progress = -math.inf
+        self._throttles_seen = throttle_count() if throttle_count else 0
+        self._retries_at_start = retry_count() if retry_count else 0
+        self.limiter = anyio.CapacityLimiter(concurrency)
+        self.adaptive = _AdaptiveLimit(self.limiter, concurrency)
+        self.started = time.monotonic()
+        self.aborted: BulkFailure | None = None
+        self.input_exhausted = False
+
+    def _is_repeat(self, key: str) -> bool:
+        if key in self._recent:
+            return True
+        self._recent.add(key)
+        self._recent_order.append(key)
+        if self._dedupe_window is not None and len(self._recent_order) > self._dedupe_window:
+            self._recent.discard(self._recent_order.popleft())
+        return False
+
+    def result(self) -> BulkResult:
+        c = self.counters
+        retries = (self.retry_count() - self._retries_at_start) if self.retry_count else 0
+        return BulkResult(
+            total=c.done,
+            updated=c.updated,
+            unchanged=c.unchanged,
+            failed=c.failed,
+            failures=tuple(self.failures),
+            duplicates=tuple(self.duplicates),
+            elapsed=time.monotonic() - self.started,
+            retries=retries,
+            complete=self.input_exhausted and self.aborted is None,
+        )
+
+    def progress(self, *, final: bool = False) -> None:
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if not final and now - self._last_progress < self._progress_interval:
+            return
+        self._last_progress = now
+        c = self.counters
+        self.on_progress(
+            BulkProgress(
+                done=c.done,
+                total=self.total,
+                updated=c.updated,
+                unchanged=c.unchanged,
+                failed=c.failed,
+                elapsed=now - self.started,
+                concurrency=int(self.limiter.total_tokens),
+                final=final,
+                result=self.result() if final else None,
+            )
+        )
+
+    def _check_throttle(self) -> None:
+        if self.throttle_count is None:
+            return
+        seen = self.throttle_count()
+        if seen > self._throttles_seen:
+            self._throttles_seen = seen
+            self.adaptive.on_throttled(time.monotonic())
+
+    async def _work(self, work: W, key: str, token: object, cancel: anyio.CancelScope) -> None:
+        c = self.counters
+        try:
+            try:
+                outcome = await self.apply(work)
+            except AnnoqError as error:
+                failure = BulkFailure(key, failure_reason(error), error)
+                self.failures.append(failure)
+                c.failed += 1
+                if self.fail_fast and self.aborted is None:
+                    self.aborted = failure
+                    cancel.cancel()
+            else:
+                if outcome is Outcome.UPDATED:
+                    c.updated += 1
+                else:
+                    c.unchanged += 1
+                self.adaptive.on_success()
+            self._check_throttle()
+            self.progress()
+        finally:
+            c.in_flight -= 1
+            self.limiter.release_on_behalf_of(token)
+
+    async def run(self, inputs: Iterable[W] | AsyncIterable[W]) -> BulkResult:
+        c = self.counters
+        try:
+            async with anyio.create_task_group() as group:
+                async for work in _aiter(inputs):
+                    key = self.key(work)
+                    c.read += 1
+                    if self._is_repeat(key):
+                        self.duplicates.append(key)
+                        c.unchanged += 1
+                        continue
+                    token = object()
+                    await self.limiter.acquire_on_behalf_of(token)
+                    c.in_flight += 1
+                    c.max_in_flight = max(c.max_in_flight, c.in_flight)
+                    group.start_soon(self._work, work, key, token, group.cancel_scope)
+                self.input_exhausted = True
+        except BaseException:
+            self.progress(final=True)
+            raise
+        self.progress(final=True)
+        result = self.result()
+        if self.aborted is not None:
+            raise BulkAbortedError(result, self.aborted)
+        return result
+
+
+async def _aiter(inputs: Iterable[W] | AsyncIterable[W]) -> AsyncIterable[W]:
+    if isinstance(inputs, AsyncIterable):
+        async for work in inputs:
+            yield work
+    else:
+        for index, work in enumerate(inputs):
+            yield work
+            if index % 256 == 255:
+                await anyio.lowlevel.checkpoint()  # a long sync input must not hog the loop
+
+
+async def run_bulk(
+    inputs: Iterable[W] | AsyncIterable[W],
+    apply: Callable[[W], Awaitable[Outcome]],
+    *,
+    key: Callable[[W], str],
+    concurrency: int,
+    on_progress: Callable[[BulkProgress], object] | None = None,
+    throttle_count: Callable[[], int] | None = None,
+    retry_count: Callable[[], int] | None = None,
+    fail_fast: bool = False,
+    dedupe_window: int | None = 50_000,
+    progress_interval: float = 0.1,
+) -> BulkResult:
+    """Apply ``apply`` to every input with at most ``concurrency`` at once.
+
+    ``throttle_count`` returns a running count of throttled (429) responses; when it
+    grows the engine halves its parallelism, then creeps back up. ``dedupe_window``
+    bounds how many recent keys are remembered to report repeats (``None``: all).
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidArgumentError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    total = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
+    engine: BulkRun[W] = BulkRun(
+        apply,
+        key,
+        concurrency=concurrency,
+        total=total,
+        on_progress=on_progress,
+        throttle_count=throttle_count,
+        retry_count=retry_count,
+        fail_fast=fail_fast,
+        dedupe_window=dedupe_window,
+        progress_interval=progress_interval,
+    )
+    return await engine.run(inputs)

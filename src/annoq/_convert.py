@@ -1,0 +1,167 @@
+"""cattrs converters between wire JSON and annoq's frozen attrs models.
+
+The rules every backend shares live here once:
+
+- scalars are strict: ``"5"`` is not an ``int`` and ``5`` is not a ``str`` (cattrs's
+  defaults would coerce both and hide a broken server);
+- datetimes are parsed with or without ``Z``, with any fraction of a second, and are
+  always aware (naive ones are taken as UTC); they are written as RFC 3339;
+- unknown response fields are ignored, so new server fields never break old clients;
+- attributes left at their default (``None``) are omitted from request bodies.
+
+A body that does not fit raises :class:`~annoq.ResponseDecodeError` naming the path of the
+offending field. Each backend makes its converter with :func:`make_converter`, once, at
+import; cattrs generates and caches the structuring code on first use.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+import orjson
+from cattrs.gen import make_dict_unstructure_fn
+from cattrs.preconf.orjson import make_converter as _make_orjson_converter
+
+from ._errors import ResponseDecodeError
+
+__all__ = [
+    "OMIT_UNSET",
+    "decode_json",
+    "format_datetime",
+    "make_converter",
+    "parse_datetime",
+    "structure",
+    "structure_list",
+]
+
+#: Set as a class attribute on request models: unset (default) fields are left out of bodies.
+OMIT_UNSET = "__annoq_omit_unset__"
+
+T = TypeVar("T")
+
+
+def parse_datetime(value: object, *, to_utc: bool = True) -> datetime:
+    """Parse an ISO 8601 / RFC 3339 timestamp into an aware datetime.
+
+    >>> parse_datetime("2026-11-24T12:00:00.123Z")
+    datetime.datetime(2026, 11, 24, 12, 0, 0, 123000, tzinfo=datetime.timezone.utc)
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 timestamp string, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if to_utc else parsed
+
+
+def format_datetime(value: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``; naive datetimes are taken as UTC.
+
+    >>> format_datetime(datetime(2026, 11, 24, 12, 0, 0, 123000, tzinfo=UTC))
+    '2026-11-24T12:00:00.123000Z'
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z"
+
+
+def _strict(kind: type, label: str) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, _: Any) -> Any:
+        # bool is an int subclass; a JSON true where a count belongs is a server bug.
+        if type(value) is kind or (kind is float and type(value) is int):
+            return value
+        raise TypeError(f"expected {label}, got {type(value).__name__}")
+
+    return hook
+
+
+def make_converter(*, datetimes_to_utc: bool = True) -> cattrs.Converter:
+    """A converter with annoq's strict, forward-compatible rules.
+
+    ``datetimes_to_utc=False`` keeps a timestamp's own offset (Annofab's ``+09:00``).
+    """
+    converter = _make_orjson_converter(forbid_extra_keys=False, omit_if_default=False)
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(int, _strict(int, "an integer"))
+    converter.register_structure_hook(float, _strict(float, "a number"))
+    converter.register_structure_hook(bool, _strict(bool, "a boolean"))
+    converter.register_structure_hook(
+        datetime, lambda value, _: parse_datetime(value, to_utc=datetimes_to_utc)
+    )
+    converter.register_unstructure_hook(datetime, format_datetime)
+
+    def _enum_hook(value: Any, cls: type[enum.Enum]) -> enum.Enum:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        return cls(value)
+
+    converter.register_structure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum_hook
+    )
+    # Request bodies: what the caller did not set (None defaults) is left out. Response
+    # models keep every field, so a dumped item reads back the same.
+    converter.register_unstructure_hook_factory(
+        lambda cls: attrs.has(cls) and getattr(cls, "__annoq_omit_unset__", False),
+        lambda cls: make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True),
+    )
+    return converter
+
+
+def decode_json(content: bytes) -> Any:
+    """Parse a response body, raising :class:`ResponseDecodeError` if it is not JSON."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        snippet = content[:60].decode("utf-8", "replace")
+        raise ResponseDecodeError(f"response is not JSON ({exc.msg})", snippet=snippet) from None
+
+
+def _describe(exc: BaseException, path: str) -> tuple[str, str]:
+    """The first leaf problem of a cattrs error tree, with its JSON path."""
+    if isinstance(exc, cattrs.ClassValidationError | cattrs.IterableValidationError):
+        for sub in exc.exceptions:
+            note = getattr(sub, "__notes__", None) or []
+            detail = next((n for n in note if isinstance(n, cattrs.AttributeValidationNote)), None)
+            if detail is not None:
+                return _describe(sub, f"{path}.{detail.name}")
+            index = next((n for n in note if isinstance(n, cattrs.IterableValidationNote)), None)
+            if index is not None:
+                return _describe(sub, f"{path}[{index.index!r}]")
+            return _describe(sub, path)
+    if isinstance(exc, KeyError):
+        return "required field is missing", path
+    return str(exc) or type(exc).__name__, path
+
+
+def structure(converter: cattrs.Converter, data: Any, cls: type[T], *, path: str = "$") -> T:
+    """``converter.structure`` that raises :class:`ResponseDecodeError` with a field path."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:  # cattrs raises many types; all mean "the body is wrong"
+        message, where = _describe(exc, path)
+        raise ResponseDecodeError(message, path=where) from None
+
+
+def structure_list(
+    converter: cattrs.Converter, data: Any, cls: type[T], *, path: str = "$"
+) -> list[T]:
+    """Structure a JSON array of ``cls`` with the hook built once for ``cls`` (hot path)."""
+    if not isinstance(data, list):
+        raise ResponseDecodeError(f"expected a list, got {type(data).__name__}", path=path)
+    hook = converter.get_structure_hook(cls)
+    try:
+        return [hook(entry, cls) for entry in data]
+    except Exception:
+        # Find the bad entry for the message; only the failing page pays for this.
+        for index, entry in enumerate(data):
+            structure(converter, entry, cls, path=f"{path}[{index}]")
+        raise  # pragma: no cover - the loop above always raises

@@ -1,0 +1,343 @@
+"""One HTTP exchange with auth, time limits, retries and error mapping; nothing else.
+
+Backends build a :class:`Request` with pure functions and hand it to
+:meth:`Transport.send`; what comes back is a :class:`Response` with a 2xx status, or an
+exception from annoq's tree. The retry *decisions* live in :mod:`annoq._retry`; this
+module only carries them out.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ipaddress
+import logging
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import aiohttp
+import anyio
+import attrs
+import orjson
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from . import _config
+from ._config import Timeout
+from ._errors import (
+    APIError,
+    InsecureTransportError,
+    InvalidArgumentError,
+    TimeoutError,
+    TransportError,
+    error_from_response,
+    redact_url,
+)
+from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retry_delay, should_retry
+
+__all__ = ["Auth", "NoAuth", "Request", "RequestOptions", "Response", "Transport", "TransportStats"]
+
+log = logging.getLogger("annoq")
+
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+class Auth(Protocol):
+    """How a backend authenticates: the headers to send, and what to do on a 401."""
+
+    async def headers(self, transport: Transport) -> Mapping[str, str]:
+        """Headers carrying the credentials (may log in lazily)."""
+        ...
+
+    async def refresh(self, transport: Transport, stale: Mapping[str, str]) -> bool:
+        """After a 401 sent with ``stale``: renew the credentials; ``True`` to resend."""
+        ...
+
+
+class NoAuth:
+    """Sends no credentials (control routes, login requests)."""
+
+    async def headers(self, transport: Transport) -> Mapping[str, str]:
+        return {}
+
+    async def refresh(self, transport: Transport, stale: Mapping[str, str]) -> bool:
+        return False
+
+
+@attrs.frozen
+class Request:
+    """A request as data: built by pure functions, sent by :class:`Transport`.
+
+    ``json`` is encoded with orjson; ``None`` sends no body.
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, str] | None = None
+    json: Any = None
+    accept: str = "application/json"
+    authenticated: bool = True
+
+
+@attrs.frozen
+class Response:
+    """A successful (2xx) response, read whole. ``attempts`` counts sends (1 = no retry)."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    content: bytes
+    attempts: int = 1
+
+
+_DEFAULT_RETRY = RetryPolicy()
+
+
+@attrs.frozen
+class RequestOptions:
+    """Per-call settings: time limits and retry policy (see ``with_options``)."""
+
+    timeout: Timeout = _config.DEFAULT_TIMEOUT
+    retry: RetryPolicy = _DEFAULT_RETRY
+
+
+@attrs.define
+class TransportStats:
+    """Counters of one session's traffic, for progress displays and tests."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    by_status: dict[int, int] = attrs.Factory(dict)
+    transport_errors: int = 0
+
+
+def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=timeout.total, connect=timeout.connect, sock_read=timeout.read
+    )
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(base_url: str, *, allow_insecure_http: bool) -> URL:
+    """Validate a base URL; refuse plain http to another machine unless allowed."""
+    url = URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidArgumentError(
+            f"base_url={redact_url(base_url)!r} is not an http(s) URL with a host"
+        )
+    if url.scheme == "http" and not allow_insecure_http and not is_loopback(url.host):
+        raise InsecureTransportError(
+            f"refusing to send credentials over plain http to {url.host!r}; use https, "
+            "or pass allow_insecure_http=True if this network is trusted"
+        )
+    return url.with_user(None).with_query(None).with_fragment(None)
+
+
+def default_user_agent() -> str:
+    """``annoq/<version> aiohttp/<version> python/<major.minor>``."""
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return f"{_config.USER_AGENT} aiohttp/{aiohttp.__version__} python/{py}"
+
+
+class Transport:
+    """Sends requests for one backend session over a shared aiohttp session.
+
+    It owns the aiohttp session it creates and closes it in :meth:`aclose`; a session
+    passed in is used as is and never closed.
+    """
+
+    def __init__(
+        self,
+        base_url: URL,
+        auth: Auth,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        connection_limit: int = _config.DEFAULT_CONNECTION_LIMIT,
+        user_agent: str | None = None,
+        budget: RetryBudget | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.auth = auth
+        self._base = str(base_url).rstrip("/")
+        self._given_session = session
+        self._session = session
+        self._connection_limit = connection_limit
+        self.budget = budget
+        self.stats = TransportStats()
+        self._static_headers = {**_JSON_HEADERS, "User-Agent": user_agent or default_user_agent()}
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            if self._given_session is not None:
+                raise TransportError("the aiohttp.ClientSession passed to annoq is closed")
+            connector = aiohttp.TCPConnector(limit=self._connection_limit)
+            # Timeouts are set per request; the session-level default would override none.
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the aiohttp session if this transport created it."""
+        if self._given_session is None and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    def url_for(self, request: Request) -> str:
+        return self._base + request.path
+
+    async def send(self, request: Request, options: RequestOptions) -> Response:
+        """Send ``request``, retrying per ``options.retry``; a 2xx Response or an error."""
+        async with self._exchange(request, options, read_body=True) as (
+            response,
+            content,
+            attempts,
+        ):
+            return Response(response.status, response.headers, content, attempts)
+
+    @asynccontextmanager
+    async def stream(
+        self, request: Request, options: RequestOptions
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Like :meth:`send` but yields the open response to read incrementally.
+
+        Retries happen only before the response is handed over; a failure while the
+        caller reads is raised as :class:`TransportError`.
+        """
+        async with self._exchange(request, options, read_body=False) as (response, _, _):
+            try:
+                yield response
+            except aiohttp.ClientError as exc:
+                raise TransportError(
+                    f"connection failed while streaming: {exc.__class__.__name__}",
+                    method=request.method,
+                    url=self.url_for(request),
+                ) from None
+
+    @asynccontextmanager
+    async def _exchange(
+        self, request: Request, options: RequestOptions, *, read_body: bool
+    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, bytes, int]]:
+        url = self.url_for(request)
+        body = None if request.json is None else orjson.dumps(request.json)
+        timeout = _client_timeout(options.timeout)
+        headers = dict(self._static_headers)
+        if request.accept != "application/json":
+            headers["Accept"] = request.accept
+        policy = options.retry
+        attempt = 0
+        refreshed = False
+        client = self._client()
+        while True:
+            auth_headers: Mapping[str, str] = {}
+            if request.authenticated:
+                auth_headers = await self.auth.headers(self)
+            self.stats.requests += 1
+            error: APIError | TransportError
+            retry_after: float | None = None
+            status: int | None = None
+            try:
+                response = await client.request(
+                    request.method,
+                    url,
+                    params=request.params,
+                    data=body,
+                    headers={**headers, **auth_headers} if auth_headers else headers,
+                    timeout=timeout,
+                )
+            except (builtins.TimeoutError, aiohttp.ClientError) as exc:
+                error = self._transport_error(exc, request, url, attempt)
+            else:
+                try:
+                    status = response.status
+                    self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+                    if status < 400:
+                        content = await response.read() if read_body else b""
+                        if self.budget is not None:
+                            self.budget.record_success()
+                        yield response, content, attempt + 1
+                        return
+                    content = await response.read()
+                    if status == 401 and request.authenticated and not refreshed:
+                        refreshed = True
+                        if await self.auth.refresh(self, auth_headers):
+                            continue  # resend with new credentials; not a retry
+                    retry_after = parse_retry_after(response.headers)
+                    error = error_from_response(
+                        status,
+                        _parse_error_body(content),
+                        method=request.method,
+                        url=url,
+                        retry_after=retry_after,
+                        phrase=response.reason or "",
+                    )
+                    error.attempts = attempt + 1
+                except (builtins.TimeoutError, aiohttp.ClientError) as exc:
+                    error = self._transport_error(exc, request, url, attempt)
+                finally:
+                    response.release()
+            if status is None:
+                self.stats.transport_errors += 1
+            if status == 429:
+                self.stats.rate_limited += 1
+            if not should_retry(status=status, attempt=attempt, max_retries=policy.max_retries):
+                raise error
+            if self.budget is not None and not self.budget.try_spend():
+                log.debug("retry budget exhausted; not retrying %s %s", request.method, url)
+                raise error
+            delay = retry_delay(attempt, policy, retry_after=retry_after)
+            self.stats.retries += 1
+            log.debug(
+                "retrying %s %s (attempt %d of %d) in %.3fs after %s",
+                request.method,
+                redact_url(url),
+                attempt + 2,
+                policy.max_retries + 1,
+                delay,
+                status if status is not None else type(error).__name__,
+            )
+            await anyio.sleep(delay)
+            attempt += 1
+
+    def _transport_error(
+        self, exc: BaseException, request: Request, url: str, attempt: int
+    ) -> TransportError:
+        if isinstance(exc, builtins.TimeoutError):
+            return TimeoutError(
+                "request timed out", method=request.method, url=url, attempts=attempt + 1
+            )
+        text = (
+            str(exc).split(" [", 1)[0] if not isinstance(exc, aiohttp.ClientResponseError) else ""
+        )
+        detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return TransportError(
+            f"connection failed ({detail})", method=request.method, url=url, attempts=attempt + 1
+        )
+
+
+def _parse_error_body(content: bytes) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return content.decode("utf-8", "replace")[:500]
+
+
+async def _aiter_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """Lines of a streamed body, without the newline; blank lines skipped."""
+    async for raw in response.content:
+        line = raw.strip()
+        if line:
+            yield line
+
+
+aiter_lines = _aiter_lines

@@ -1,0 +1,185 @@
+"""The paging engine: a page fetcher in, an ordered async stream of pages out.
+
+Backend-agnostic. A backend supplies ``fetch(index) -> PageData`` for page number
+``index`` (0-based from where the walk starts); the engine keeps up to ``prefetch`` pages
+in flight ahead of the consumer, delivers them in order, stops at the end, and cancels
+what is in flight when the consumer stops early.
+
+Why the explicit yield to the loop: a prefetch task only sends its request once the event
+loop runs it, and a consumer that does no I/O between items would never let it run; so
+right after scheduling pages the walker gives the loop one turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
+
+import attrs
+import orjson
+
+from ._errors import AnnoqError, InvalidArgumentError
+
+__all__ = [
+    "PageData",
+    "PaginationError",
+    "SeenWindow",
+    "decode_resume_token",
+    "dedupe",
+    "encode_resume_token",
+    "walk_pages",
+]
+
+T = TypeVar("T")
+
+
+class PaginationError(AnnoqError):
+    """The server's pages make no progress (e.g. it ignores the offset)."""
+
+
+@attrs.frozen
+class PageData(Generic[T]):
+    """What a backend's fetcher returns: the items and whether this was the last page."""
+
+    items: Sequence[T]
+    is_last: bool
+
+
+async def walk_pages(
+    fetch: Callable[[int], Awaitable[PageData[T]]],
+    *,
+    prefetch: int,
+) -> AsyncIterator[tuple[int, PageData[T]]]:
+    """Yield ``(index, page)`` for pages 0, 1, 2, ... in order until the last page.
+
+    Up to ``prefetch`` further pages are requested while the consumer holds one. Leaving
+    the loop early (break, exception, cancellation) cancels and awaits every request
+    still in flight, so nothing is left pending.
+    """
+    if prefetch < 0:
+        raise InvalidArgumentError(f"prefetch must be >= 0, got {prefetch!r}")
+    in_flight: deque[asyncio.Task[PageData[T]]] = deque()
+    next_index = 0
+
+    def schedule() -> None:
+        nonlocal next_index
+        while len(in_flight) < prefetch + 1:
+            in_flight.append(asyncio.ensure_future(fetch(next_index)))
+            next_index += 1
+
+    index = 0
+    try:
+        schedule()
+        await asyncio.sleep(0)  # let the new requests go out before the consumer runs
+        while True:
+            page = await in_flight.popleft()
+            if not page.is_last:
+                schedule()
+                await asyncio.sleep(0)
+            if page.items:
+                yield index, page
+            if page.is_last:
+                return
+            index += 1
+    finally:
+        await _cancel_all(in_flight)
+
+
+async def _cancel_all(tasks: deque[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        # Await them so no "Task was destroyed but it is pending" and no unclosed
+        # response; their errors are irrelevant now (the walk is over).
+        await asyncio.gather(*tasks, return_exceptions=True)
+    tasks.clear()
+
+
+class SeenWindow:
+    """Ids seen recently (``capacity`` of them, or all with ``capacity=None``).
+
+    A stable walk only ever sees an item twice when a few new items land just before
+    the current position, so a window of two pages bounds memory and still catches every
+    repeat. A walk in a custom sort order keeps every id (``capacity=None``).
+    """
+
+    __slots__ = ("_capacity", "_order", "_seen")
+
+    def __init__(self, capacity: int | None) -> None:
+        self._capacity = capacity
+        self._seen: set[Hashable] = set()
+        self._order: deque[Hashable] = deque()
+
+    def add(self, key: Hashable) -> bool:
+        """Record ``key``; ``False`` if it was already in the window."""
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        if self._capacity is not None:
+            self._order.append(key)
+            if len(self._order) > self._capacity:
+                self._seen.discard(self._order.popleft())
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+async def dedupe(
+    pages: AsyncIterator[tuple[int, PageData[T]]],
+    key: Callable[[T], Hashable],
+    window: SeenWindow,
+) -> AsyncIterator[tuple[int, PageData[T], list[T]]]:
+    """Add to each page the list of its items not seen before (by ``key``).
+
+    Raises :class:`PaginationError` when two consecutive full pages hold the same ids:
+    the server is ignoring the position and the walk would never end.
+    """
+    previous: list[Hashable] | None = None
+    async for index, page in pages:
+        keys = [key(item) for item in page.items]
+        if keys and keys == previous:
+            raise PaginationError(
+                f"page {index} repeats the previous page exactly; the server is not paging"
+            )
+        previous = keys
+        fresh = [item for item, k in zip(page.items, keys, strict=True) if window.add(k)]
+        yield index, page, fresh
+
+
+def _fingerprint(query: Any) -> str:
+    return hashlib.blake2b(
+        orjson.dumps(query, option=orjson.OPT_SORT_KEYS), digest_size=6
+    ).hexdigest()
+
+
+def encode_resume_token(position: int, query: Any) -> str:
+    """An opaque token for "continue this query at ``position``".
+
+    It carries a fingerprint of the query, so a token is refused by a different query
+    instead of silently resuming somewhere meaningless.
+    """
+    raw = orjson.dumps({"v": 1, "p": position, "q": _fingerprint(query)})
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_resume_token(token: str, query: Any) -> int:
+    """The position stored in ``token``; InvalidArgumentError if it is not for ``query``."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        position = data["p"]
+        fingerprint = data["q"]
+        if data.get("v") != 1 or not isinstance(position, int) or position < 0:
+            raise ValueError
+    except (ValueError, KeyError, TypeError, UnicodeEncodeError, orjson.JSONDecodeError):
+        raise InvalidArgumentError("resume token is malformed (pass a Page.resume_token)") from None
+    if fingerprint != _fingerprint(query):
+        raise InvalidArgumentError(
+            "resume token belongs to a different query (filter, states, sort or mode differ)"
+        )
+    return position

@@ -1,0 +1,514 @@
+"""``Queue``: a cheap handle on one annotation queue, with walking and bulk updates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from .. import _config
+from .._bulk import BulkProgress, BulkResult, Outcome, run_bulk
+from .._errors import InvalidArgumentError, InvalidTransitionError
+from .._walk import (
+    PageData,
+    SeenWindow,
+    decode_resume_token,
+    dedupe,
+    encode_resume_token,
+    walk_pages,
+)
+from . import _protocol as proto
+from ._models import (
+    SETTABLE_STATES,
+    AddCallsResult,
+    AnnotationQueue,
+    AnnotationState,
+    ItemFilter,
+    Page,
+    QueueItem,
+    QueueStats,
+    SortBy,
+    parse_state,
+)
+
+if TYPE_CHECKING:
+    from ._session import WeaveSession
+
+__all__ = ["ItemWalk", "Queue", "WalkMode"]
+
+WalkMode = Literal["stable", "fast"]
+
+# Legacy servers name the annotator's own current state in the refusal; when it equals the
+# requested state, the update is in fact in place (e.g. our own earlier, lost attempt).
+_SAME_STATE = re.compile(r"from '([a-z_]+)' to '([a-z_]+)'")
+
+
+class ItemWalk(AsyncIterator[Any]):
+    """An async iterator over a walk (of items or of pages) that can be closed early.
+
+        async with queue.items(states=["unstarted"]) as walk:
+            async for item in walk:
+                ...
+        token = walk.resume_token   # continue later: queue.items(..., resume=token)
+
+    ``resume_token`` continues after the last page whose items were all handed out.
+    Leaving early (``break``, an exception, cancellation) cancels prefetched requests;
+    ``async with`` (or :meth:`aclose`) does it at once rather than when collected.
+    """
+
+    def __init__(self, source: AsyncIterator[Any], state: _WalkState) -> None:
+        self._source = source
+        self._state = state
+
+    @property
+    def resume_token(self) -> str | None:
+        """Token to continue this walk later, or ``None`` before the first full page."""
+        return self._state.resume_token
+
+    def __aiter__(self) -> ItemWalk:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._source.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the walk and cancel requests still in flight."""
+        await self._source.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> ItemWalk:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class _WalkState:
+    __slots__ = ("resume_token",)
+
+    def __init__(self) -> None:
+        self.resume_token: str | None = None
+
+
+class Queue:
+    """A handle on one annotation queue. Made by ``WeaveSession.queue``; no I/O until used.
+
+    queue = weave.queue("entity/project", queue_id)
+    info = await queue.read()
+    async for item in queue.items(states=["unstarted"], page_size=500): ...
+    result = await queue.bulk_update_progress(ids, "completed", concurrency=16)
+    """
+
+    def __init__(self, weave: WeaveSession, project_id: str, queue_id: str) -> None:
+        self._weave = weave
+        self.project_id = project_id
+        self.id = queue_id
+
+    def __repr__(self) -> str:
+        return f"Queue(project_id={self.project_id!r}, id={self.id!r})"
+
+    # -- the queue itself -----------------------------------------------------------
+
+    async def read(self) -> AnnotationQueue:
+        """The queue's metadata; :class:`~annoq.NotFoundError` if missing or deleted."""
+        return proto.read_queue(
+            await self._weave._send(proto.read_queue_request(self.project_id, self.id))
+        )
+
+    async def update(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        scorer_refs: Iterable[str] | None = None,
+    ) -> AnnotationQueue:
+        """Change name, description or scorers (only what is given); returns the queue."""
+        request = proto.update_queue_request(
+            self.project_id, self.id, name=name, description=description, scorer_refs=scorer_refs
+        )
+        return proto.read_queue(await self._weave._send(request))
+
+    async def delete(self) -> AnnotationQueue:
+        """Soft-delete the queue (its items stay); a second delete is a NotFoundError."""
+        return proto.read_queue(
+            await self._weave._send(proto.delete_queue_request(self.project_id, self.id))
+        )
+
+    async def stats(self) -> QueueStats:
+        """This queue's item counts."""
+        [stats] = await self._weave.queue_stats(self.project_id, [self.id])
+        return stats
+
+    async def add_calls(
+        self, call_ids: Iterable[str], *, display_fields: Iterable[str] = ()
+    ) -> AddCallsResult:
+        """Add calls as items; already-present calls count as duplicates.
+
+        added = await queue.add_calls(call_ids, display_fields=["inputs.prompt"])
+        """
+        request = proto.add_calls_request(self.project_id, self.id, call_ids, display_fields)
+        return proto.read_add_calls(await self._weave._send(request))
+
+    # -- items: one request ---------------------------------------------------------
+
+    async def query_page(
+        self,
+        *,
+        filter: ItemFilter | None = None,
+        sort_by: SortBy | Sequence[SortBy] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        include_position: bool = False,
+    ) -> Page[QueueItem]:
+        """One item query, exactly as the API does it (a single request).
+
+        page = await queue.query_page(limit=100, offset=0, include_position=True)
+        """
+        body = proto.items_query_body(
+            self.project_id,
+            filter=filter,
+            sort_by=sort_by,
+            limit=limit,
+            offset=offset,
+            include_position=include_position,
+        )
+        items = await self._query(body)
+        return Page(tuple(items), offset, limit)
+
+    async def _query(self, body: dict[str, Any]) -> list[QueueItem]:
+        request = proto.items_query_request(self.project_id, self.id, body)
+        return proto.read_items(await self._weave._send(request))
+
+    async def get_item(self, item_id: str) -> QueueItem | None:
+        """One item by id, or ``None`` if it is not in this queue."""
+        page = await self.query_page(
+            filter=ItemFilter(id=proto.require_id(item_id, "item_id")), limit=1
+        )
+        return page.items[0] if page.items else None
+
+    async def update_progress(self, item_id: str, state: AnnotationState | str) -> QueueItem:
+        """Set your annotation state of one item; returns the item as it now shows.
+
+        item = await queue.update_progress(item_id, AnnotationState.COMPLETED)
+        """
+        request = proto.update_progress_request(self.project_id, self.id, item_id, state)
+        return proto.read_item(await self._weave._send(request))
+
+    # -- walking --------------------------------------------------------------------
+
+    def pages(
+        self,
+        *,
+        filter: ItemFilter | None = None,
+        states: Iterable[AnnotationState | str] | None = None,
+        sort_by: SortBy | Sequence[SortBy] | None = None,
+        page_size: int = _config.DEFAULT_PAGE_SIZE,
+        include_position: bool = False,
+        max_items: int | None = None,
+        resume: str | None = None,
+        mode: WalkMode = "stable",
+        prefetch: int = _config.DEFAULT_PREFETCH,
+    ) -> ItemWalk:
+        """Walk the queue page by page (``Page`` objects), prefetching ahead.
+
+        ``states`` (or ``filter.annotation_states``) keeps items in those states. In the
+        default ``mode="stable"`` the state filter is applied here while walking the
+        server's append-only unfiltered list, so changes during the walk (yours or other
+        annotators') never make it skip or repeat an item: every item that existed when
+        the walk started and matches when its page is read is yielded exactly once.
+        ``mode="fast"`` sends the state filter to the server (fewer bytes) and is only
+        correct when no state changes while walking. With ``sort_by`` the list is not
+        append-only: items are deduplicated by id (never yielded twice), but an item
+        inserted before the current position during the walk is not seen, and one whose
+        sort key changes may be missed.
+
+            async for page in queue.pages(filter=ItemFilter(call_op_name="predict")):
+                print(page.offset, len(page.items))
+        """
+        state = _WalkState()
+        plan = self._plan_walk(
+            filter, states, sort_by, page_size, include_position, max_items, resume, mode, prefetch
+        )
+        return ItemWalk(self._walk(plan, state), state)
+
+    def items(
+        self,
+        *,
+        filter: ItemFilter | None = None,
+        states: Iterable[AnnotationState | str] | None = None,
+        sort_by: SortBy | Sequence[SortBy] | None = None,
+        page_size: int = _config.DEFAULT_PAGE_SIZE,
+        include_position: bool = False,
+        max_items: int | None = None,
+        resume: str | None = None,
+        mode: WalkMode = "stable",
+        prefetch: int = _config.DEFAULT_PREFETCH,
+    ) -> ItemWalk:
+        """Walk the queue item by item; same options and guarantees as :meth:`pages`.
+
+        async for item in queue.items(states=["unstarted"]):
+            print(item.id, item.call_op_name)
+        """
+        state = _WalkState()
+        plan = self._plan_walk(
+            filter, states, sort_by, page_size, include_position, max_items, resume, mode, prefetch
+        )
+        return ItemWalk(_flatten(self._walk(plan, state)), state)
+
+    def _plan_walk(
+        self,
+        filter: ItemFilter | None,
+        states: Iterable[AnnotationState | str] | None,
+        sort_by: SortBy | Sequence[SortBy] | None,
+        page_size: int,
+        include_position: bool,
+        max_items: int | None,
+        resume: str | None,
+        mode: str,
+        prefetch: int,
+    ) -> _WalkPlan:
+        proto.require_count(page_size, "page_size", minimum=1)
+        proto.require_count(prefetch, "prefetch")
+        if max_items is not None:
+            proto.require_count(max_items, "max_items")
+        if mode not in ("stable", "fast"):
+            raise InvalidArgumentError(f"mode={mode!r} is not allowed; use 'stable' or 'fast'")
+        base = filter if filter is not None else ItemFilter()
+        if not isinstance(base, ItemFilter):
+            raise InvalidArgumentError(f"filter must be an ItemFilter, got {type(base).__name__}")
+        wanted = base.annotation_states
+        if states is not None:
+            given = ItemFilter(annotation_states=states).annotation_states
+            if wanted is not None and set(wanted) != set(given or ()):
+                raise InvalidArgumentError(
+                    "states and filter.annotation_states disagree; give the state filter once"
+                )
+            wanted = given
+        server_filter = base.without_states()
+        if mode == "fast" and wanted is not None:
+            server_filter = ItemFilter(
+                **{**proto.converter.unstructure(server_filter), "annotation_states": wanted}
+            )
+        body = proto.items_query_body(
+            self.project_id,
+            filter=server_filter,
+            sort_by=sort_by,
+            include_position=include_position,
+        )
+        fingerprint = {
+            "queue": self.id,
+            "body": body,
+            "mode": mode,
+            "states": sorted(s.value for s in wanted) if wanted is not None else None,
+        }
+        start = decode_resume_token(resume, fingerprint) if resume is not None else 0
+        local_states = frozenset(wanted) if (wanted is not None and mode == "stable") else None
+        return _WalkPlan(
+            body,
+            fingerprint,
+            start,
+            page_size,
+            local_states,
+            max_items,
+            prefetch,
+            custom_order=sort_by is not None and bool(body.get("sort_by")),
+        )
+
+    async def _walk(self, plan: _WalkPlan, state: _WalkState) -> AsyncIterator[Page[QueueItem]]:
+        size = plan.page_size
+
+        async def fetch(index: int) -> PageData[QueueItem]:
+            body = {**plan.body, "limit": size, "offset": plan.start + index * size}
+            items = await self._query(body)
+            return PageData(items, is_last=len(items) < size)
+
+        window = SeenWindow(None if plan.custom_order else 2 * size)
+        remaining = plan.max_items
+        if remaining == 0:
+            return
+        pages = dedupe(walk_pages(fetch, prefetch=plan.prefetch), _item_id, window)
+        async for index, raw, fresh in pages:
+            offset = plan.start + index * size
+            kept = (
+                fresh
+                if plan.states is None
+                else [i for i in fresh if i.annotation_state in plan.states]
+            )
+            token = encode_resume_token(offset + len(raw.items), plan.fingerprint)
+            if remaining is not None and len(kept) >= remaining:
+                kept = kept[:remaining]
+                remaining = 0
+            elif remaining is not None:
+                remaining -= len(kept)
+            if kept:
+                yield Page(tuple(kept), offset, size, token)
+            state.resume_token = token
+            if remaining == 0:
+                return
+
+    # -- bulk -----------------------------------------------------------------------
+
+    async def bulk_update_progress(
+        self,
+        items: Iterable[str | QueueItem] | AsyncIterable[str | QueueItem],
+        state: AnnotationState | str,
+        *,
+        concurrency: int = _config.DEFAULT_BULK_CONCURRENCY,
+        on_progress: Callable[[BulkProgress], object] | None = None,
+        fail_fast: bool = False,
+    ) -> BulkResult:
+        """Set ``state`` on many items, ``concurrency`` at a time; one outcome per input.
+
+        ``items`` is any iterable or async iterable of ids or :class:`QueueItem` (read
+        lazily; a generator of millions is fine). Each ends as updated, unchanged
+        (already so for you) or failed with a reason; a lost response that is retried is
+        resolved against the server and counted once. Throttling (429) narrows the
+        parallelism, which recovers as requests succeed.
+
+            result = await queue.bulk_update_progress(ids, "completed", concurrency=32)
+            print(result.updated, result.unchanged, result.failed)
+        """
+        target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
+        stats = self._weave.stats
+        return await run_bulk(
+            items,
+            lambda work: self._apply_progress(work, target),
+            key=_work_key,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            throttle_count=lambda: stats.rate_limited,
+            retry_count=lambda: stats.retries,
+            fail_fast=fail_fast,
+        )
+
+    async def mark_all(
+        self,
+        state: AnnotationState | str,
+        *,
+        filter: ItemFilter | None = None,
+        states: Iterable[AnnotationState | str] | None = None,
+        concurrency: int = _config.DEFAULT_BULK_CONCURRENCY,
+        page_size: int = _config.DEFAULT_PAGE_SIZE,
+        on_progress: Callable[[BulkProgress], object] | None = None,
+        fail_fast: bool = False,
+    ) -> BulkResult:
+        """Set ``state`` on every item matching ``filter``/``states``, streaming.
+
+        A stable walk feeds the bulk updater directly (nothing is collected first), so
+        the updates it makes never cause it to skip an item.
+
+            result = await queue.mark_all("completed", states=["unstarted", "in_progress"])
+        """
+        target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
+        walk = self.items(filter=filter, states=states, page_size=page_size)
+        async with walk:
+            return await self.bulk_update_progress(
+                walk, target, concurrency=concurrency, on_progress=on_progress, fail_fast=fail_fast
+            )
+
+    async def _apply_progress(self, work: str | QueueItem, target: AnnotationState) -> Outcome:
+        me = self._weave.user_id
+        if isinstance(work, QueueItem):
+            if work.queue_id != self.id:
+                raise InvalidArgumentError(f"item {work.id!r} belongs to queue {work.queue_id!r}")
+            if me is not None and work.annotation_state == target and work.annotator_user_id == me:
+                return Outcome.UNCHANGED  # known to be done already; no request
+            item_id = work.id
+        elif isinstance(work, str) and work.strip():
+            item_id = work
+        else:
+            raise InvalidArgumentError(f"bulk input must be an item id or QueueItem, got {work!r}")
+        request = proto.update_progress_request(self.project_id, self.id, item_id, target)
+        try:
+            response = await self._weave._transport.send(request, self._weave._options)
+        except InvalidTransitionError as refusal:
+            return await self._resolve_refusal(item_id, target, refusal)
+        item = proto.read_item(response.content)
+        if (
+            me is None
+            and isinstance(work, QueueItem)
+            and not work.annotator_user_id
+            and item.annotation_state == target
+            and item.annotator_user_id
+        ):
+            # Nobody had a record on this item, so this write was real and its author,
+            # now the latest annotator, is us.
+            me = self._weave.user_id = item.annotator_user_id
+        if response.attempts > 1:
+            return Outcome.UPDATED  # a retry's 200 after a lost answer: ours, counted once
+        if item.annotation_state != target or (me is not None and item.annotator_user_id != me):
+            return Outcome.UNCHANGED  # a no-op: our record already had this state
+        return Outcome.UPDATED
+
+    async def _resolve_refusal(
+        self, item_id: str, target: AnnotationState, refusal: InvalidTransitionError
+    ) -> Outcome:
+        """A refused update may be our own earlier attempt (a lost response) or a state
+        we set before; find out from the server instead of reporting a failure."""
+        done = Outcome.UPDATED if refusal.attempts > 1 else Outcome.UNCHANGED
+        named = _SAME_STATE.search(refusal.reason)
+        if named is not None:
+            if named.group(1) == named.group(2) == target.value:
+                return done
+            raise refusal
+        current = await self.get_item(item_id)
+        me = self._weave.user_id
+        if (
+            current is not None
+            and current.annotation_state == target
+            and (me is None or current.annotator_user_id == me)
+        ):
+            return done
+        raise refusal
+
+
+class _WalkPlan:
+    __slots__ = (
+        "body",
+        "custom_order",
+        "fingerprint",
+        "max_items",
+        "page_size",
+        "prefetch",
+        "start",
+        "states",
+    )
+
+    def __init__(
+        self,
+        body: dict[str, Any],
+        fingerprint: dict[str, Any],
+        start: int,
+        page_size: int,
+        states: frozenset[AnnotationState] | None,
+        max_items: int | None,
+        prefetch: int,
+        *,
+        custom_order: bool,
+    ) -> None:
+        self.body = body
+        self.fingerprint = fingerprint
+        self.start = start
+        self.page_size = page_size
+        self.states = states
+        self.max_items = max_items
+        self.prefetch = prefetch
+        self.custom_order = custom_order
+
+
+def _item_id(item: QueueItem) -> str:
+    return item.id
+
+
+def _work_key(work: str | QueueItem) -> str:
+    if isinstance(work, QueueItem):
+        return work.id
+    return work if isinstance(work, str) else repr(work)
+
+
+async def _flatten(pages: AsyncIterator[Page[QueueItem]]) -> AsyncIterator[QueueItem]:
+    try:
+        async for page in pages:
+            for item in page.items:
+                yield item
+    finally:
+        await pages.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,227 @@
+"""``WeaveSession``: the connection to a Weave trace server, and the queue-level calls."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import attrs
+
+from .. import _config
+from .._config import Timeout
+from .._errors import InvalidArgumentError
+from .._retry import RetryBudget, RetryPolicy
+from .._transport import RequestOptions, Transport, TransportStats, aiter_lines, check_base_url
+from . import _protocol as proto
+from ._auth import WeaveAuth, resolve_base_url, resolve_weave_auth
+from ._models import AnnotationQueue, QueueStats
+from ._queue import Queue
+
+__all__ = ["WeaveSession"]
+
+
+class WeaveSession:
+    """An async session with a W&B Weave trace server (or annoq's emulator).
+
+    Usage::
+
+        async with WeaveSession() as weave:          # key from WANDB_API_KEY or ~/.netrc
+            queue = weave.queue("entity/project", queue_id)
+            async for item in queue.items(states=["unstarted"]):
+                ...
+            result = await queue.mark_all("completed", states=["unstarted"])
+
+    Parameters:
+        api_key: W&B API key; else ``WANDB_API_KEY``; else the netrc password for
+            ``api.wandb.ai``. Sent as ``Basic base64("api:KEY")``.
+        base_url: else ``WF_TRACE_SERVER_URL``, else ``WEAVE_TRACE_BASE_URL``, else
+            ``https://trace.wandb.ai``.
+        bearer_token: send ``Authorization: Bearer TOKEN`` instead of an API key.
+        session: an existing ``aiohttp.ClientSession`` to use; annoq never closes it.
+        timeout: default time limits of every request (:class:`annoq.Timeout`).
+        max_retries: retries per request after the first attempt.
+        retry_policy: full control of backoff (overrides ``max_retries``).
+        retry_budget: session-wide retry token bucket; ``None`` disables it.
+        connection_limit: most connections open at once (when annoq makes the session).
+        allow_insecure_http: allow credentials over ``http://`` to a non-loopback host.
+        user_id: your W&B user id, if known; lets bulk updates tell your own earlier
+            progress from other annotators' exactly (otherwise it is learned from responses).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        bearer_token: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        retry_budget: RetryBudget | bool | None = True,
+        connection_limit: int = _config.DEFAULT_CONNECTION_LIMIT,
+        allow_insecure_http: bool = False,
+        user_id: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        url = check_base_url(resolve_base_url(base_url), allow_insecure_http=allow_insecure_http)
+        auth: WeaveAuth = resolve_weave_auth(api_key, bearer_token, host=url.host, env=os.environ)
+        budget = RetryBudget() if retry_budget is True else (retry_budget or None)
+        self._transport = Transport(
+            url,
+            auth,
+            session=session,
+            connection_limit=connection_limit,
+            user_agent=user_agent,
+            budget=budget,
+        )
+        self._options = _make_options(RequestOptions(), timeout, max_retries, retry_policy)
+        self.user_id = user_id
+
+    @classmethod
+    def _derived(cls, parent: WeaveSession, options: RequestOptions) -> WeaveSession:
+        clone = cls.__new__(cls)
+        clone._transport = parent._transport
+        clone._options = options
+        clone.user_id = parent.user_id
+        return clone
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> WeaveSession:
+        """A view of this session with other time limits or retries; shares connections.
+
+        fast = weave.with_options(timeout=5.0, max_retries=0)
+        await fast.queue(project, qid).read()
+        """
+        return WeaveSession._derived(
+            self, _make_options(self._options, timeout, max_retries, retry_policy)
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The server this session talks to."""
+        return str(self._transport.base_url)
+
+    @property
+    def stats(self) -> TransportStats:
+        """Request, retry and throttling counters of this session."""
+        return self._transport.stats
+
+    @property
+    def options(self) -> RequestOptions:
+        """The time limits and retry policy requests of this view use."""
+        return self._options
+
+    def __repr__(self) -> str:
+        return f"WeaveSession(base_url={self.base_url!r}, auth={self._transport.auth!r})"
+
+    async def __aenter__(self) -> WeaveSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections (unless the aiohttp session was passed in)."""
+        await self._transport.aclose()
+
+    async def _send(self, request: Any) -> bytes:
+        response = await self._transport.send(request, self._options)
+        return response.content
+
+    # -- queues -------------------------------------------------------------------
+
+    def queue(self, project_id: str, queue_id: str) -> Queue:
+        """A handle on one queue; no request is made.
+
+        queue = weave.queue("entity/project", "0193...")
+        """
+        return Queue(
+            self, proto.require_id(project_id, "project_id"), proto.require_id(queue_id, "queue_id")
+        )
+
+    async def create_queue(
+        self,
+        project_id: str,
+        *,
+        name: str,
+        scorer_refs: Iterable[str] = (),
+        description: str | None = None,
+    ) -> str:
+        """Create a queue and return its id.
+
+        qid = await weave.create_queue("entity/project", name="triage")
+        """
+        request = proto.create_queue_request(
+            project_id, name=name, scorer_refs=scorer_refs, description=description
+        )
+        return proto.read_created_id(await self._send(request))
+
+    async def queues(
+        self,
+        project_id: str,
+        *,
+        name: str | None = None,
+        sort_by: str | None = None,
+        direction: str = "desc",
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> AsyncIterator[AnnotationQueue]:
+        """Stream a project's queues (NDJSON, read line by line, never buffered whole).
+
+        async for q in weave.queues("entity/project", name="triage"):
+            print(q.id, q.name)
+        """
+        request = proto.list_queues_request(
+            project_id, name=name, sort_by=sort_by, direction=direction, limit=limit, offset=offset
+        )
+        async with self._transport.stream(request, self._options) as response:
+            index = 0
+            async for line in aiter_lines(response):
+                yield proto.read_queue_line(line, index)
+                index += 1
+
+    async def queue_stats(self, project_id: str, queue_ids: Iterable[str]) -> list[QueueStats]:
+        """Item counts for each queue id, in the order asked (unknown ids give zeros).
+
+        [s] = await weave.queue_stats("entity/project", [qid])
+        """
+        return proto.read_stats(await self._send(proto.queue_stats_request(project_id, queue_ids)))
+
+
+def _make_options(
+    base: RequestOptions,
+    timeout: Timeout | float | None,
+    max_retries: int | None,
+    retry_policy: RetryPolicy | None,
+) -> RequestOptions:
+    options = base
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, Timeout | int | float):
+            raise InvalidArgumentError(f"timeout must be a Timeout or seconds, got {timeout!r}")
+        if not isinstance(timeout, Timeout):
+            if timeout <= 0:
+                raise InvalidArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
+            timeout = Timeout(
+                total=float(timeout), connect=min(float(timeout), 10.0), read=float(timeout)
+            )
+        options = attrs.evolve(options, timeout=timeout)
+    if retry_policy is not None:
+        options = attrs.evolve(options, retry=retry_policy)
+    if max_retries is not None:
+        proto.require_count(max_retries, "max_retries")
+        options = attrs.evolve(options, retry=attrs.evolve(options.retry, max_retries=max_retries))
+    return options
