@@ -13,7 +13,7 @@ import enum
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 import anyio
@@ -257,7 +257,7 @@ class BulkRun(Generic[W]):
             complete=self.input_exhausted and self.aborted is None,
         )
 
-    def progress(self, *, final: bool = False) -> None:
+    def progress(self, *, final: bool = False, result: BulkResult | None = None) -> None:
         if self.on_progress is None:
             return
         now = time.monotonic()
@@ -275,7 +275,7 @@ class BulkRun(Generic[W]):
                 elapsed=now - self.started,
                 concurrency=int(self.limiter.total_tokens),
                 final=final,
-                result=self.result() if final else None,
+                result=result,
             )
         )
 
@@ -287,66 +287,107 @@ class BulkRun(Generic[W]):
             self._throttles_seen = seen
             self.adaptive.on_throttled(time.monotonic())
 
-    async def _work(self, work: W, key: str, token: object, cancel: anyio.CancelScope) -> None:
+    async def _apply_one(self, work: W, key: str, cancel: anyio.CancelScope) -> None:
         c = self.counters
+        c.in_flight += 1
+        c.max_in_flight = max(c.max_in_flight, c.in_flight)
         try:
-            try:
-                outcome = await self.apply(work)
-            except AnnoqError as error:
-                failure = BulkFailure(key, failure_reason(error), error)
-                self.failures.append(failure)
-                c.failed += 1
-                if self.fail_fast and self.aborted is None:
-                    self.aborted = failure
-                    cancel.cancel()
+            outcome = await self.apply(work)
+        except AnnoqError as error:
+            failure = BulkFailure(key, failure_reason(error), error)
+            self.failures.append(failure)
+            c.failed += 1
+            if self.fail_fast and self.aborted is None:
+                self.aborted = failure
+                cancel.cancel()
+        else:
+            if outcome is Outcome.UPDATED:
+                c.updated += 1
             else:
-                if outcome is Outcome.UPDATED:
-                    c.updated += 1
-                else:
-                    c.unchanged += 1
-                self.adaptive.on_success()
-            self._check_throttle()
-            self.progress()
+                c.unchanged += 1
+            self.adaptive.on_success()
         finally:
             c.in_flight -= 1
-            self.limiter.release_on_behalf_of(token)
+        self._check_throttle()
+        self.progress()
+
+    async def _worker(self, source: _Source[W], cancel: anyio.CancelScope) -> None:
+        # One long-lived worker per unit of the ceiling: no task per input, and the
+        # limiter (whose size the throttling logic moves) decides how many apply at once.
+        token = object()
+        c = self.counters
+        while True:
+            await self.limiter.acquire_on_behalf_of(token)
+            try:
+                work = await source.next()
+                if work is _END:
+                    self.input_exhausted = True
+                    return
+                key = self.key(work)  # type: ignore[arg-type]
+                c.read += 1
+                if self._is_repeat(key):
+                    self.duplicates.append(key)
+                    c.unchanged += 1
+                    continue
+                await self._apply_one(work, key, cancel)  # type: ignore[arg-type]
+            finally:
+                self.limiter.release_on_behalf_of(token)
 
     async def run(self, inputs: Iterable[W] | AsyncIterable[W]) -> BulkResult:
-        c = self.counters
+        source = _Source(inputs)
         try:
             async with anyio.create_task_group() as group:
-                async for work in _aiter(inputs):
-                    key = self.key(work)
-                    c.read += 1
-                    if self._is_repeat(key):
-                        self.duplicates.append(key)
-                        c.unchanged += 1
-                        continue
-                    token = object()
-                    await self.limiter.acquire_on_behalf_of(token)
-                    c.in_flight += 1
-                    c.max_in_flight = max(c.max_in_flight, c.in_flight)
-                    group.start_soon(self._work, work, key, token, group.cancel_scope)
-                self.input_exhausted = True
+                for _ in range(self.concurrency):
+                    group.start_soon(self._worker, source, group.cancel_scope)
         except BaseException:
-            self.progress(final=True)
+            self.progress(final=True, result=self.result())
             raise
-        self.progress(final=True)
         result = self.result()
+        self.progress(final=True, result=result)
         if self.aborted is not None:
             raise BulkAbortedError(result, self.aborted)
         return result
 
 
-async def _aiter(inputs: Iterable[W] | AsyncIterable[W]) -> AsyncIterable[W]:
-    if isinstance(inputs, AsyncIterable):
-        async for work in inputs:
-            yield work
-    else:
-        for index, work in enumerate(inputs):
-            yield work
-            if index % 256 == 255:
-                await anyio.lowlevel.checkpoint()  # a long sync input must not hog the loop
+class _End:
+    pass
+
+
+_END = _End()
+
+
+class _Source(Generic[W]):
+    """The input, shared by all workers and read one item at a time, lazily."""
+
+    def __init__(self, inputs: Iterable[W] | AsyncIterable[W]) -> None:
+        self._sync: Iterator[W] | None = None
+        self._async: AsyncIterator[W] | None = None
+        if isinstance(inputs, AsyncIterable):
+            self._async = aiter(inputs)
+        else:
+            self._sync = iter(inputs)
+        self._lock = anyio.Lock()  # an async iterator must not be advanced concurrently
+        self._done = False
+
+    async def next(self) -> W | _End:
+        if self._done:
+            return _END
+        if self._sync is not None:
+            try:
+                return next(self._sync)
+            except StopIteration:
+                self._done = True
+                return _END
+        assert self._async is not None
+        async with self._lock:
+            if self._done:
+                return _END
+            try:
+                item: W = await anext(self._async)
+                return item
+            except StopAsyncIteration:
+                self._done = True
+                return _END
 
 
 async def run_bulk(

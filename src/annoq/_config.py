@@ -12,6 +12,7 @@ from ._version import __version__
 
 __all__ = [
     "DEFAULT_BULK_CONCURRENCY",
+    "DEFAULT_BULK_MAX_RETRIES",
     "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_PAGE_SIZE",
@@ -44,6 +45,9 @@ RETRY_BUDGET_MAX = 2000.0
 DEFAULT_PAGE_SIZE = 500
 #: Pages requested ahead of the consumer.
 DEFAULT_PREFETCH = 2
+#: Retries per request inside bulk operations. A bulk run makes thousands of requests, so
+#: a transient fault rate that rarely beats 4 retries still would, a few times per run.
+DEFAULT_BULK_MAX_RETRIES = 10
 #: Parallel requests of one bulk operation.
 DEFAULT_BULK_CONCURRENCY = 16
 #: Connections one session keeps open at most (aiohttp's TCPConnector limit).

@@ -65,20 +65,22 @@ async def walk_pages(
     in_flight: deque[asyncio.Task[PageData[T]]] = deque()
     next_index = 0
 
-    def schedule() -> None:
+    def schedule(depth: int) -> None:
         nonlocal next_index
-        while len(in_flight) < prefetch + 1:
+        while len(in_flight) < depth:
             in_flight.append(asyncio.ensure_future(fetch(next_index)))
             next_index += 1
 
     index = 0
     try:
-        schedule()
-        await asyncio.sleep(0)  # let the new requests go out before the consumer runs
+        schedule(prefetch + 1)  # the first page and `prefetch` more
         while True:
+            if not in_flight:
+                schedule(1)
+            await asyncio.sleep(0)  # let new requests go out before we wait or yield
             page = await in_flight.popleft()
             if not page.is_last:
-                schedule()
+                schedule(prefetch)  # keep `prefetch` pages requested beyond this one
                 await asyncio.sleep(0)
             if page.items:
                 yield index, page

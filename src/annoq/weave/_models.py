@@ -232,3 +232,10 @@ class Page(Generic[T]):
     def has_more(self) -> bool:
         """Whether a next page may exist (this one was full)."""
         return self.limit is not None and len(self.items) >= self.limit
+
+
+# Resolve the string annotations now, in this module: annoq's __init__ re-labels the
+# classes as ``annoq.X`` and cattrs would otherwise look the names up there.
+for _cls in (SortBy, ItemFilter, QueueItem, AnnotationQueue, QueueStats, AddCallsResult, Page):
+    attrs.resolve_types(_cls)
+del _cls

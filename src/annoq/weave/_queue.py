@@ -6,6 +6,8 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import attrs
+
 from .. import _config
 from .._bulk import BulkProgress, BulkResult, Outcome, run_bulk
 from .._errors import InvalidArgumentError, InvalidTransitionError
@@ -51,7 +53,7 @@ class ItemWalk(AsyncIterator[Any]):
                 ...
         token = walk.resume_token   # continue later: queue.items(..., resume=token)
 
-    ``resume_token`` continues after the last page whose items were all handed out.
+    ``resume_token`` continues right after the last item (or page) handed out.
     Leaving early (``break``, an exception, cancellation) cancels prefetched requests;
     ``async with`` (or :meth:`aclose`) does it at once rather than when collected.
     """
@@ -62,7 +64,8 @@ class ItemWalk(AsyncIterator[Any]):
 
     @property
     def resume_token(self) -> str | None:
-        """Token to continue this walk later, or ``None`` before the first full page."""
+        """Token to continue right after the last item (or page) handed out; ``None``
+        before the first."""
         return self._state.resume_token
 
     def __aiter__(self) -> ItemWalk:
@@ -83,10 +86,22 @@ class ItemWalk(AsyncIterator[Any]):
 
 
 class _WalkState:
-    __slots__ = ("resume_token",)
+    """Where a walk stands: the list position just after the last item handed out.
+
+    The token is encoded only when asked for, so tracking costs nothing per item.
+    """
+
+    __slots__ = ("fingerprint", "position")
 
     def __init__(self) -> None:
-        self.resume_token: str | None = None
+        self.position: int | None = None
+        self.fingerprint: Any = None
+
+    @property
+    def resume_token(self) -> str | None:
+        if self.position is None:
+            return None
+        return encode_resume_token(self.position, self.fingerprint)
 
 
 class Queue:
@@ -228,7 +243,8 @@ class Queue:
         plan = self._plan_walk(
             filter, states, sort_by, page_size, include_position, max_items, resume, mode, prefetch
         )
-        return ItemWalk(self._walk(plan, state), state)
+        state.fingerprint = plan.fingerprint
+        return ItemWalk(_pages_of(self._walk(plan), state), state)
 
     def items(
         self,
@@ -252,7 +268,8 @@ class Queue:
         plan = self._plan_walk(
             filter, states, sort_by, page_size, include_position, max_items, resume, mode, prefetch
         )
-        return ItemWalk(_flatten(self._walk(plan, state)), state)
+        state.fingerprint = plan.fingerprint
+        return ItemWalk(_items_of(self._walk(plan), state), state)
 
     def _plan_walk(
         self,
@@ -313,7 +330,9 @@ class Queue:
             custom_order=sort_by is not None and bool(body.get("sort_by")),
         )
 
-    async def _walk(self, plan: _WalkPlan, state: _WalkState) -> AsyncIterator[Page[QueueItem]]:
+    async def _walk(self, plan: _WalkPlan) -> AsyncIterator[_WalkedPage]:
+        """Every page of the walk (possibly empty after filtering), with the list
+        position just after each kept item, for exact resume tokens."""
         size = plan.page_size
 
         async def fetch(index: int) -> PageData[QueueItem]:
@@ -325,23 +344,25 @@ class Queue:
         remaining = plan.max_items
         if remaining == 0:
             return
+        wanted = plan.states
         pages = dedupe(walk_pages(fetch, prefetch=plan.prefetch), _item_id, window)
         async for index, raw, fresh in pages:
             offset = plan.start + index * size
-            kept = (
-                fresh
-                if plan.states is None
-                else [i for i in fresh if i.annotation_state in plan.states]
-            )
-            token = encode_resume_token(offset + len(raw.items), plan.fingerprint)
+            fresh_ids = {id(item) for item in fresh}
+            kept: list[QueueItem] = []
+            after: list[int] = []
+            for position, item in enumerate(raw.items, offset + 1):
+                if id(item) in fresh_ids and (wanted is None or item.annotation_state in wanted):
+                    kept.append(item)
+                    after.append(position)
+            end = offset + len(raw.items)
             if remaining is not None and len(kept) >= remaining:
-                kept = kept[:remaining]
+                del kept[remaining:], after[remaining:]
+                end = after[-1] if after else end
                 remaining = 0
             elif remaining is not None:
                 remaining -= len(kept)
-            if kept:
-                yield Page(tuple(kept), offset, size, token)
-            state.resume_token = token
+            yield _WalkedPage(Page(tuple(kept), offset, size), after, end)
             if remaining == 0:
                 return
 
@@ -355,6 +376,7 @@ class Queue:
         concurrency: int = _config.DEFAULT_BULK_CONCURRENCY,
         on_progress: Callable[[BulkProgress], object] | None = None,
         fail_fast: bool = False,
+        max_retries: int | None = None,
     ) -> BulkResult:
         """Set ``state`` on many items, ``concurrency`` at a time; one outcome per input.
 
@@ -362,16 +384,20 @@ class Queue:
         lazily; a generator of millions is fine). Each ends as updated, unchanged
         (already so for you) or failed with a reason; a lost response that is retried is
         resolved against the server and counted once. Throttling (429) narrows the
-        parallelism, which recovers as requests succeed.
+        parallelism, which recovers as requests succeed. Each request is retried up to
+        ``max_retries`` times (default ``DEFAULT_BULK_MAX_RETRIES``, more than a single
+        call's: over thousands of requests, rare streaks of faults do happen).
 
             result = await queue.bulk_update_progress(ids, "completed", concurrency=32)
             print(result.updated, result.unchanged, result.failed)
         """
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        stats = self._weave.stats
+        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
+        weave = self._weave.with_options(max_retries=retries)
+        stats = weave.stats
         return await run_bulk(
             items,
-            lambda work: self._apply_progress(work, target),
+            lambda work: self._apply_progress(weave, work, target),
             key=_work_key,
             concurrency=concurrency,
             on_progress=on_progress,
@@ -390,6 +416,7 @@ class Queue:
         page_size: int = _config.DEFAULT_PAGE_SIZE,
         on_progress: Callable[[BulkProgress], object] | None = None,
         fail_fast: bool = False,
+        max_retries: int | None = None,
     ) -> BulkResult:
         """Set ``state`` on every item matching ``filter``/``states``, streaming.
 
@@ -402,10 +429,17 @@ class Queue:
         walk = self.items(filter=filter, states=states, page_size=page_size)
         async with walk:
             return await self.bulk_update_progress(
-                walk, target, concurrency=concurrency, on_progress=on_progress, fail_fast=fail_fast
+                walk,
+                target,
+                concurrency=concurrency,
+                on_progress=on_progress,
+                fail_fast=fail_fast,
+                max_retries=max_retries,
             )
 
-    async def _apply_progress(self, work: str | QueueItem, target: AnnotationState) -> Outcome:
+    async def _apply_progress(
+        self, weave: WeaveSession, work: str | QueueItem, target: AnnotationState
+    ) -> Outcome:
         me = self._weave.user_id
         if isinstance(work, QueueItem):
             if work.queue_id != self.id:
@@ -419,7 +453,7 @@ class Queue:
             raise InvalidArgumentError(f"bulk input must be an item id or QueueItem, got {work!r}")
         request = proto.update_progress_request(self.project_id, self.id, item_id, target)
         try:
-            response = await self._weave._transport.send(request, self._weave._options)
+            response = await weave._transport.send(request, weave.options)
         except InvalidTransitionError as refusal:
             return await self._resolve_refusal(item_id, target, refusal)
         item = proto.read_item(response.content)
@@ -505,10 +539,35 @@ def _work_key(work: str | QueueItem) -> str:
     return work if isinstance(work, str) else repr(work)
 
 
-async def _flatten(pages: AsyncIterator[Page[QueueItem]]) -> AsyncIterator[QueueItem]:
+class _WalkedPage:
+    __slots__ = ("after", "end", "page")
+
+    def __init__(self, page: Page[QueueItem], after: list[int], end: int) -> None:
+        self.page = page
+        self.after = after
+        self.end = end
+
+
+async def _pages_of(
+    walked: AsyncIterator[_WalkedPage], state: _WalkState
+) -> AsyncIterator[Page[QueueItem]]:
     try:
-        async for page in pages:
-            for item in page.items:
-                yield item
+        async for entry in walked:
+            state.position = entry.end
+            if entry.page.items:
+                yield attrs.evolve(entry.page, resume_token=state.resume_token)
     finally:
-        await pages.aclose()  # type: ignore[attr-defined]
+        await walked.aclose()  # type: ignore[attr-defined]
+
+
+async def _items_of(
+    walked: AsyncIterator[_WalkedPage], state: _WalkState
+) -> AsyncIterator[QueueItem]:
+    try:
+        async for entry in walked:
+            for item, position in zip(entry.page.items, entry.after, strict=True):
+                state.position = position
+                yield item
+            state.position = entry.end
+    finally:
+        await walked.aclose()  # type: ignore[attr-defined]

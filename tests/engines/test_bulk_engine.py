@@ -1,0 +1,214 @@
+"""The bulk engine on its own: outcomes, bounds, laziness, throttling, fail-fast, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+
+from annoq import (
+    BulkAbortedError,
+    BulkProgress,
+    InvalidArgumentError,
+    InvalidTransitionError,
+    Outcome,
+    ServerError,
+)
+from annoq._bulk import BulkRun, run_bulk
+
+
+def key(work: str) -> str:
+    return work
+
+
+async def test_every_input_ends_as_exactly_one_outcome_and_counts_add_up():
+    async def apply(work: str) -> Outcome:
+        await anyio.lowlevel.checkpoint()
+        n = int(work)
+        if n % 7 == 0:
+            raise InvalidTransitionError(400, "Invalid state transition from 'skipped' to 'completed'")
+        if n % 5 == 0:
+            raise ServerError(503, "unavailable")
+        return Outcome.UNCHANGED if n % 3 == 0 else Outcome.UPDATED
+
+    inputs = [str(n) for n in range(1, 201)]
+    result = await run_bulk(inputs, apply, key=key, concurrency=8)
+    expect_failed = {n for n in range(1, 201) if n % 7 == 0 or n % 5 == 0}
+    expect_unchanged = {n for n in range(1, 201) if n % 3 == 0} - expect_failed
+    assert result.total == 200
+    assert result.failed == len(expect_failed)
+    assert result.unchanged == len(expect_unchanged)
+    assert result.updated == 200 - len(expect_failed) - len(expect_unchanged)
+    assert result.updated + result.unchanged + result.failed == result.total
+    assert {int(f.key) for f in result.failures} == expect_failed
+    reasons = {f.reason for f in result.failures}
+    assert reasons == {"invalid_transition", "retries_exhausted"}
+    assert result.complete and not result.ok
+
+
+async def test_parallelism_never_exceeds_the_ceiling_and_reaches_it():
+    running = 0
+    peak = 0
+    full = asyncio.Event()
+
+    async def apply(work: str) -> Outcome:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if running == 12:
+            full.set()
+        if int(work) < 12:
+            await full.wait()  # the first twelve wait until all twelve run at once
+        await anyio.lowlevel.checkpoint()
+        running -= 1
+        return Outcome.UPDATED
+
+    with anyio.fail_after(10):
+        result = await run_bulk([str(i) for i in range(500)], apply, key=key, concurrency=12)
+    assert result.updated == 500
+    assert peak == 12
+
+
+async def test_input_is_read_lazily_and_pending_work_stays_bounded():
+    """200,000 ids from a generator: never more than `concurrency` tasks pending, and the
+    reader never runs ahead of the finished work by more than that."""
+    lag = 0
+
+    def ids():
+        for i in range(200_000):
+            yield f"id-{i}"
+
+    engine: BulkRun[str]
+
+    async def apply(work: str) -> Outcome:
+        nonlocal lag
+        counters = engine.counters
+        lag = max(lag, counters.read - counters.done)
+        await anyio.lowlevel.checkpoint()
+        return Outcome.UPDATED
+
+    engine = BulkRun(
+        apply, key, concurrency=16, total=None, on_progress=None, throttle_count=None,
+        retry_count=None, fail_fast=False, dedupe_window=1000, progress_interval=1.0,
+    )
+    result = await engine.run(ids())
+    assert result.total == 200_000 and result.updated == 200_000
+    assert engine.counters.max_in_flight <= 16
+    assert lag <= 16
+
+
+async def test_async_iterable_input_is_accepted():
+    async def source() -> AsyncIterator[str]:
+        for i in range(50):
+            yield str(i)
+
+    async def apply(work: str) -> Outcome:
+        return Outcome.UPDATED
+
+    result = await run_bulk(source(), apply, key=key, concurrency=4)
+    assert result.updated == 50 and result.total == 50
+
+
+async def test_repeated_input_ids_are_reported_as_duplicates_not_merged():
+    calls: list[str] = []
+
+    async def apply(work: str) -> Outcome:
+        calls.append(work)
+        return Outcome.UPDATED
+
+    result = await run_bulk(["a", "b", "a", "c", "b", "a"], apply, key=key, concurrency=2)
+    assert sorted(calls) == ["a", "b", "c"]
+    assert result.total == 6
+    assert result.updated == 3 and result.unchanged == 3
+    assert result.duplicates == ("a", "b", "a")
+
+
+async def test_throttling_halves_parallelism_then_it_recovers_up_to_the_ceiling():
+    throttles = 0
+    limits: list[int] = []
+    engine: BulkRun[str]
+
+    async def apply(work: str) -> Outcome:
+        nonlocal throttles
+        if work == "10":
+            throttles += 1  # the transport saw a 429 while doing this item
+        await anyio.lowlevel.checkpoint()
+        limits.append(int(engine.limiter.total_tokens))
+        return Outcome.UPDATED
+
+    engine = BulkRun(
+        apply, key, concurrency=8, total=None, on_progress=None,
+        throttle_count=lambda: throttles, retry_count=None, fail_fast=False,
+        dedupe_window=None, progress_interval=1.0,
+    )
+    await engine.run([str(i) for i in range(400)])
+    assert max(limits) == 8
+    assert min(limits) == 4  # halved once
+    assert limits[-1] == 8  # and back to the ceiling, never above it
+
+
+async def test_fail_fast_stops_at_the_first_failure_with_the_partial_result():
+    started: list[str] = []
+
+    async def apply(work: str) -> Outcome:
+        started.append(work)
+        if work == "3":
+            raise InvalidTransitionError(400, "Invalid state transition")
+        await anyio.lowlevel.checkpoint()
+        return Outcome.UPDATED
+
+    with pytest.raises(BulkAbortedError) as caught:
+        await run_bulk((str(i) for i in range(10_000)), apply, key=key, concurrency=1,
+                       fail_fast=True)
+    result = caught.value.result
+    assert caught.value.first_failure.key == "3"
+    assert result.failed == 1 and result.updated == 3
+    assert not result.complete
+    assert len(started) == 4
+
+
+async def test_cancellation_stops_promptly_and_reports_what_was_done():
+    events: list[BulkProgress] = []
+    done = asyncio.Event()
+
+    async def apply(work: str) -> Outcome:
+        if work == "5":
+            done.set()
+            await asyncio.Event().wait()  # hangs until cancelled
+        return Outcome.UPDATED
+
+    task = asyncio.create_task(
+        run_bulk((str(i) for i in range(1_000_000)), apply, key=key, concurrency=1,
+                 on_progress=events.append)
+    )
+    await done.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    final = events[-1]
+    assert final.final and final.result is not None
+    assert final.result.updated == 5 and not final.result.complete
+
+
+async def test_progress_events_end_with_a_final_event_carrying_the_result():
+    events: list[BulkProgress] = []
+
+    async def apply(work: str) -> Outcome:
+        return Outcome.UPDATED
+
+    result = await run_bulk(["a", "b", "c"], apply, key=key, concurrency=2,
+                            on_progress=events.append, progress_interval=0.0)
+    assert events[-1].final and events[-1].result == result
+    assert events[-1].total == 3 and events[-1].done == 3
+    assert [e.done for e in events] == sorted(e.done for e in events)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5])
+async def test_invalid_concurrency_is_refused(bad):
+    async def apply(work: str) -> Outcome:
+        raise AssertionError("must not run")
+
+    with pytest.raises(InvalidArgumentError, match="concurrency"):
+        await run_bulk(["a"], apply, key=key, concurrency=bad)

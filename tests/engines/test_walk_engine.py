@@ -1,0 +1,186 @@
+"""The paging engine on its own: ordering, prefetch, ends, cancellation, resume tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+
+import pytest
+
+from annoq import InvalidArgumentError, PaginationError
+from annoq._walk import (
+    PageData,
+    SeenWindow,
+    decode_resume_token,
+    dedupe,
+    encode_resume_token,
+    walk_pages,
+)
+
+
+def make_list_fetcher(data: list[int], size: int, started: list[int] | None = None):
+    async def fetch(index: int) -> PageData[int]:
+        if started is not None:
+            started.append(index)
+        await asyncio.sleep(0)
+        chunk = data[index * size : (index + 1) * size]
+        return PageData(chunk, is_last=len(chunk) < size)
+
+    return fetch
+
+
+async def collect(fetch, prefetch=2):
+    return [(i, list(p.items)) async for i, p in walk_pages(fetch, prefetch=prefetch)]
+
+
+async def test_walk_yields_every_item_in_order_including_the_short_last_page():
+    data = list(range(23))
+    pages = await collect(make_list_fetcher(data, 5))
+    assert [i for i, _ in pages] == [0, 1, 2, 3, 4]
+    assert [x for _, items in pages for x in items] == data
+
+
+async def test_walk_of_exact_multiple_ends_on_the_empty_page_without_yielding_it():
+    data = list(range(10))
+    pages = await collect(make_list_fetcher(data, 5))
+    assert [items for _, items in pages] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+
+
+async def test_walk_of_empty_source_yields_nothing():
+    assert await collect(make_list_fetcher([], 5)) == []
+
+
+async def test_pages_arrive_in_order_when_later_requests_finish_first():
+    gates = {i: asyncio.Event() for i in range(4)}
+
+    async def fetch(index: int) -> PageData[int]:
+        await gates[index].wait()
+        return PageData([index], is_last=index == 3)
+
+    async def release_backwards():
+        for i in (3, 2, 1, 0):
+            gates[i].set()
+            await asyncio.sleep(0)
+
+    releaser = asyncio.create_task(release_backwards())
+    pages = await collect(fetch, prefetch=3)
+    await releaser
+    assert [p for _, p in pages] == [[0], [1], [2], [3]]
+
+
+async def test_prefetch_keeps_at_most_depth_plus_one_requests_ahead():
+    started: list[int] = []
+    fetch = make_list_fetcher(list(range(100)), 10, started)
+    async with aclosing(walk_pages(fetch, prefetch=2)) as pages:
+        async for index, _ in pages:
+            # When page `index` is handed over, pages up to index+2 may have started
+            # (index+1 and index+2 prefetched), never index+3.
+            assert max(started) <= index + 2
+            assert max(started) >= min(index + 2, 10)
+
+
+async def test_prefetched_request_starts_before_a_consumer_that_never_awaits():
+    """A consumer doing pure CPU work between items must not starve the prefetch."""
+    started: list[int] = []
+    fetch = make_list_fetcher(list(range(30)), 10, started)
+    async with aclosing(walk_pages(fetch, prefetch=1)) as pages:
+        async for index, _ in pages:
+            # No await in this body: the next page's request must already be running.
+            if index < 2:
+                assert index + 1 in started
+
+
+async def test_leaving_the_walk_early_cancels_requests_in_flight():
+    cancelled: list[int] = []
+    never = asyncio.Event()
+
+    async def fetch(index: int) -> PageData[int]:
+        if index == 0:
+            return PageData([0], is_last=False)
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            cancelled.append(index)
+            raise
+        raise AssertionError("unreachable")
+
+    async with aclosing(walk_pages(fetch, prefetch=2)) as pages:
+        async for _ in pages:
+            break
+    assert sorted(cancelled) == [1, 2]
+
+
+async def test_error_in_a_prefetched_page_surfaces_at_that_page_and_cancels_the_rest():
+    cancelled: list[int] = []
+
+    async def fetch(index: int) -> PageData[int]:
+        if index == 1:
+            raise RuntimeError("page 1 broke")
+        if index >= 2:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append(index)
+                raise
+        return PageData([index], is_last=False)
+
+    seen = []
+    with pytest.raises(RuntimeError, match="page 1 broke"):
+        async for index, _ in walk_pages(fetch, prefetch=2):
+            seen.append(index)
+    assert seen == [0]
+    assert cancelled == [2]  # page 3 was never requested: prefetch=2 keeps 1 and 2 ahead
+
+
+async def test_server_ignoring_the_offset_is_a_pagination_error_not_an_endless_loop():
+    async def fetch(index: int) -> PageData[int]:
+        return PageData([1, 2, 3], is_last=False)
+
+    with pytest.raises(PaginationError, match="repeats the previous page"):
+        async for _ in dedupe(walk_pages(fetch, prefetch=1), lambda x: x, SeenWindow(None)):
+            pass
+
+
+async def test_dedupe_drops_items_already_seen_within_the_window():
+    pages_data = [[1, 2, 3], [3, 4, 5], [5, 6]]
+
+    async def fetch(index: int) -> PageData[int]:
+        return PageData(pages_data[index], is_last=index == 2)
+
+    fresh = [
+        f async for _, _, f in dedupe(walk_pages(fetch, prefetch=1), lambda x: x, SeenWindow(6))
+    ]
+    assert fresh == [[1, 2, 3], [4, 5], [6]]
+
+
+def test_seen_window_forgets_the_oldest_beyond_its_capacity():
+    window = SeenWindow(2)
+    assert window.add("a") and window.add("b") and window.add("c")
+    assert not window.add("c")
+    assert window.add("a")  # forgotten: only b, c were kept
+    assert len(window) == 2
+
+
+def test_resume_token_round_trips_and_is_not_a_raw_offset():
+    query = {"filter": {"call_op_name": "predict"}, "mode": "stable"}
+    token = encode_resume_token(1500, query)
+    assert "1500" not in token
+    assert decode_resume_token(token, query) == 1500
+
+
+def test_resume_token_of_another_query_is_refused():
+    token = encode_resume_token(10, {"mode": "stable"})
+    with pytest.raises(InvalidArgumentError, match="different query"):
+        decode_resume_token(token, {"mode": "fast"})
+
+
+@pytest.mark.parametrize("token", ["", "not-a-token", "eyJ2IjoyfQ", "!!!!"])
+def test_malformed_resume_token_is_refused(token):
+    with pytest.raises(InvalidArgumentError, match="malformed"):
+        decode_resume_token(token, {})
+
+
+async def test_negative_prefetch_is_refused():
+    with pytest.raises(InvalidArgumentError, match="prefetch"):
+        async for _ in walk_pages(make_list_fetcher([], 1), prefetch=-1):
+            pass
