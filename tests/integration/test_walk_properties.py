@@ -1,0 +1,77 @@
+"""Property: whatever mutations interleave with a stable walk, it never yields an item
+twice and never skips an item that matched the filter throughout."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from annoq import WeaveSession
+from annoq.emulator import run_emulator
+
+from .conftest import FAST_RETRIES
+
+# A mutation: ("other", i) another annotator completes the i-th unstarted item (mod len);
+# ("mine", i) we set in_progress on it; ("add", n) n new items arrive.
+mutation = st.one_of(
+    st.tuples(st.just("other"), st.integers(0, 10_000)),
+    st.tuples(st.just("mine"), st.integers(0, 10_000)),
+    st.tuples(st.just("add"), st.integers(1, 5)),
+)
+
+
+async def scenario(n_items: int, page_size: int, prefetch: int, steps: list[list[tuple[str, int]]]):
+    async with run_emulator(seed=n_items) as emu:
+        qid = emu.weave.seed_queue(n_items)
+        at_start = set(emu.weave.item_ids(qid))
+        changed: set[str] = set()
+        yielded: list[str] = []
+        async with WeaveSession(emu.api_key, base_url=emu.base_url, retry_policy=FAST_RETRIES) as w:
+            walk = w.queue(emu.project, qid).items(
+                states=["unstarted"], page_size=page_size, prefetch=prefetch
+            )
+            async with walk:
+                async for index, item in _enumerate(walk):
+                    yielded.append(item.id)
+                    # Each generated step applies once: a queue that grows on every item
+                    # would (rightly) never let the walk reach its end.
+                    for kind, arg in steps[index] if index < len(steps) else []:
+                        pending = [
+                            i["id"] for i in emu.weave.items(qid)
+                            if i["annotation_state"] == "unstarted"
+                        ]
+                        if kind == "add":
+                            emu.weave.add_items(qid, arg)
+                        elif pending:
+                            target = pending[arg % len(pending)]
+                            user = emu.user_id if kind == "mine" else "annotator-b"
+                            state = "in_progress" if kind == "mine" else "completed"
+                            emu.weave.set_progress(qid, target, state, user_id=user)
+                            changed.add(target)
+        return at_start, changed, yielded
+
+
+async def _enumerate(walk):
+    index = 0
+    async for item in walk:
+        yield index, item
+        index += 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_items=st.integers(0, 60),
+    page_size=st.integers(1, 13),
+    prefetch=st.integers(0, 3),
+    steps=st.lists(st.lists(mutation, max_size=3), max_size=8),
+)
+def test_stable_walk_never_repeats_and_never_skips_an_item_that_matched_throughout(
+    n_items, page_size, prefetch, steps
+):
+    at_start, changed, yielded = asyncio.run(scenario(n_items, page_size, prefetch, steps))
+    counts = Counter(yielded)
+    assert not counts or max(counts.values()) == 1
+    assert (at_start - changed) <= set(yielded)
