@@ -189,3 +189,47 @@ async def test_breaking_out_cancels_prefetch_cleanly(annoq_emulator, weave: Weav
             break
     # the session still works afterwards, and the walk can be run again in full
     assert len([i async for i in queue.items(page_size=1000)]) == 3_000
+
+
+async def test_a_timeout_around_a_walk_cancels_its_prefetch_cleanly(annoq_emulator, weave):
+    """The server holds every page after the first for a long time; the caller's
+    deadline fires mid-walk and nothing is left pending or unclosed."""
+    import asyncio
+
+    from annoq.emulator import FaultRule
+
+    emu = annoq_emulator
+    qid = emu.weave.seed_queue(500)
+    queue = weave.queue(emu.project, qid)
+    emu.faults.add(FaultRule(kind="latency", latency=3.0, rate=1.0, routes={"items_query"}))
+    received = []
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            async for item in queue.items(page_size=100, prefetch=3):
+                received.append(item)
+    assert received == []  # every page was held by the server
+    emu.faults.clear()
+    assert len([i async for i in queue.items(page_size=250)]) == 500
+
+
+async def test_per_call_timeout_raises_annoq_timeout_error(annoq_emulator, weave):
+    from annoq import TimeoutError as AnnoqTimeout
+    from annoq.emulator import FaultRule
+
+    emu = annoq_emulator
+    qid = emu.weave.seed_queue(10)
+    emu.faults.add(FaultRule(kind="latency", latency=3.0, rate=1.0, routes={"read_queue"}))
+    quick = weave.with_options(timeout=0.2, max_retries=0)
+    with pytest.raises(AnnoqTimeout) as caught:
+        await quick.queue(emu.project, qid).read()
+    assert caught.value.attempts == 1
+    assert emu.api_key not in str(caught.value)
+
+
+async def test_breaking_out_without_closing_leaves_nothing_pending(annoq_emulator, weave):
+    """A plain `break` (no `async with`): the generator is finalised by the loop."""
+    emu = annoq_emulator
+    qid = emu.weave.seed_queue(2_000)
+    async for _ in weave.queue(emu.project, qid).items(page_size=100, prefetch=3):
+        break
+    assert len([i async for i in weave.queue(emu.project, qid).items(page_size=500)]) == 2_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
@@ -39,13 +39,14 @@ if TYPE_CHECKING:
 __all__ = ["ItemWalk", "Queue", "WalkMode"]
 
 WalkMode = Literal["stable", "fast"]
+T_co = TypeVar("T_co", covariant=True)
 
 # Legacy servers name the annotator's own current state in the refusal; when it equals the
 # requested state, the update is in fact in place (e.g. our own earlier, lost attempt).
 _SAME_STATE = re.compile(r"from '([a-z_]+)' to '([a-z_]+)'")
 
 
-class ItemWalk(AsyncIterator[Any]):
+class ItemWalk(AsyncIterator[T_co]):
     """An async iterator over a walk (of items or of pages) that can be closed early.
 
         async with queue.items(states=["unstarted"]) as walk:
@@ -58,7 +59,7 @@ class ItemWalk(AsyncIterator[Any]):
     ``async with`` (or :meth:`aclose`) does it at once rather than when collected.
     """
 
-    def __init__(self, source: AsyncIterator[Any], state: _WalkState) -> None:
+    def __init__(self, source: AsyncIterator[T_co], state: _WalkState) -> None:
         self._source = source
         self._state = state
 
@@ -68,17 +69,17 @@ class ItemWalk(AsyncIterator[Any]):
         before the first."""
         return self._state.resume_token
 
-    def __aiter__(self) -> ItemWalk:
+    def __aiter__(self) -> ItemWalk[T_co]:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> T_co:
         return await self._source.__anext__()
 
     async def aclose(self) -> None:
         """Stop the walk and cancel requests still in flight."""
         await self._source.aclose()  # type: ignore[attr-defined]
 
-    async def __aenter__(self) -> ItemWalk:
+    async def __aenter__(self) -> ItemWalk[T_co]:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -222,7 +223,7 @@ class Queue:
         resume: str | None = None,
         mode: WalkMode = "stable",
         prefetch: int = _config.DEFAULT_PREFETCH,
-    ) -> ItemWalk:
+    ) -> ItemWalk[Page[QueueItem]]:
         """Walk the queue page by page (``Page`` objects), prefetching ahead.
 
         ``states`` (or ``filter.annotation_states``) keeps items in those states. In the
@@ -258,7 +259,7 @@ class Queue:
         resume: str | None = None,
         mode: WalkMode = "stable",
         prefetch: int = _config.DEFAULT_PREFETCH,
-    ) -> ItemWalk:
+    ) -> ItemWalk[QueueItem]:
         """Walk the queue item by item; same options and guarantees as :meth:`pages`.
 
         async for item in queue.items(states=["unstarted"]):
