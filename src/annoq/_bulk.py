@@ -54,7 +54,14 @@ class Outcome(enum.StrEnum):
 
 
 def failure_reason(error: BaseException) -> str:
-    """A short, stable code for why an item failed (for reports and the CLI)."""
+    """A short, stable code for why an item failed (for reports and the CLI).
+
+    An error that knows better carries its own code as a ``failure_code`` string
+    attribute (a backend's refusal decided before any request, say).
+    """
+    own = getattr(error, "failure_code", None)
+    if isinstance(own, str) and own:
+        return own
     table: tuple[tuple[type[BaseException], str], ...] = (
         (InvalidTransitionError, "invalid_transition"),
         (ItemNotInQueueError, "not_in_queue"),

@@ -11,6 +11,11 @@ import attrs
 from ._version import __version__
 
 __all__ = [
+    "ANNOFAB_BULK_CONCURRENCY",
+    "ANNOFAB_IDS_PER_REQUEST",
+    "ANNOFAB_MAX_PAGE_SIZE",
+    "ANNOFAB_RESULT_CAP",
+    "DEFAULT_ANNOFAB_ENDPOINT",
     "DEFAULT_BULK_CONCURRENCY",
     "DEFAULT_BULK_MAX_RETRIES",
     "DEFAULT_CONNECTION_LIMIT",
@@ -52,6 +57,17 @@ DEFAULT_BULK_MAX_RETRIES = 10
 DEFAULT_BULK_CONCURRENCY = 16
 #: Connections one session keeps open at most (aiohttp's TCPConnector limit).
 DEFAULT_CONNECTION_LIMIT = 100
+
+#: Annofab's service, when nothing else is configured (the API lives under /api/v1).
+DEFAULT_ANNOFAB_ENDPOINT = "https://annofab.com"
+#: Annofab's largest page (``limit``); also the default page size of task walks.
+ANNOFAB_MAX_PAGE_SIZE = 200
+#: Annofab pages through at most this many results of one query (``over_limit`` past it).
+ANNOFAB_RESULT_CAP = 10_000
+#: Task ids per tasks-in-bulk request.
+ANNOFAB_IDS_PER_REQUEST = 100
+#: Parallel task operations: Annofab's own CLI stays at 4 because more draws 429s.
+ANNOFAB_BULK_CONCURRENCY = 4
 
 USER_AGENT = f"annoq/{__version__}"
 

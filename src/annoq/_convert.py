@@ -19,11 +19,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
 import orjson
+from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.gen import make_dict_unstructure_fn
 from cattrs.preconf.orjson import make_converter as _make_orjson_converter
 
@@ -75,11 +76,35 @@ def format_datetime(value: datetime) -> str:
 
 
 def _strict(kind: type, label: str) -> Callable[[Any, Any], Any]:
-    def hook(value: Any, _: Any) -> Any:
+    def hook(value: Any, cls: Any) -> Any:
         # bool is an int subclass; a JSON true where a count belongs is a server bug.
         if type(value) is kind or (kind is float and type(value) is int):
-            return value
+            # cattrs dispatches subclasses of ``kind`` here too (a StrEnum is a str):
+            # build the requested class rather than hand back the bare scalar.
+            return value if cls is kind else cls(value)
         raise TypeError(f"expected {label}, got {type(value).__name__}")
+
+    return hook
+
+
+def _is_array_type(t: Any) -> bool:
+    """``list[X]`` or ``tuple[X, ...]``: what a JSON array structures into."""
+    origin, args = get_origin(t), get_args(t)
+    return origin is list or (origin is tuple and len(args) == 2 and args[1] is Ellipsis)
+
+
+def _array_hook(t: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    # cattrs turns any iterable into a sequence: "ab" would become ("a", "b") and a dict
+    # its keys. Only a JSON array is an array.
+    if get_origin(t) is list:
+        inner = list_structure_factory(t, converter)
+    else:
+        inner = homogenous_tuple_structure_factory(t, converter)
+
+    def hook(value: Any, cls: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected an array, got {type(value).__name__}")
+        return inner(value, cls)
 
     return hook
 
@@ -107,6 +132,7 @@ def make_converter(*, datetimes_to_utc: bool = True) -> cattrs.Converter:
     converter.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum_hook
     )
+    converter.register_structure_hook_factory(_is_array_type, _array_hook)
     # Request bodies: what the caller did not set (None defaults) is left out. Response
     # models keep every field, so a dumped item reads back the same.
     converter.register_unstructure_hook_factory(

@@ -30,6 +30,8 @@ info, and request headers are never stored.
 from __future__ import annotations
 
 import builtins
+import html
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -140,6 +142,8 @@ class APIError(AnnoqError):
                 self.body,
                 self.attempts,
             ),
+            # Attributes set after construction (RateLimitError.retry_after) travel too.
+            dict(self.__dict__),
         )
 
 
@@ -148,6 +152,15 @@ def _rebuild_api_error(cls: type[APIError], *args: Any) -> APIError:
     return cls(
         status, reason, error_type=error_type, method=method, url=url, body=body, attempts=attempts
     )
+
+
+def _rebuild_error(cls: type[AnnoqError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    # Not ``cls(*args)``: the message in ``args`` is already complete, and the
+    # constructors would add their suffix (" at $...", " (GET url)") a second time.
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class BadRequestError(APIError):
@@ -219,7 +232,7 @@ class TransportError(AnnoqError):
         super().__init__(f"{message}{where}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0],))
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
 
 
 class TimeoutError(TransportError, builtins.TimeoutError):
@@ -241,7 +254,7 @@ class ResponseDecodeError(AnnoqError):
         super().__init__(text)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0],))
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {
@@ -290,9 +303,26 @@ def _read_reason(body: Any, fallback: str) -> tuple[str, str | None]:
             first = errors[0]
             code = first.get("error_code")
             return str(first.get("message", fallback)), code if isinstance(code, str) else None
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:200], None
+    if isinstance(body, str):
+        text = _readable_text(body)
+        if text:
+            return text, None
     return fallback, None
+
+
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
+def _readable_text(body: str) -> str:
+    """A text body as a one-line message; an HTML error page (a proxy's, a load
+    balancer's) reduced to its title, or to its text without markup."""
+    text = body.strip()
+    if text.startswith("<"):
+        found = _HTML_TITLE.search(text)
+        text = html.unescape(found.group(1) if found else _HTML_TAG.sub(" ", text))
+        text = " ".join(text.split())
+    return text[:200]
 
 
 def error_from_response(

@@ -40,7 +40,7 @@ __all__ = ["Auth", "NoAuth", "Request", "RequestOptions", "Response", "Transport
 
 log = logging.getLogger("annoq")
 
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_ACCEPT_JSON = {"Accept": "application/json"}
 
 
 class Auth(Protocol):
@@ -176,7 +176,7 @@ class Transport:
         self._connection_limit = connection_limit
         self.budget = budget
         self.stats = TransportStats()
-        self._static_headers = {**_JSON_HEADERS, "User-Agent": user_agent or default_user_agent()}
+        self._static_headers = {**_ACCEPT_JSON, "User-Agent": user_agent or default_user_agent()}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -232,6 +232,8 @@ class Transport:
         body = None if request.json is None else orjson.dumps(request.json)
         timeout = _client_timeout(options.timeout)
         headers = dict(self._static_headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         if request.accept != "application/json":
             headers["Accept"] = request.accept
         policy = options.retry

@@ -10,7 +10,9 @@ from annoq import RetryPolicy, WeaveSession
 from annoq.emulator import Emulator
 
 # Fast backoff so fault-heavy tests run in seconds; the retry *decisions* are the real ones.
-FAST_RETRIES = RetryPolicy(max_retries=10, backoff_base=0.001, backoff_cap=0.02, max_retry_after=0.05)
+FAST_RETRIES = RetryPolicy(
+    max_retries=10, backoff_base=0.001, backoff_cap=0.02, max_retry_after=0.05
+)
 
 
 @pytest.fixture

@@ -137,8 +137,9 @@ async def test_unknown_item_ids_fail_as_not_in_queue(annoq_emulator, weave):
 async def test_throttling_narrows_concurrency_and_every_item_still_lands(annoq_emulator, weave):
     emu = annoq_emulator
     qid = emu.weave.seed_queue(1_500)
-    emu.faults.add(FaultRule(kind="status", status=429, rate=0.3, routes={"progress"},
-                             retry_after="0"))
+    emu.faults.add(
+        FaultRule(kind="status", status=429, rate=0.3, routes={"progress"}, retry_after="0")
+    )
     seen: list[BulkProgress] = []
     result = await weave.queue(emu.project, qid).mark_all(
         "completed", concurrency=32, on_progress=seen.append
@@ -186,3 +187,35 @@ async def test_cancelling_a_bulk_run_reports_partial_progress(annoq_emulator, we
     assert emu.weave.applied_writes(user_id=emu.user_id) in range(
         final.result.updated, final.result.updated + 5
     )
+
+
+async def test_without_a_user_id_walked_items_give_exact_counts_and_teach_the_id(annoq_emulator):
+    """No user_id given: comparing each item before and after its write tells no-ops
+    from real writes, so re-marking items already completed by us counts them unchanged."""
+    emu = annoq_emulator
+    qid = emu.weave.seed_queue(300)
+    ids = emu.weave.item_ids(qid)
+    for item_id in ids[:100]:
+        emu.weave.set_progress(qid, item_id, "completed", user_id=emu.user_id)
+    for item_id in ids[100:150]:
+        emu.weave.set_progress(qid, item_id, "completed", user_id="annotator-b")
+    async with WeaveSession(emu.api_key, base_url=emu.base_url, retry_policy=FAST_RETRIES) as w:
+        assert w.user_id is None
+        result = await w.queue(emu.project, qid).mark_all("completed", concurrency=8)
+        assert w.user_id == emu.user_id
+    assert (result.updated, result.unchanged, result.failed) == (200, 100, 0)
+    assert emu.weave.applied_writes(user_id=emu.user_id) == 100 + 200  # seeded + ours
+
+
+async def test_bare_id_repeats_are_never_written_twice(annoq_emulator, weave):
+    """With bare ids the current server's answer to a repeat is identical to a fresh
+    write's, so the count says updated; what matters holds: no second write."""
+    emu = annoq_emulator
+    qid = emu.weave.seed_queue(50)
+    ids = emu.weave.item_ids(qid)
+    queue = weave.queue(emu.project, qid)
+    first = await queue.bulk_update_progress(ids, "completed")
+    second = await queue.bulk_update_progress(ids, "completed")
+    assert first.updated == 50 and second.failed == 0
+    assert second.updated + second.unchanged == 50
+    assert emu.weave.applied_writes(user_id=emu.user_id) == 50

@@ -28,7 +28,9 @@ async def test_walk_streams_every_item_once_in_default_order(annoq_emulator, wea
 async def test_pages_report_offsets_and_include_position_counts_from_one(annoq_emulator, weave):
     emu = annoq_emulator
     qid = emu.weave.seed_queue(250)
-    pages = [p async for p in weave.queue(emu.project, qid).pages(page_size=100, include_position=True)]
+    pages = [
+        p async for p in weave.queue(emu.project, qid).pages(page_size=100, include_position=True)
+    ]
     assert [p.offset for p in pages] == [0, 100, 200]
     assert [len(p.items) for p in pages] == [100, 100, 50]
     positions = [item.position_in_queue for p in pages for item in p.items]

@@ -40,7 +40,8 @@ async def scenario(n_items: int, page_size: int, prefetch: int, steps: list[list
                     # would (rightly) never let the walk reach its end.
                     for kind, arg in steps[index] if index < len(steps) else []:
                         pending = [
-                            i["id"] for i in emu.weave.items(qid)
+                            i["id"]
+                            for i in emu.weave.items(qid)
                             if i["annotation_state"] == "unstarted"
                         ]
                         if kind == "add":

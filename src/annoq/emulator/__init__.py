@@ -1,1 +1,99 @@
-"""The local emulator."""
+"""A local emulator of the W&B Weave annotation-queue service, with fault injection.
+
+It reproduces the nine annotation-queue endpoints with the real service's semantics
+(per-annotator progress and its transition rules, ``position_in_queue``, NDJSON queue
+listing, soft delete, stats, add-calls, 400/404/422 bodies), so that annoq and the
+services built on it run and are tested with no account and no network.
+
+Usage::
+
+    from annoq.emulator import FaultRule, run_emulator
+
+    async with run_emulator(seed=7) as emu:
+        queue_id = emu.weave.seed_queue(n_items=10_000)        # in-process seeding
+        emu.faults.add(FaultRule(kind="status", status=429, rate=0.1, retry_after="0.01"))
+        # point any client at emu.base_url with emu.api_key (Basic "api:KEY" or Bearer)
+        other = emu.add_user("reviewer-2")                      # another annotator
+        emu.weave.set_progress(queue_id, emu.weave.item_ids(queue_id)[0], "completed",
+                               user_id=other.user_id)
+        assert emu.weave.applied_writes() == 1
+
+The same app serves the Annofab task API under ``/api/v1`` (login, refresh, my/account,
+task search with paging, filters, sort and the 10,000-result ``over_limit``, task,
+tasks-in-bulk, histories, operate with the task state machine and optimistic lock,
+assign-tasks), seeded and inspected through ``emu.annofab`` (`AnnofabState`)::
+
+    ids = emu.annofab.seed_tasks(2000, assignee=emu.annofab.add_user("annotator-2"))
+    # point AnnofabSession(pat=emu.annofab.pat, endpoint=emu.base_url) at it
+    assert emu.annofab.applied(ids[0], "complete") == 1
+
+From a shell: ``python -m annoq.emulator --port 8080 --seed-items 10000``. In a test
+suite: the ``annoq_emulator`` pytest fixture (see `annoq.emulator.pytest_plugin`).
+
+The emulator never imports annoq's client: it is the reference the client is proven
+against. Control routes for other processes live under ``/_emulator/`` (see
+``annoq.emulator._control``).
+"""
+
+from ._actor import Actor, ActorAction
+from ._annofab_app import ANNOFAB_ROUTE_NAMES
+from ._annofab_store import AnnofabError, AnnofabState, AnnofabUser
+from ._emulator import (
+    EMULATOR_KEY,
+    Emulator,
+    WeaveState,
+    build_app,
+    emulator_of,
+    run_emulator,
+    serve,
+)
+from ._faults import FaultInjector, FaultKind, FaultRule
+from ._weave_app import ROUTE_NAMES, WeaveOptions
+from ._weave_store import EmulatorError, StateChange, User
+
+__all__ = [
+    "ANNOFAB_ROUTE_NAMES",
+    "EMULATOR_KEY",
+    "ROUTE_NAMES",
+    "Actor",
+    "ActorAction",
+    "AnnofabError",
+    "AnnofabState",
+    "AnnofabUser",
+    "Emulator",
+    "EmulatorError",
+    "FaultInjector",
+    "FaultKind",
+    "FaultRule",
+    "StateChange",
+    "User",
+    "WeaveOptions",
+    "WeaveState",
+    "build_app",
+    "emulator_of",
+    "run_emulator",
+    "serve",
+]
+
+for _obj in (
+    Actor,
+    ActorAction,
+    AnnofabError,
+    AnnofabState,
+    AnnofabUser,
+    Emulator,
+    EmulatorError,
+    FaultInjector,
+    FaultKind,
+    FaultRule,
+    StateChange,
+    User,
+    WeaveOptions,
+    WeaveState,
+    build_app,
+    emulator_of,
+    run_emulator,
+    serve,
+):
+    setattr(_obj, "__module__", __name__)  # noqa: B010 - show annoq.emulator.X in reprs
+del _obj

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-import netrc
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import _config
+from .._args import netrc_entry
 from .._errors import InvalidArgumentError, MissingCredentialsError
 
 if TYPE_CHECKING:
@@ -39,18 +39,8 @@ class WeaveAuth:
 
 
 def _netrc_password(hosts: list[str], path: Path | None) -> str | None:
-    target = path or Path(os.environ.get("NETRC", Path.home() / ".netrc"))
-    if not target.is_file():
-        return None
-    try:
-        entries = netrc.netrc(str(target))
-    except (netrc.NetrcParseError, OSError):
-        return None
-    for host in hosts:
-        found = entries.authenticators(host)
-        if found and found[2]:
-            return found[2]
-    return None
+    entry = netrc_entry(hosts, path)
+    return None if entry is None else entry[1]
 
 
 def resolve_weave_auth(

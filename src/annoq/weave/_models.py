@@ -231,7 +231,7 @@ class Page(Generic[T]):
     @property
     def has_more(self) -> bool:
         """Whether a next page may exist (this one was full)."""
-        return self.limit is not None and len(self.items) >= self.limit
+        return bool(self.limit) and len(self.items) >= (self.limit or 0)
 
 
 # Resolve the string annotations now, in this module: annoq's __init__ re-labels the

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from .._args import require_count as require_count
+from .._args import require_id as require_id
 from .._convert import decode_json, make_converter, structure, structure_list
 from .._errors import InvalidArgumentError, ResponseDecodeError
 from .._transport import Request
@@ -29,20 +31,6 @@ from ._models import (
 converter = make_converter(datetimes_to_utc=True)
 
 QUEUE_SORT_FIELDS = ("id", "name", "created_at", "updated_at")
-
-
-def require_id(value: object, argument: str) -> str:
-    """A non-empty string id, else InvalidArgumentError naming the argument."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidArgumentError(f"{argument} must be a non-empty string, got {value!r}")
-    return value
-
-
-def require_count(value: object, argument: str, *, minimum: int = 0) -> int:
-    """A whole number >= ``minimum``, else InvalidArgumentError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgumentError(f"{argument} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _segment(value: str) -> str:
@@ -96,14 +84,13 @@ def list_queues_request(
     body: dict[str, Any] = {"project_id": require_id(project_id, "project_id")}
     if name is not None:
         body["name"] = name
+    # Checked even without sort_by: a wrong direction must not pass silently.
+    if direction not in ("asc", "desc"):
+        raise InvalidArgumentError(f"direction={direction!r} is not allowed; use 'asc' or 'desc'")
     if sort_by is not None:
         if sort_by not in QUEUE_SORT_FIELDS:
             names = ", ".join(repr(f) for f in QUEUE_SORT_FIELDS)
             raise InvalidArgumentError(f"sort_by={sort_by!r} is not sortable; use one of {names}")
-        if direction not in ("asc", "desc"):
-            raise InvalidArgumentError(
-                f"direction={direction!r} is not allowed; use 'asc' or 'desc'"
-            )
         body["sort_by"] = [{"field": sort_by, "direction": direction}]
     if limit is not None:
         body["limit"] = require_count(limit, "limit")

@@ -442,12 +442,13 @@ class Queue:
         self, weave: WeaveSession, work: str | QueueItem, target: AnnotationState
     ) -> Outcome:
         me = self._weave.user_id
+        before: QueueItem | None = None
         if isinstance(work, QueueItem):
             if work.queue_id != self.id:
                 raise InvalidArgumentError(f"item {work.id!r} belongs to queue {work.queue_id!r}")
             if me is not None and work.annotation_state == target and work.annotator_user_id == me:
                 return Outcome.UNCHANGED  # known to be done already; no request
-            item_id = work.id
+            before, item_id = work, work.id
         elif isinstance(work, str) and work.strip():
             item_id = work
         else:
@@ -458,20 +459,38 @@ class Queue:
         except InvalidTransitionError as refusal:
             return await self._resolve_refusal(item_id, target, refusal)
         item = proto.read_item(response.content)
-        if (
-            me is None
-            and isinstance(work, QueueItem)
-            and not work.annotator_user_id
-            and item.annotation_state == target
-            and item.annotator_user_id
-        ):
-            # Nobody had a record on this item, so this write was real and its author,
-            # now the latest annotator, is us.
-            me = self._weave.user_id = item.annotator_user_id
         if response.attempts > 1:
             return Outcome.UPDATED  # a retry's 200 after a lost answer: ours, counted once
-        if item.annotation_state != target or (me is not None and item.annotator_user_id != me):
-            return Outcome.UNCHANGED  # a no-op: our record already had this state
+        return self._judge(before, item, target)
+
+    def _judge(
+        self, before: QueueItem | None, after: QueueItem, target: AnnotationState
+    ) -> Outcome:
+        """Was a 200 answer a real write or a no-op (our record already had ``target``)?
+
+        A real write makes us the item's latest annotator: the answer shows ``target``
+        set by us. A no-op leaves the item as it was. So with the item as it was before
+        (a ``QueueItem`` input), an unchanged display means a no-op, and whoever the
+        display names after a real write is us (learned for later decisions). With a
+        bare id on the current server a repeat cannot be told from a fresh write (the
+        answers are identical); it counts as updated, and is never written twice.
+        """
+        me = self._weave.user_id
+        if after.annotation_state != target or not after.annotator_user_id:
+            return Outcome.UNCHANGED  # the display is someone else's later state
+        if before is not None:
+            if (
+                before.annotation_state == target
+                and before.annotator_user_id == after.annotator_user_id
+            ):
+                if me is None:
+                    self._weave.user_id = after.annotator_user_id  # a no-op shows our own record
+                return Outcome.UNCHANGED
+            if me is None:
+                self._weave.user_id = after.annotator_user_id  # a real write shows its author
+                return Outcome.UPDATED
+        if me is not None and after.annotator_user_id != me:
+            return Outcome.UNCHANGED
         return Outcome.UPDATED
 
     async def _resolve_refusal(

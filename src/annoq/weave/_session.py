@@ -8,11 +8,10 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-import attrs
 
 from .. import _config
+from .._args import make_options as _make_options
 from .._config import Timeout
-from .._errors import InvalidArgumentError
 from .._retry import RetryBudget, RetryPolicy
 from .._transport import RequestOptions, Transport, TransportStats, aiter_lines, check_base_url
 from . import _protocol as proto
@@ -200,28 +199,3 @@ class WeaveSession:
         [s] = await weave.queue_stats("entity/project", [qid])
         """
         return proto.read_stats(await self._send(proto.queue_stats_request(project_id, queue_ids)))
-
-
-def _make_options(
-    base: RequestOptions,
-    timeout: Timeout | float | None,
-    max_retries: int | None,
-    retry_policy: RetryPolicy | None,
-) -> RequestOptions:
-    options = base
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, Timeout | int | float):
-            raise InvalidArgumentError(f"timeout must be a Timeout or seconds, got {timeout!r}")
-        if not isinstance(timeout, Timeout):
-            if timeout <= 0:
-                raise InvalidArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
-            timeout = Timeout(
-                total=float(timeout), connect=min(float(timeout), 10.0), read=float(timeout)
-            )
-        options = attrs.evolve(options, timeout=timeout)
-    if retry_policy is not None:
-        options = attrs.evolve(options, retry=retry_policy)
-    if max_retries is not None:
-        proto.require_count(max_retries, "max_retries")
-        options = attrs.evolve(options, retry=attrs.evolve(options.retry, max_retries=max_retries))
-    return options

@@ -1,0 +1,256 @@
+"""The Annofab Web API as pure functions: requests out, models in.
+
+Each ``*_request`` function validates its arguments and returns a
+:class:`~annoq._transport.Request` (paths under ``/api/v1``); each ``read_*`` function
+turns a response body into models. Nothing here does I/O, so the wire format is tested
+without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+
+from .. import _config
+from .._args import require_count, require_id
+from .._convert import decode_json, make_converter, structure, structure_list
+from .._errors import InvalidArgumentError, MFARequiredError, ResponseDecodeError
+from .._transport import Request
+from ._models import Account, Task, TaskHistory, TaskPage, TaskQuery
+
+API = "/api/v1"
+
+#: Annofab timestamps keep their offset (``+09:00``): the converter does not move them.
+converter = make_converter(datetimes_to_utc=False)
+
+#: The wire status each operation sends.
+OPERATE_STATUSES = frozenset(
+    {"not_started", "working", "on_hold", "break", "complete", "rejected", "cancelled"}
+)
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _project_path(project_id: str) -> str:
+    return f"{API}/projects/{_segment(require_id(project_id, 'project_id'))}"
+
+
+def _task_path(project_id: str, task_id: str) -> str:
+    return f"{_project_path(project_id)}/tasks/{_segment(require_id(task_id, 'task_id'))}"
+
+
+# -- auth -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Token:
+    """The tokens of a login or refresh; never shown in reprs."""
+
+    id_token: str = attrs.field(repr=False)
+    access_token: str = attrs.field(repr=False)
+    refresh_token: str = attrs.field(repr=False)
+
+
+def login_request(user_id: str, password: str) -> Request:
+    """``POST /api/v1/login`` (sent without credentials)."""
+    body = {"user_id": require_id(user_id, "user_id"), "password": password}
+    return Request("POST", f"{API}/login", json=body, authenticated=False)
+
+
+def refresh_request(refresh_token: str) -> Request:
+    """``POST /api/v1/refresh-token`` (sent without credentials)."""
+    return Request(
+        "POST", f"{API}/refresh-token", json={"refresh_token": refresh_token}, authenticated=False
+    )
+
+
+def my_account_request() -> Request:
+    """``GET /api/v1/my/account``."""
+    return Request("GET", f"{API}/my/account")
+
+
+def _read_token(data: Any, path: str) -> Token:
+    return structure(converter, data, Token, path=path)
+
+
+def read_login(content: bytes, *, url: str = "") -> Token:
+    """``{"token": {...}}`` -> Token; an MFA challenge raises MFARequiredError."""
+    data = decode_json(content)
+    if isinstance(data, dict) and "token" not in data and "session" in data:
+        raise MFARequiredError(
+            401,
+            "this account uses multi-factor authentication, which annoq cannot answer: "
+            "use a personal access token instead (pat=... or ANNOFAB_PAT)",
+            error_type="MFA_REQUIRED",
+            method="POST",
+            url=url,
+        )
+    return _read_token(_field(data, "token"), "$.token")
+
+
+def read_refresh(content: bytes) -> Token:
+    """A bare Token (the refresh answer)."""
+    return _read_token(decode_json(content), "$")
+
+
+def read_account(content: bytes) -> Account:
+    return structure(converter, decode_json(content), Account)
+
+
+# -- tasks ----------------------------------------------------------------------------
+
+
+def tasks_params(query: TaskQuery, *, page: int, limit: int) -> dict[str, str]:
+    """The query string of a task search: ``page`` (1-based), ``limit``, filters, sort."""
+    require_count(page, "page", minimum=1)
+    require_count(limit, "limit", minimum=1)
+    if limit > _config.ANNOFAB_MAX_PAGE_SIZE:
+        raise InvalidArgumentError(
+            f"limit must be at most {_config.ANNOFAB_MAX_PAGE_SIZE} (Annofab's largest page), "
+            f"got {limit}"
+        )
+    params = {"page": str(page), "limit": str(limit)}
+    for name in ("task_id", "account_id", "previous_account_id", "metadata", "sort"):
+        value = getattr(query, name)
+        if value is not None:
+            params[name] = value
+    for name in ("phase", "status", "previous_phase"):
+        value = getattr(query, name)
+        if value is not None:
+            params[name] = value.value
+    if query.phase_stage is not None:
+        params["phase_stage"] = str(query.phase_stage)
+    if query.input_data_ids is not None:
+        params["input_data_ids"] = ",".join(query.input_data_ids)
+    if query.no_user:
+        params["no_user"] = ""  # Annofab reads the key only
+    if query.rejected_only:
+        params["rejected_only"] = ""
+    return params
+
+
+def tasks_request(project_id: str, query: TaskQuery, *, page: int, limit: int) -> Request:
+    """``GET /api/v1/projects/{project_id}/tasks?page=&limit=&...``."""
+    return Request(
+        "GET",
+        f"{_project_path(project_id)}/tasks",
+        params=tasks_params(query, page=page, limit=limit),
+    )
+
+
+def task_request(project_id: str, task_id: str) -> Request:
+    """``GET /api/v1/projects/{project_id}/tasks/{task_id}``."""
+    return Request("GET", _task_path(project_id, task_id))
+
+
+def tasks_by_ids_request(project_id: str, task_ids: Sequence[str]) -> Request:
+    """``GET /api/v1/projects/{project_id}/tasks-in-bulk?task_id=a,b`` (1 to 100 ids)."""
+    if not 1 <= len(task_ids) <= _config.ANNOFAB_IDS_PER_REQUEST:
+        raise InvalidArgumentError(
+            f"tasks-in-bulk takes 1 to {_config.ANNOFAB_IDS_PER_REQUEST} ids, got {len(task_ids)}"
+        )
+    for task_id in task_ids:
+        if "," in require_id(task_id, "task_ids[]"):
+            raise InvalidArgumentError(f"task_ids[] must not contain a comma: {task_id!r}")
+    return Request(
+        "GET",
+        f"{_project_path(project_id)}/tasks-in-bulk",
+        params={"task_id": ",".join(task_ids)},
+    )
+
+
+def task_histories_request(project_id: str, task_id: str) -> Request:
+    """``GET /api/v1/projects/{project_id}/tasks/{task_id}/histories``."""
+    return Request("GET", f"{_task_path(project_id, task_id)}/histories")
+
+
+def format_lock(value: datetime) -> str:
+    """A task's ``updated_datetime`` as Annofab writes it (milliseconds, own offset).
+
+    >>> from datetime import timedelta, timezone
+    >>> format_lock(datetime(2018, 8, 14, 19, 1, 51, 775000, timezone(timedelta(hours=9))))
+    '2018-08-14T19:01:51.775+09:00'
+    """
+    spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
+    return value.isoformat(timespec=spec)
+
+
+def operate_request(
+    project_id: str,
+    task_id: str,
+    *,
+    status: str,
+    last_updated_datetime: datetime,
+    account_id: str | None = None,
+    force: bool = False,
+) -> Request:
+    """``POST .../tasks/{task_id}/operate`` ``{status, last_updated_datetime, account_id?,
+    force?}``. ``account_id`` omitted with ``not_started`` unassigns the task."""
+    if status not in OPERATE_STATUSES:
+        names = ", ".join(sorted(OPERATE_STATUSES))
+        raise InvalidArgumentError(f"status={status!r} is not allowed; use one of {names}")
+    if not isinstance(last_updated_datetime, datetime) or last_updated_datetime.tzinfo is None:
+        raise InvalidArgumentError("last_updated_datetime must be an aware datetime")
+    body: dict[str, Any] = {
+        "status": status,
+        "last_updated_datetime": format_lock(last_updated_datetime),
+    }
+    if account_id is not None:
+        body["account_id"] = require_id(account_id, "account_id")
+    if force:
+        body["force"] = True
+    return Request("POST", f"{_task_path(project_id, task_id)}/operate", json=body)
+
+
+# -- responses ------------------------------------------------------------------------
+
+
+def _field(data: Any, name: str) -> Any:
+    if not isinstance(data, dict):
+        raise ResponseDecodeError(f"expected a JSON object, got {type(data).__name__}")
+    if name not in data:
+        raise ResponseDecodeError("required field is missing", path=f"$.{name}")
+    return data[name]
+
+
+def read_task(content: bytes) -> Task:
+    """A Task object."""
+    return structure(converter, decode_json(content), Task)
+
+
+def read_tasks(content: bytes) -> list[Task]:
+    """A JSON array of tasks (tasks-in-bulk)."""
+    return structure_list(converter, decode_json(content), Task)
+
+
+def read_task_page(content: bytes) -> TaskPage:
+    """``{list, page_no, total_page_no, total_count, over_limit, ...}`` -> TaskPage."""
+    data = decode_json(content)
+    tasks = structure_list(converter, _field(data, "list"), Task, path="$.list")
+    return TaskPage(
+        tuple(tasks),
+        page_no=_typed(data, "page_no", int),
+        total_page_no=_typed(data, "total_page_no", int),
+        total_count=_typed(data, "total_count", int),
+        over_limit=_typed(data, "over_limit", bool),
+    )
+
+
+def _typed(data: Any, name: str, kind: type) -> Any:
+    value = _field(data, name)
+    if type(value) is not kind:
+        raise ResponseDecodeError(
+            f"expected {kind.__name__}, got {type(value).__name__}", path=f"$.{name}"
+        )
+    return value
+
+
+def read_histories(content: bytes) -> list[TaskHistory]:
+    """A JSON array of task histories."""
+    return structure_list(converter, decode_json(content), TaskHistory)

@@ -1,0 +1,191 @@
+"""``AnnofabSession``: the connection to Annofab (or annoq's emulator) and its credentials."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+
+import aiohttp
+import anyio
+
+from .. import _config
+from .._args import make_options, require_id
+from .._config import Timeout
+from .._retry import RetryBudget, RetryPolicy
+from .._transport import Request, RequestOptions, Response, Transport, TransportStats
+from .._transport import check_base_url as _check_base_url
+from . import _protocol as proto
+from ._auth import AnnofabAuth, LoginAuth, resolve_annofab_auth, resolve_endpoint
+from ._models import Account
+from ._project import Project
+
+__all__ = ["AnnofabSession"]
+
+
+class _AccountCache:
+    """The caller's account, fetched once per session (single-flight)."""
+
+    def __init__(self) -> None:
+        self.account: Account | None = None
+        self.lock = anyio.Lock()
+
+
+class AnnofabSession:
+    """An async session with Annofab's Web API (or annoq's emulator).
+
+    Usage::
+
+        async with AnnofabSession() as af:        # ANNOFAB_PAT, or user/password, or netrc
+            project = af.project("prj-1")
+            async for task in project.tasks(phase="annotation", status="not_started"):
+                ...
+            result = await project.bulk_operate(ids, "complete")
+
+    Parameters:
+        pat: a personal access token (``Authorization: Bearer``); the only way for
+            accounts with multi-factor authentication.
+        user_id, password: log in with ``POST /api/v1/login`` on first use; tokens are
+            renewed on a 401 (one refresh for all concurrent requests).
+        endpoint: else ``ANNOFAB_ENDPOINT_URL``, else ``https://annofab.com``.
+        session: an existing ``aiohttp.ClientSession`` to use; annoq never closes it.
+        timeout: default time limits of every request (:class:`annoq.Timeout`); there
+            always are some.
+        max_retries, retry_policy: retries per request (429's ``Retry-After`` is honoured
+            up to ``retry_policy.max_retry_after``).
+        retry_budget: session-wide retry token bucket; ``None`` disables it.
+        connection_limit: most connections open at once (when annoq makes the session).
+        allow_insecure_http: allow credentials over ``http://`` to a non-loopback host.
+
+    Without arguments, credentials come from ``ANNOFAB_PAT``, else ``ANNOFAB_USER_ID`` and
+    ``ANNOFAB_PASSWORD``, else the ``~/.netrc`` entry of the endpoint's host. They never
+    appear in reprs, logs or errors.
+    """
+
+    def __init__(
+        self,
+        pat: str | None = None,
+        user_id: str | None = None,
+        password: str | None = None,
+        *,
+        endpoint: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        retry_budget: RetryBudget | bool | None = True,
+        connection_limit: int = _config.DEFAULT_CONNECTION_LIMIT,
+        allow_insecure_http: bool = False,
+        user_agent: str | None = None,
+    ) -> None:
+        url = _check_base_url(resolve_endpoint(endpoint), allow_insecure_http=allow_insecure_http)
+        auth = resolve_annofab_auth(pat, user_id, password, host=url.host, env=os.environ)
+        budget = RetryBudget() if retry_budget is True else (retry_budget or None)
+        self._transport = Transport(
+            url,
+            auth,
+            session=session,
+            connection_limit=connection_limit,
+            user_agent=user_agent,
+            budget=budget,
+        )
+        self._options = make_options(RequestOptions(), timeout, max_retries, retry_policy)
+        if isinstance(auth, LoginAuth):
+            auth.options = self._options
+        self._account = _AccountCache()
+
+    @classmethod
+    def _derived(cls, parent: AnnofabSession, options: RequestOptions) -> AnnofabSession:
+        clone = cls.__new__(cls)
+        clone._transport = parent._transport
+        clone._options = options
+        clone._account = parent._account
+        return clone
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> AnnofabSession:
+        """A view of this session with other time limits or retries; shares connections,
+        login and the cached account.
+
+            fast = af.with_options(timeout=5.0, max_retries=0)
+            task = await fast.project("prj-1").task("t-1")
+        """
+        return AnnofabSession._derived(
+            self, make_options(self._options, timeout, max_retries, retry_policy)
+        )
+
+    @property
+    def endpoint(self) -> str:
+        """The service this session talks to (the API is under ``/api/v1``)."""
+        return str(self._transport.base_url)
+
+    @property
+    def stats(self) -> TransportStats:
+        """Request, retry and throttling counters of this session."""
+        return self._transport.stats
+
+    @property
+    def options(self) -> RequestOptions:
+        """The time limits and retry policy requests of this view use."""
+        return self._options
+
+    @property
+    def auth(self) -> AnnofabAuth:
+        """How this session authenticates (its repr shows no secret)."""
+        auth = self._transport.auth
+        assert isinstance(auth, AnnofabAuth)
+        return auth
+
+    def __repr__(self) -> str:
+        return f"AnnofabSession(endpoint={self.endpoint!r}, auth={self.auth!r})"
+
+    async def __aenter__(self) -> AnnofabSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections (unless the aiohttp session was passed in)."""
+        await self._transport.aclose()
+
+    async def _send(self, request: Request) -> Response:
+        return await self._transport.send(request, self._options)
+
+    # -- the caller -----------------------------------------------------------------
+
+    async def my_account(self) -> Account:
+        """The caller's account; fetched once per session, then cached.
+
+        me = await af.my_account()
+        print(me.account_id, me.user_id)
+        """
+        cache = self._account
+        if cache.account is None:
+            async with cache.lock:
+                if cache.account is None:
+                    response = await self._send(proto.my_account_request())
+                    cache.account = proto.read_account(response.content)
+        return cache.account
+
+    async def account_id(self) -> str:
+        """The caller's ``account_id`` (what tasks name their assignee with); cached."""
+        return (await self.my_account()).account_id
+
+    # -- projects -------------------------------------------------------------------
+
+    def project(self, project_id: str) -> Project:
+        """A handle on one project; no request is made.
+
+        project = af.project("prj-1")
+        """
+        return Project(self, require_id(project_id, "project_id"))

@@ -1,0 +1,195 @@
+"""Files in and out: id lists, atomic output files, items as JSONL or CSV."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import enum
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, Protocol, TextIO
+
+import attrs
+import orjson
+
+from .._bulk import BulkFailure
+from .._convert import format_datetime
+from ..weave import QueueItem
+from ._errors import CliError
+
+ITEM_FIELDS: Final = tuple(field.name for field in attrs.fields(QueueItem))
+"""The columns of ``annoq items --format csv``, in order."""
+FORMATS: Final = ("jsonl", "csv")
+
+_NOT_IN_PLAIN_IDS: Final = frozenset('{}[]",')
+
+
+# -- reading ids ----------------------------------------------------------------------
+
+
+def read_ids(source: str, stdin: TextIO) -> list[str]:
+    """The ids in ``source`` (a path, or ``-`` for ``stdin``), in order, checked whole.
+
+    Each line is a plain id, or a JSON object with a string ``"id"`` (a line of
+    ``annoq items`` output or of a ``--failures`` file). The whole input is read and
+    checked before anything is sent, so a bad line never leaves a job half done; the
+    first bad line is reported with its number, and how many more there are.
+    """
+    name = "<stdin>" if source == "-" else source
+    ids: list[str] = []
+    first_bad: str | None = None
+    bad = 0
+    try:
+        with contextlib.ExitStack() as stack:
+            lines = stdin if source == "-" else stack.enter_context(open(source, encoding="utf-8"))
+            for number, line in enumerate(lines, 1):
+                item_id, problem = _parse_id_line(line)
+                if problem is not None:
+                    bad += 1
+                    first_bad = first_bad or f"line {number} {problem}"
+                elif item_id is not None:
+                    ids.append(item_id)
+    except UnicodeDecodeError:
+        raise CliError(f"{name}: not UTF-8 text") from None
+    except OSError as error:
+        raise CliError(f"cannot read {name}: {error.strerror or error}") from None
+    if first_bad is not None:
+        more = f" (and {bad - 1} more bad lines)" if bad > 1 else ""
+        raise CliError(
+            f"{name}: {first_bad}{more}; each line must be an item id or a JSON object "
+            'with an "id" (nothing was sent)'
+        )
+    return ids
+
+
+def _parse_id_line(line: str) -> tuple[str | None, str | None]:
+    """``(id, None)``, or ``(None, problem)``."""
+    text = line.strip()
+    if not text:
+        return None, "is blank"
+    if text.startswith("{"):
+        try:
+            record = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None, "is not valid JSON"
+        item_id = record.get("id") if isinstance(record, dict) else None
+        if not isinstance(item_id, str) or not item_id.strip():
+            return None, 'has no string "id"'
+        return item_id.strip(), None
+    if any(ch.isspace() or ch in _NOT_IN_PLAIN_IDS for ch in text):
+        return None, f"is not an item id: {text[:40]!r}"
+    return text, None
+
+
+# -- writing files --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_file(path: str) -> Iterator[TextIO]:
+    """Write ``path`` all at once: a hidden temporary file beside it replaces it on
+    success and is removed on any error, so a failed run never leaves a partial file."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    try:
+        stream = open(temporary, "x", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror or error}") from None
+    try:
+        with stream:
+            yield stream
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def output_to(path: str | None, default: TextIO) -> Iterator[TextIO]:
+    """``default`` when ``path`` is ``None`` or ``-``, else :func:`atomic_file`."""
+    if path is None or path == "-":
+        yield default
+    else:
+        with atomic_file(path) as stream:
+            yield stream
+
+
+# -- records ----------------------------------------------------------------------------
+
+
+def record(obj: Any) -> dict[str, Any]:
+    """An attrs model as a JSON-ready dict (RFC 3339 times, states as strings)."""
+    return {name: _plain(value) for name, value in attrs.asdict(obj, recurse=False).items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def json_line(data: Any) -> str:
+    """``data`` as one line of JSON with its newline."""
+    return orjson.dumps(data).decode() + "\n"
+
+
+def failure_record(failure: BulkFailure) -> dict[str, str]:
+    """A failure as a ``--failures`` line: ``{"id", "reason", "message"}``."""
+    return {"id": failure.key, "reason": failure.reason, "message": str(failure.error)}
+
+
+def write_failures(stream: TextIO, failures: Iterable[BulkFailure]) -> None:
+    """Write failures as JSONL, ready to be fed back with ``--ids-from``."""
+    for failure in failures:
+        stream.write(json_line(failure_record(failure)))
+
+
+class ItemWriter(Protocol):
+    """Writes items to a stream in one format."""
+
+    def write(self, items: Iterable[QueueItem]) -> None:
+        """Write these items."""
+
+
+class JsonlWriter:
+    """One JSON object per line, with the API's field names."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, items: Iterable[QueueItem]) -> None:
+        """Write these items."""
+        self._stream.writelines(json_line(record(item)) for item in items)
+
+
+class CsvWriter:
+    """A header row of :data:`ITEM_FIELDS`, then one row per item; lists as JSON text,
+    missing values empty."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._writer = csv.writer(stream, lineterminator="\n")
+        self._writer.writerow(ITEM_FIELDS)
+
+    def write(self, items: Iterable[QueueItem]) -> None:
+        """Write these items."""
+        self._writer.writerows([_cell(value) for value in record(item).values()] for item in items)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def item_writer(fmt: str, stream: TextIO) -> ItemWriter:
+    """The writer of ``fmt`` (one of :data:`FORMATS`)."""
+    return CsvWriter(stream) if fmt == "csv" else JsonlWriter(stream)

@@ -1,0 +1,325 @@
+"""Deterministic fault injection for the emulators, as one aiohttp middleware.
+
+A route takes part when it has a name (``app.router.add_post(path, handler,
+name="items_query")``); unnamed routes (the ``/_emulator/`` control routes) are never
+faulted. Any emulated service registers its routes by name and installs
+`FaultInjector.middleware`; rules then target routes by those names.
+
+For each request to a named route, every rule that targets the route draws one number
+from the injector's seeded ``random.Random`` (in rule order, whether or not an earlier
+rule fired), so a fixed seed and a fixed request sequence give the same faults. Latency
+rules add up; the first terminal rule that fires decides the outcome:
+
+=================  ====================================================================
+kind               effect
+=================  ====================================================================
+``latency``        sleep ``latency`` seconds, then go on
+``status``         answer ``status`` (429, 500, 502, 503, 504, ...) without running the
+                   handler: nothing is applied. 429 carries ``Retry-After`` and/or
+                   ``retry-after-ms`` when configured
+``drop``           read the request, then close the connection without a response:
+                   nothing is applied; the client sees a disconnection
+``apply_then_drop`` run the handler (the write is committed), then close the connection
+                   without sending its response
+=================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Final
+
+import attrs
+import orjson
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+STATUS_BODIES: Final[Mapping[int, dict[str, str]]] = {
+    429: {"reason": "Too many requests"},
+    500: {"reason": "Internal server error"},
+    502: {"reason": "Temporary backend error"},
+    503: {"reason": "Service unavailable"},
+    504: {
+        "reason": "Query timeout exceeded. Please limit the scope of the query by including "
+        "a date range and/or additional filter criteria. "
+    },
+}
+"""The bodies the real service sends with each injected status."""
+
+
+class FaultKind(enum.StrEnum):
+    """What a fault rule does to a request."""
+
+    LATENCY = "latency"
+    STATUS = "status"
+    DROP = "drop"
+    APPLY_THEN_DROP = "apply_then_drop"
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _routes_converter(value: Iterable[str] | str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset({value})
+    return frozenset(value)
+
+
+@attrs.frozen(kw_only=True)
+class FaultRule:
+    """One fault: what happens, to which routes, how often.
+
+    Example::
+
+        FaultRule(kind="status", status=429, rate=0.25, routes={"progress"}, retry_after="0.01")
+        FaultRule(kind="drop", rate=1.0, routes={"progress"}, times=1)  # the next one only
+        FaultRule(kind="latency", latency=0.05, rate=0.5)                  # every route
+
+    Parameters:
+        kind: a `FaultKind` or its value.
+        rate: probability in [0, 1] that the rule fires on a matching request.
+        routes: route names the rule applies to; ``None`` means every named route.
+        status: the HTTP status of a ``status`` rule.
+        retry_after: ``Retry-After`` header value (seconds; a string keeps its form,
+            e.g. ``"0.01"``), sent with a ``status`` rule.
+        retry_after_ms: ``retry-after-ms`` header value, sent with a ``status`` rule.
+        latency: seconds to sleep for a ``latency`` rule.
+        times: fire at most this many times (``None``: unlimited).
+        body: raw body of a ``status`` answer instead of the service's JSON body (for
+            example an HTML page from a proxy); ``content_type`` goes with it.
+    """
+
+    kind: FaultKind = attrs.field(converter=FaultKind)
+    rate: float = attrs.field(default=1.0)
+    routes: frozenset[str] | None = attrs.field(default=None, converter=_routes_converter)
+    status: int | None = None
+    retry_after: str | None = attrs.field(default=None, converter=_optional_str)
+    retry_after_ms: int | None = None
+    latency: float = 0.0
+    times: int | None = None
+    body: str | None = None
+    content_type: str = "text/html"
+
+    @rate.validator
+    def _check_rate(self, _: Any, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"rate must be within [0, 1], got {value}")
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind is FaultKind.STATUS and (self.status is None or self.status < 400):
+            raise ValueError("a 'status' rule needs status >= 400")
+        if self.kind is FaultKind.LATENCY and self.latency <= 0:
+            raise ValueError("a 'latency' rule needs latency > 0")
+
+    def applies_to(self, route: str) -> bool:
+        """Whether the rule targets ``route``."""
+        return self.routes is None or route in self.routes
+
+    def counter_key(self) -> str:
+        """The counter name: the kind, or ``status_<code>`` for status rules."""
+        if self.kind is FaultKind.STATUS:
+            return f"status_{self.status}"
+        return str(self.kind)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form used by the control route."""
+        data = attrs.asdict(self)
+        data["kind"] = str(self.kind)
+        data["routes"] = None if self.routes is None else sorted(self.routes)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FaultRule:
+        """Build a rule from its JSON form (unknown keys are an error)."""
+        return cls(**dict(data))
+
+
+@attrs.frozen
+class FaultDecision:
+    """What the injector decided for one request."""
+
+    latency: float = 0.0
+    rule: FaultRule | None = None
+
+
+def drop_connection(request: web.Request) -> None:
+    """Close the request's connection without writing anything.
+
+    The client sees the server disconnect (``aiohttp.ServerDisconnectedError``).
+    """
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+
+
+class FaultInjector:
+    """Seeded fault rules plus counters, applied by `middleware` to named routes.
+
+    Usage::
+
+        faults = emu.faults
+        faults.add(FaultRule(kind="status", status=503, rate=0.1, routes={"items_query"}))
+        ...
+        faults.count(kind="status_503", route="items_query")
+        faults.clear()
+
+    Counters are keyed by route and counter key (``status_429``, ``drop``, ...).
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self._rules: list[FaultRule] = []
+        self._fired: list[int] = []
+        self._counts: dict[tuple[str, str], int] = {}
+        self._requests: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ config
+
+    @property
+    def seed(self) -> int:
+        """The seed the current random sequence started from."""
+        return self._seed
+
+    @property
+    def rules(self) -> tuple[FaultRule, ...]:
+        """The active rules, in order."""
+        return tuple(self._rules)
+
+    def add(self, rule: FaultRule) -> FaultRule:
+        """Append a rule and return it."""
+        self._rules.append(rule)
+        self._fired.append(0)
+        return rule
+
+    def set_rules(self, rules: Iterable[FaultRule], *, seed: int | None = None) -> None:
+        """Replace all rules; with ``seed``, also restart the random sequence."""
+        self._rules = list(rules)
+        self._fired = [0] * len(self._rules)
+        if seed is not None:
+            self.reseed(seed)
+
+    def clear(self) -> None:
+        """Remove every rule (counters are kept; see `reset_counters`)."""
+        self.set_rules(())
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random sequence from ``seed``."""
+        self._seed = seed
+        self._rng = random.Random(seed)
+
+    def reset_counters(self) -> None:
+        """Zero all counters."""
+        self._counts.clear()
+        self._requests.clear()
+
+    # ------------------------------------------------------------------ counters
+
+    def count(self, *, kind: str | FaultKind | None = None, route: str | None = None) -> int:
+        """Injected faults matching ``kind`` (counter key or kind) and ``route``.
+
+        ``kind="status"`` counts every status fault; ``kind="status_429"`` only 429s.
+        """
+        total = 0
+        want = None if kind is None else str(kind)
+        for (r, k), n in self._counts.items():
+            if route is not None and r != route:
+                continue
+            if want is not None and k != want and not k.startswith(want + "_"):
+                continue
+            total += n
+        return total
+
+    def requests_seen(self, route: str | None = None) -> int:
+        """Requests that reached the middleware on named routes (faulted or not)."""
+        if route is None:
+            return sum(self._requests.values())
+        return self._requests.get(route, 0)
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """``{route: {counter_key: n}}`` of injected faults."""
+        out: dict[str, dict[str, int]] = {}
+        for (route, key), n in sorted(self._counts.items()):
+            out.setdefault(route, {})[key] = n
+        return out
+
+    def _bump(self, route: str, key: str) -> None:
+        self._counts[(route, key)] = self._counts.get((route, key), 0) + 1
+
+    # ------------------------------------------------------------------ decide / apply
+
+    def decide(self, route: str) -> FaultDecision:
+        """Draw this request's faults (deterministic under the seed)."""
+        self._requests[route] = self._requests.get(route, 0) + 1
+        latency = 0.0
+        chosen: FaultRule | None = None
+        for index, rule in enumerate(self._rules):
+            if not rule.applies_to(route):
+                continue
+            draw = self._rng.random()
+            if draw >= rule.rate:
+                continue
+            if rule.times is not None and self._fired[index] >= rule.times:
+                continue
+            if rule.kind is FaultKind.LATENCY:
+                self._fired[index] += 1
+                latency += rule.latency
+                self._bump(route, rule.counter_key())
+            elif chosen is None:
+                self._fired[index] += 1
+                chosen = rule
+                self._bump(route, rule.counter_key())
+        return FaultDecision(latency, chosen)
+
+    @staticmethod
+    def status_response(rule: FaultRule) -> web.Response:
+        """The answer of a ``status`` rule."""
+        status = rule.status if rule.status is not None else 500
+        headers: dict[str, str] = {}
+        if rule.retry_after is not None:
+            headers["Retry-After"] = rule.retry_after
+        if rule.retry_after_ms is not None:
+            headers["retry-after-ms"] = str(rule.retry_after_ms)
+        if rule.body is not None:
+            return web.Response(
+                status=status, text=rule.body, content_type=rule.content_type, headers=headers
+            )
+        body = STATUS_BODIES.get(status, {"reason": "Internal server error"})
+        return web.Response(
+            status=status,
+            body=orjson.dumps(body),
+            content_type="application/json",
+            headers=headers,
+        )
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The aiohttp middleware applying the rules to named routes."""
+        route = request.match_info.route.name
+        if route is None or not self._rules:
+            if route is not None:
+                self._requests[route] = self._requests.get(route, 0) + 1
+            return await handler(request)
+        decision = self.decide(route)
+        if decision.latency > 0:
+            await asyncio.sleep(decision.latency)
+        rule = decision.rule
+        if rule is None:
+            return await handler(request)
+        if rule.kind is FaultKind.STATUS:
+            await request.read()
+            return self.status_response(rule)
+        if rule.kind is FaultKind.DROP:
+            await request.read()
+            drop_connection(request)
+            return web.Response(status=599)
+        response = await handler(request)
+        drop_connection(request)
+        return response

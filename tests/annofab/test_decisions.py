@@ -1,0 +1,132 @@
+"""The per-task decision (pure): what the next request is, when a task is done, when it
+is refused; nothing here touches a server."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+import pytest
+
+from annoq._bulk import failure_reason
+from annoq.annofab import OperateAction, Task, TaskPhase, TaskStateError, TaskStatus
+from annoq.annofab._operate import Step, next_reassign_step, next_step
+
+ME, OTHER = "acc-me", "acc-other"
+NOW = datetime(2026, 11, 24, 21, 0, tzinfo=timezone(timedelta(hours=9)))
+
+
+def task(**fields: Any) -> Task:
+    base: dict[str, Any] = {
+        "project_id": "p",
+        "task_id": "t",
+        "phase": TaskPhase.ANNOTATION,
+        "phase_stage": 1,
+        "status": TaskStatus.NOT_STARTED,
+        "updated_datetime": NOW,
+        "account_id": ME,
+    }
+    base.update(fields)
+    return Task(**base)
+
+
+def step(action: str, now: Task, origin: Task | None = None, **kw: Any) -> Step | None:
+    return next_step(OperateAction(action), now, origin or now, ME, **kw)
+
+
+def refusal(action: str, now: Task, origin: Task | None = None, **kw: Any) -> str:
+    with pytest.raises(TaskStateError) as caught:
+        step(action, now, origin, **kw)
+    return caught.value.failure_code
+
+
+@pytest.mark.parametrize("action", ["start", "complete", "reject", "break", "on_hold"])
+def test_someone_elses_task_is_taken_over_first(action: str) -> None:
+    phase = TaskPhase.ACCEPTANCE if action == "reject" else TaskPhase.ANNOTATION
+    assert step(action, task(account_id=OTHER, phase=phase)) == Step("not_started", ME)
+    assert step(action, task(account_id=None, phase=phase)) == Step("not_started", ME)
+
+
+@pytest.mark.parametrize("action", ["start", "complete", "break", "on_hold"])
+def test_without_take_over_someone_elses_task_is_refused(action: str) -> None:
+    assert refusal(action, task(account_id=OTHER), take_over=False) == "assigned_to_other"
+
+
+@pytest.mark.parametrize("status", ["not_started", "break", "on_hold"])
+def test_ones_own_idle_task_is_started_before_the_operation(status: str) -> None:
+    assert step("complete", task(status=TaskStatus(status))) == Step("working", ME)
+
+
+@pytest.mark.parametrize(
+    ("action", "wire"), [("complete", "complete"), ("break", "break"), ("on_hold", "on_hold")]
+)
+def test_a_task_one_is_working_on_gets_the_operation(action: str, wire: str) -> None:
+    assert step(action, task(status=TaskStatus.WORKING)) == Step(wire, ME)
+
+
+def test_done_states_need_no_request() -> None:
+    assert step("start", task(status=TaskStatus.WORKING)) is None
+    assert step("break", task(status=TaskStatus.BREAK, account_id=OTHER)) is None
+    assert step("on_hold", task(status=TaskStatus.ON_HOLD)) is None
+    assert step("complete", task(status=TaskStatus.COMPLETE, phase=TaskPhase.ACCEPTANCE)) is None
+
+
+def test_a_completion_is_recognised_by_the_task_moving_to_a_later_phase() -> None:
+    origin = task(status=TaskStatus.WORKING)
+    moved = task(phase=TaskPhase.ACCEPTANCE, account_id=None)
+    assert step("complete", moved, origin) is None
+    assert refusal("complete", origin, moved) == "phase_changed"  # went back meanwhile
+
+
+def test_reject_needs_inspection_or_acceptance_unless_forced() -> None:
+    assert refusal("reject", task(status=TaskStatus.WORKING)) == "wrong_phase"
+    accepted = task(phase=TaskPhase.ACCEPTANCE, status=TaskStatus.COMPLETE)
+    assert refusal("reject", accepted) == "task_complete"
+    assert step("reject", accepted, force=True) == Step("rejected", ME, force=True)
+    working = task(phase=TaskPhase.INSPECTION, status=TaskStatus.WORKING)
+    assert step("reject", working) == Step("rejected", ME)
+
+
+def test_a_rejection_is_recognised_by_the_count_and_the_return_to_annotation() -> None:
+    origin = task(phase=TaskPhase.ACCEPTANCE, status=TaskStatus.WORKING)
+    back = task(account_id=OTHER, number_of_rejections=1)
+    assert step("reject", back, origin) is None
+    assert step("reject", task(), force=True) is None  # annotation, not started: done
+
+
+def test_cancel_is_done_once_back_in_an_earlier_phase_and_refused_in_annotation() -> None:
+    origin = task(phase=TaskPhase.ACCEPTANCE, account_id=None)
+    assert step("cancel", origin) == Step("cancelled", ME)
+    assert step("cancel", task(), origin) is None
+    assert refusal("cancel", task()) == "wrong_phase"
+
+
+def test_a_complete_task_is_never_started_again() -> None:
+    accepted = task(phase=TaskPhase.ACCEPTANCE, status=TaskStatus.COMPLETE)
+    assert refusal("start", accepted) == "task_complete"
+    assert refusal("break", accepted) == "task_complete"
+
+
+def test_reassign_skips_tasks_already_so_and_refuses_accepted_ones() -> None:
+    assert next_reassign_step(task(account_id=OTHER), OTHER) is None
+    assert next_reassign_step(task(account_id=None), None) is None
+    assert next_reassign_step(task(), OTHER) == Step("not_started", OTHER)
+    assert next_reassign_step(task(), None) == Step("not_started", None)
+    with pytest.raises(TaskStateError):
+        next_reassign_step(task(status=TaskStatus.COMPLETE), OTHER)
+
+
+def test_a_refusal_reports_its_own_reason_and_survives_pickling() -> None:
+    error = TaskStateError("t-1", "wrong_phase", "the task is in annotation")
+    assert failure_reason(error) == "wrong_phase"
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.task_id, copy.failure_code, str(copy)) == ("t-1", "wrong_phase", str(error))
+
+
+def test_tasks_are_frozen_and_hashable_despite_their_metadata() -> None:
+    one = task(metadata={"priority": 1})
+    assert hash(one) == hash(task(metadata={"priority": 2}))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        one.status = TaskStatus.WORKING  # type: ignore[misc]

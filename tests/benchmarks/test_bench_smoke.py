@@ -1,0 +1,108 @@
+"""Smoke test of the benchmark harness (benchmarks/run.py --quick) so it cannot rot.
+
+Benchmarks are not tests: nothing here checks speed, only that every row is measured
+with positive numbers (or, for the official client when ``weave`` is not installed,
+reported as unavailable) and that the report has its parts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+STREAM = ["stream.floor", "stream.official_async", "stream.official_sync", "stream.annoq"]
+BULK = [
+    "bulk.official_async.seq",
+    "bulk.official_async.gather32",
+    "bulk.floor.seq",
+    "bulk.floor.gather32",
+    "bulk.annoq.c1",
+    "bulk.annoq.c8",
+    "bulk.annoq.c32",
+    "bulk.annoq.c64",
+    "bulk.annoq.mark_all32",
+]
+SCALE = [
+    "scale.stream.annoq.300",
+    "scale.stream.annoq.600",
+    "scale.stream.annoq.1200",
+    "scale.bulk.annoq.gen50",
+    "scale.bulk.annoq.gen200",
+]
+DECODE = ["decode.orjson", "decode.annoq", "decode.official", "decode.official_strict"]
+TIMED = ("wall_s", "rate_per_s", "cpu_us_per_item", "peak_rss_mb", "base_rss_mb")
+
+
+def _has_weave() -> bool:
+    try:
+        return importlib.util.find_spec("weave") is not None
+    except ValueError:
+        return False
+
+
+def test_quick_run_reports_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+
+    rows = report["rows"]
+    assert sorted(rows) == sorted(STREAM + BULK + SCALE + DECODE)
+    official_available = _has_weave()
+    for row_id, row in rows.items():
+        if "official" in row_id and not official_available:
+            assert row["status"] == "unavailable", row
+            continue
+        assert row["status"] == "ok", row
+        assert row["n"] > 0
+        metrics = (
+            ("us_per_page", "us_per_item", "rate_per_s") if row["section"] == "decode" else TIMED
+        )
+        for metric in metrics:
+            assert row[metric] > 0, (row_id, metric, row)
+
+    meta = report["meta"]
+    assert meta["cores"] >= 1
+    assert meta["versions"]["annoq"]
+    assert meta["versions"]["aiohttp"]
+    assert len(report["targets"]) == 8
+    for target in report["targets"]:
+        if "official" in target["name"] and not official_available:
+            assert target["status"] == "N/A"
+        else:
+            assert target["status"] in ("PASS", "MISS"), target
+    assert "targets (same run)" in proc.stdout
+
+
+def test_official_rows_are_unavailable_without_weave(tmp_path: Path) -> None:
+    # A `weave` that cannot be imported, first on the path of the client process.
+    stub = tmp_path / "weave"
+    stub.mkdir()
+    (stub / "__init__.py").write_text("raise ImportError('weave blocked by the smoke test')\n")
+    path = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    spec = {"kind": "decode", "module": "client_official", "func": "decode", "raw_file": "-"}
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "worker.py"), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == "unavailable"
+    assert "weave blocked" in result["reason"]
