@@ -28,7 +28,9 @@ async def test_every_input_ends_as_exactly_one_outcome_and_counts_add_up():
         await anyio.lowlevel.checkpoint()
         n = int(work)
         if n % 7 == 0:
-            raise InvalidTransitionError(400, "Invalid state transition from 'skipped' to 'completed'")
+            raise InvalidTransitionError(
+                400, "Invalid state transition from 'skipped' to 'completed'"
+            )
         if n % 5 == 0:
             raise ServerError(503, "unavailable")
         return Outcome.UNCHANGED if n % 3 == 0 else Outcome.UPDATED
@@ -45,7 +47,8 @@ async def test_every_input_ends_as_exactly_one_outcome_and_counts_add_up():
     assert {int(f.key) for f in result.failures} == expect_failed
     reasons = {f.reason for f in result.failures}
     assert reasons == {"invalid_transition", "retries_exhausted"}
-    assert result.complete and not result.ok
+    assert result.complete
+    assert not result.ok
 
 
 async def test_parallelism_never_exceeds_the_ceiling_and_reaches_it():
@@ -90,11 +93,20 @@ async def test_input_is_read_lazily_and_pending_work_stays_bounded():
         return Outcome.UPDATED
 
     engine = BulkRun(
-        apply, key, concurrency=16, total=None, on_progress=None, throttle_count=None,
-        retry_count=None, fail_fast=False, dedupe_window=1000, progress_interval=1.0,
+        apply,
+        key,
+        concurrency=16,
+        total=None,
+        on_progress=None,
+        throttle_count=None,
+        retry_count=None,
+        fail_fast=False,
+        dedupe_window=1000,
+        progress_interval=1.0,
     )
     result = await engine.run(ids())
-    assert result.total == 200_000 and result.updated == 200_000
+    assert result.total == 200_000
+    assert result.updated == 200_000
     assert engine.counters.max_in_flight <= 16
     assert lag <= 16
 
@@ -108,7 +120,8 @@ async def test_async_iterable_input_is_accepted():
         return Outcome.UPDATED
 
     result = await run_bulk(source(), apply, key=key, concurrency=4)
-    assert result.updated == 50 and result.total == 50
+    assert result.updated == 50
+    assert result.total == 50
 
 
 async def test_repeated_input_ids_are_reported_as_duplicates_not_merged():
@@ -121,7 +134,8 @@ async def test_repeated_input_ids_are_reported_as_duplicates_not_merged():
     result = await run_bulk(["a", "b", "a", "c", "b", "a"], apply, key=key, concurrency=2)
     assert sorted(calls) == ["a", "b", "c"]
     assert result.total == 6
-    assert result.updated == 3 and result.unchanged == 3
+    assert result.updated == 3
+    assert result.unchanged == 3
     assert result.duplicates == ("a", "b", "a")
 
 
@@ -139,9 +153,16 @@ async def test_throttling_halves_parallelism_then_it_recovers_up_to_the_ceiling(
         return Outcome.UPDATED
 
     engine = BulkRun(
-        apply, key, concurrency=8, total=None, on_progress=None,
-        throttle_count=lambda: throttles, retry_count=None, fail_fast=False,
-        dedupe_window=None, progress_interval=1.0,
+        apply,
+        key,
+        concurrency=8,
+        total=None,
+        on_progress=None,
+        throttle_count=lambda: throttles,
+        retry_count=None,
+        fail_fast=False,
+        dedupe_window=None,
+        progress_interval=1.0,
     )
     await engine.run([str(i) for i in range(400)])
     assert max(limits) == 8
@@ -160,11 +181,13 @@ async def test_fail_fast_stops_at_the_first_failure_with_the_partial_result():
         return Outcome.UPDATED
 
     with pytest.raises(BulkAbortedError) as caught:
-        await run_bulk((str(i) for i in range(10_000)), apply, key=key, concurrency=1,
-                       fail_fast=True)
+        await run_bulk(
+            (str(i) for i in range(10_000)), apply, key=key, concurrency=1, fail_fast=True
+        )
     result = caught.value.result
     assert caught.value.first_failure.key == "3"
-    assert result.failed == 1 and result.updated == 3
+    assert result.failed == 1
+    assert result.updated == 3
     assert not result.complete
     assert len(started) == 4
 
@@ -180,16 +203,23 @@ async def test_cancellation_stops_promptly_and_reports_what_was_done():
         return Outcome.UPDATED
 
     task = asyncio.create_task(
-        run_bulk((str(i) for i in range(1_000_000)), apply, key=key, concurrency=1,
-                 on_progress=events.append)
+        run_bulk(
+            (str(i) for i in range(1_000_000)),
+            apply,
+            key=key,
+            concurrency=1,
+            on_progress=events.append,
+        )
     )
     await done.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     final = events[-1]
-    assert final.final and final.result is not None
-    assert final.result.updated == 5 and not final.result.complete
+    assert final.final
+    assert final.result is not None
+    assert final.result.updated == 5
+    assert not final.result.complete
 
 
 async def test_progress_events_end_with_a_final_event_carrying_the_result():
@@ -198,10 +228,18 @@ async def test_progress_events_end_with_a_final_event_carrying_the_result():
     async def apply(work: str) -> Outcome:
         return Outcome.UPDATED
 
-    result = await run_bulk(["a", "b", "c"], apply, key=key, concurrency=2,
-                            on_progress=events.append, progress_interval=0.0)
-    assert events[-1].final and events[-1].result == result
-    assert events[-1].total == 3 and events[-1].done == 3
+    result = await run_bulk(
+        ["a", "b", "c"],
+        apply,
+        key=key,
+        concurrency=2,
+        on_progress=events.append,
+        progress_interval=0.0,
+    )
+    assert events[-1].final
+    assert events[-1].result == result
+    assert events[-1].total == 3
+    assert events[-1].done == 3
     assert [e.done for e in events] == sorted(e.done for e in events)
 
 

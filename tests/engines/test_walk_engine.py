@@ -125,9 +125,13 @@ async def test_error_in_a_prefetched_page_surfaces_at_that_page_and_cancels_the_
         return PageData([index], is_last=False)
 
     seen = []
-    with pytest.raises(RuntimeError, match="page 1 broke"):
+
+    async def consume() -> None:
         async for index, _ in walk_pages(fetch, prefetch=2):
             seen.append(index)
+
+    with pytest.raises(RuntimeError, match="page 1 broke"):
+        await consume()
     assert seen == [0]
     assert cancelled == [2]  # page 3 was never requested: prefetch=2 keeps 1 and 2 ahead
 
@@ -155,7 +159,9 @@ async def test_dedupe_drops_items_already_seen_within_the_window():
 
 def test_seen_window_forgets_the_oldest_beyond_its_capacity():
     window = SeenWindow(2)
-    assert window.add("a") and window.add("b") and window.add("c")
+    assert window.add("a")
+    assert window.add("b")
+    assert window.add("c")
     assert not window.add("c")
     assert window.add("a")  # forgotten: only b, c were kept
     assert len(window) == 2

@@ -39,7 +39,8 @@ async def run_under_faults(emu: Emulator, weave: WeaveSession, state: str, n: in
     result = await queue.mark_all(state, concurrency=32)
     assert result.total == n
     assert result.failed == 0, result.failures[:3]
-    assert result.updated == n and result.unchanged == 0
+    assert result.updated == n
+    assert result.unchanged == 0
     assert result.updated + result.unchanged + result.failed == result.total
     assert result.retries > 0.2 * n
     assert emu.faults.count(kind="apply_then_drop") > 0.01 * n  # the ambiguous case happened
@@ -91,7 +92,8 @@ async def test_invalid_transitions_fail_with_their_reason_and_the_rest_are_updat
     for item_id in skipped:
         emu.weave.set_progress(qid, item_id, "skipped", user_id=emu.user_id)
     result = await weave.queue(emu.project, qid).bulk_update_progress(ids, "completed")
-    assert result.failed == 25 and result.updated == 175
+    assert result.failed == 25
+    assert result.updated == 175
     assert {f.key for f in result.failures} == skipped
     assert {f.reason for f in result.failures} == {"invalid_transition"}
     after = states(emu, qid)
@@ -128,9 +130,11 @@ async def test_unknown_item_ids_fail_as_not_in_queue(annoq_emulator, weave):
     qid = emu.weave.seed_queue(5)
     ids = [*emu.weave.item_ids(qid), "not-an-item"]
     result = await weave.queue(emu.project, qid).bulk_update_progress(ids, "completed")
-    assert result.updated == 5 and result.failed == 1
+    assert result.updated == 5
+    assert result.failed == 1
     [failure] = result.failures
-    assert failure.key == "not-an-item" and failure.reason == "not_in_queue"
+    assert failure.key == "not-an-item"
+    assert failure.reason == "not_in_queue"
     assert isinstance(failure.error, ItemNotInQueueError)
 
 
@@ -144,7 +148,8 @@ async def test_throttling_narrows_concurrency_and_every_item_still_lands(annoq_e
     result = await weave.queue(emu.project, qid).mark_all(
         "completed", concurrency=32, on_progress=seen.append
     )
-    assert result.updated == 1_500 and result.failed == 0
+    assert result.updated == 1_500
+    assert result.failed == 0
     assert min(p.concurrency for p in seen) < 32
     assert max(p.concurrency for p in seen) <= 32
 
@@ -157,7 +162,8 @@ async def test_server_down_fails_items_with_retries_exhausted_and_a_count(annoq_
         result = await w.queue(emu.project, qid).bulk_update_progress(
             emu.weave.item_ids(qid), "completed", max_retries=2
         )
-    assert result.failed == 20 and result.updated == 0
+    assert result.failed == 20
+    assert result.updated == 0
     assert {f.reason for f in result.failures} == {"retries_exhausted"}
     assert all(f.error.attempts == 3 for f in result.failures)  # type: ignore[attr-defined]
 
@@ -181,7 +187,9 @@ async def test_cancelling_a_bulk_run_reports_partial_progress(annoq_emulator, we
     with pytest.raises(asyncio.CancelledError):
         await task
     final = events[-1]
-    assert final.final and final.result is not None and not final.result.complete
+    assert final.final
+    assert final.result is not None
+    assert not final.result.complete
     assert final.result.updated >= 200
     # what it reports as updated is exactly what the server applied (no lost updates)
     assert emu.weave.applied_writes(user_id=emu.user_id) in range(
@@ -216,6 +224,7 @@ async def test_bare_id_repeats_are_never_written_twice(annoq_emulator, weave):
     queue = weave.queue(emu.project, qid)
     first = await queue.bulk_update_progress(ids, "completed")
     second = await queue.bulk_update_progress(ids, "completed")
-    assert first.updated == 50 and second.failed == 0
+    assert first.updated == 50
+    assert second.failed == 0
     assert second.updated + second.unchanged == 50
     assert emu.weave.applied_writes(user_id=emu.user_id) == 50

@@ -47,7 +47,8 @@ async def test_exact_match_filter_is_sent_to_the_server(annoq_emulator, weave):
             filter=ItemFilter(call_op_name="predict"), page_size=40
         )
     ]
-    assert got == expected and got
+    assert got == expected
+    assert got
 
 
 async def test_walk_yields_each_unstarted_item_once_while_another_annotator_completes(
@@ -205,10 +206,14 @@ async def test_a_timeout_around_a_walk_cancels_its_prefetch_cleanly(annoq_emulat
     queue = weave.queue(emu.project, qid)
     emu.faults.add(FaultRule(kind="latency", latency=3.0, rate=1.0, routes={"items_query"}))
     received = []
-    with pytest.raises(TimeoutError):
+
+    async def consume() -> None:
         async with asyncio.timeout(0.5):
             async for item in queue.items(page_size=100, prefetch=3):
                 received.append(item)
+
+    with pytest.raises(TimeoutError):
+        await consume()
     assert received == []  # every page was held by the server
     emu.faults.clear()
     assert len([i async for i in queue.items(page_size=250)]) == 500
