@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 from typing import TYPE_CHECKING
 
-import aiohttp
-
-from ._errors import EXIT_FAILED, EXIT_OK, CliError
+from ._errors import EXIT_OK, CliError
 from ._options import common_options, count
 from ._render import Output
 
@@ -110,76 +107,36 @@ def fault_rule(args: argparse.Namespace) -> FaultRule | None:
 
 
 async def serve_command(args: argparse.Namespace, out: Output) -> int:
-    """Serve until stopped; the announcement is printed once faults are in place."""
+    """Serve until stopped; faults are in place before the server is announced."""
     from ..emulator import serve
 
     rule = fault_rule(args)
-    pending: list[str] = []
-    reported = asyncio.Event()
-    announced = asyncio.Event()
+    rules = [rule] if rule is not None else []
 
     def echo(line: str) -> None:
-        if announced.is_set():
-            _say(out, line)
-        else:
-            pending.append(line)
-            reported.set()
-
-    server = asyncio.create_task(
-        serve(
-            host=args.host,
-            port=args.port,
-            seed_items=args.seed_items,
-            project=args.project,
-            seed=args.seed,
-            legacy_progress=args.legacy_progress,
-            api_key=args.api_key,
-            annofab_tasks=args.annofab_tasks if args.annofab else None,
-            echo=echo,
-        )
-    )
-    waiter = asyncio.create_task(reported.wait())  # serve() reports once it listens
-    try:
-        await asyncio.wait({server, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if server.done():
-            server.result()
-            return EXIT_OK
-        if rule is not None:
-            await _install(pending, rule)
-            pending.append(
+        _say(out, line)
+        if rule is not None and line.startswith("Use:"):
+            _say(
+                out,
                 f"Faults: {rule.rate * 100:g}% of requests to "
-                f"{', '.join(sorted(rule.routes or ())) or 'every route'} answer {rule.status}"
+                f"{', '.join(sorted(rule.routes or ())) or 'every route'} answer {rule.status}",
             )
-        for line in pending:
-            _say(out, line)
-        announced.set()
-        await server
-    finally:
-        for task in (waiter, server):
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(waiter, server, return_exceptions=True)
+
+    await serve(
+        host=args.host,
+        port=args.port,
+        seed_items=args.seed_items,
+        project=args.project,
+        seed=args.seed,
+        legacy_progress=args.legacy_progress,
+        api_key=args.api_key,
+        annofab_tasks=args.annofab_tasks if args.annofab else None,
+        faults=rules,
+        echo=echo,
+    )
     return EXIT_OK
 
 
 def _say(out: Output, line: str) -> None:
     out.stdout.write(f"{line}\n")
     out.stdout.flush()
-
-
-async def _install(lines: list[str], rule: FaultRule) -> None:
-    """Add ``rule`` through the emulator's control route.
-
-    ``serve()`` does not hand out its emulator, so the rule goes over HTTP before the
-    server is announced; no client that waits for the announcement misses it.
-    """
-    found = next((m for m in map(_URL.search, lines) if m is not None), None)
-    if found is None:
-        raise CliError("the emulator did not report its URL", EXIT_FAILED)
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{found.group(1)}/_emulator/faults", json=rule.to_json()) as response,
-    ):
-        if response.status != 200:
-            reason = await response.text()
-            raise CliError(f"the emulator refused the fault rule: {reason}", EXIT_FAILED)

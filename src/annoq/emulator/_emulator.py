@@ -15,7 +15,7 @@ from ._actor import Actor
 from ._annofab_app import AnnofabService
 from ._annofab_store import AnnofabState, AnnofabStore
 from ._control import add_control_routes
-from ._faults import FaultInjector
+from ._faults import FaultInjector, FaultRule
 from ._weave_app import WeaveOptions, WeaveService
 from ._weave_store import (
     DEFAULT_OP_NAMES,
@@ -414,7 +414,13 @@ async def run_emulator(
         api_key=api_key,
         max_body_bytes=max_body_bytes,
     )
-    runner = web.AppRunner(emulator.app, access_log=None, handle_signals=False)
+    # handler_cancellation: a client that gives up (a timeout, a dropped connection)
+    # cancels its handler, as behind a real ASGI server; shutdown then never waits on
+    # an injected latency.
+    runner = web.AppRunner(
+        emulator.app, access_log=None, handle_signals=False, handler_cancellation=True,
+        shutdown_timeout=1.0,
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -439,6 +445,7 @@ async def serve(
     api_key: str | None = None,
     queue_name: str = "seeded queue",
     annofab_tasks: int | None = None,
+    faults: Iterable[FaultRule] = (),
     echo: Callable[[str], None] = print,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -447,8 +454,8 @@ async def serve(
     Seeds one queue with ``seed_items`` items in ``project`` and reports the base URL,
     project, queue id and ``API key: ...`` (each on its own line) through ``echo``.
     With ``annofab_tasks``, also seeds that many Annofab tasks and reports how to reach
-    the Annofab API (``annoq serve --annofab``). This is what ``python -m annoq.emulator``
-    runs.
+    the Annofab API (``annoq serve --annofab``). ``faults`` are in place before
+    anything is reported. This is what ``python -m annoq.emulator`` runs.
     """
     stop_event = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -468,6 +475,8 @@ async def serve(
             project=project,
             api_key=api_key,
         ) as emu:
+            for rule in faults:
+                emu.faults.add(rule)
             queue_id = emu.weave.seed_queue(seed_items, name=queue_name)
             echo(f"Weave emulator listening on {emu.base_url}")
             echo(f"Project: {emu.project}")
