@@ -11,7 +11,14 @@ import attrs
 import pytest
 
 from annoq._bulk import failure_reason
-from annoq.annofab import OperateAction, Task, TaskPhase, TaskStateError, TaskStatus
+from annoq.annofab import (
+    OperateAction,
+    OverLimitError,
+    Task,
+    TaskPhase,
+    TaskStateError,
+    TaskStatus,
+)
 from annoq.annofab._operate import Step, next_reassign_step, next_step
 
 ME, OTHER = "acc-me", "acc-other"
@@ -123,6 +130,13 @@ def test_a_refusal_reports_its_own_reason_and_survives_pickling() -> None:
     assert failure_reason(error) == "wrong_phase"
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.task_id, copy.failure_code, str(copy)) == ("t-1", "wrong_phase", str(error))
+
+
+def test_the_over_limit_error_survives_pickling_with_its_counts() -> None:
+    error = OverLimitError(12_000, 10_000, local_filters=True)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.total_count, copy.cap, str(copy)) == (12_000, 10_000, str(error))
+    assert "mode='fast'" in str(copy)
 
 
 def test_tasks_are_frozen_and_hashable_despite_their_metadata() -> None:

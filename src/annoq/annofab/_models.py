@@ -388,6 +388,7 @@ class OverLimitError(AnnoqError):
     def __init__(self, total_count: int, cap: int, *, local_filters: bool) -> None:
         self.total_count = total_count
         self.cap = cap
+        self.local_filters = local_filters
         hint = (
             " In mode='stable' the phase/status/assignee filters are applied by annoq, so "
             "the server query is wider: use mode='fast' if nothing changes those tasks "
@@ -403,6 +404,13 @@ class OverLimitError(AnnoqError):
             "input_data_ids), or pass on_over_limit='warn' to accept the first "
             f"{cap}.{hint}"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_over_limit, (self.total_count, self.cap, self.local_filters))
+
+
+def _rebuild_over_limit(total_count: int, cap: int, local_filters: bool) -> OverLimitError:
+    return OverLimitError(total_count, cap, local_filters=local_filters)
 
 
 class OverLimitWarning(UserWarning):

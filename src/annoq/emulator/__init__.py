@@ -37,7 +37,8 @@ against. Control routes for other processes live under ``/_emulator/`` (see
 
 from ._actor import Actor, ActorAction
 from ._annofab_app import ANNOFAB_ROUTE_NAMES
-from ._annofab_store import AnnofabError, AnnofabState, AnnofabUser
+from ._annofab_records import AnnofabError, AnnofabUser
+from ._annofab_state import AnnofabState
 from ._emulator import (
     EMULATOR_KEY,
     Emulator,

@@ -15,7 +15,8 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from ._annofab_store import AnnofabError, AnnofabStore, AnnofabUser
+from ._annofab_records import AnnofabError, AnnofabUser
+from ._annofab_store import AnnofabStore
 
 API: Final = "/api/v1"
 

@@ -13,7 +13,8 @@ from aiohttp import web
 
 from ._actor import Actor
 from ._annofab_app import AnnofabService
-from ._annofab_store import AnnofabState, AnnofabStore
+from ._annofab_state import AnnofabState
+from ._annofab_store import AnnofabStore
 from ._control import add_control_routes
 from ._faults import FaultInjector, FaultRule
 from ._weave_app import WeaveOptions, WeaveService
@@ -418,7 +419,10 @@ async def run_emulator(
     # cancels its handler, as behind a real ASGI server; shutdown then never waits on
     # an injected latency.
     runner = web.AppRunner(
-        emulator.app, access_log=None, handle_signals=False, handler_cancellation=True,
+        emulator.app,
+        access_log=None,
+        handle_signals=False,
+        handler_cancellation=True,
         shutdown_timeout=1.0,
     )
     await runner.setup()
