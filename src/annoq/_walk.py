@@ -17,7 +17,7 @@ import base64
 import hashlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import attrs
 import orjson
@@ -28,6 +28,7 @@ __all__ = [
     "PageData",
     "PaginationError",
     "SeenWindow",
+    "Walk",
     "decode_resume_token",
     "dedupe",
     "encode_resume_token",
@@ -35,6 +36,35 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Walk(AsyncIterator[T_co]):
+    """An async iterator over a walk that can be closed early; backends subclass it to
+    expose what the walk learns (resume token, totals).
+
+    Leaving early (``break``, an exception, cancellation) cancels prefetched requests;
+    ``async with`` (or :meth:`aclose`) does it at once rather than when collected.
+    """
+
+    def __init__(self, source: AsyncIterator[T_co]) -> None:
+        self._source = source
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T_co:
+        return await self._source.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the walk and cancel requests still in flight."""
+        await self._source.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 class PaginationError(AnnoqError):

@@ -12,7 +12,7 @@ from .. import _config
 from .._args import require_count, require_id
 from .._bulk import BulkProgress, BulkResult, run_bulk
 from .._errors import InvalidArgumentError
-from .._walk import PageData, SeenWindow, dedupe, walk_pages
+from .._walk import PageData, SeenWindow, Walk, dedupe, walk_pages
 from . import _protocol as proto
 from ._models import (
     OnOverLimit,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Project", "TaskWalk"]
 
 
-class TaskWalk(AsyncIterator[Any]):
+class TaskWalk(Walk[Any]):
     """An async iterator over a task walk (tasks or pages) that can be closed early.
 
         async with project.tasks(status="not_started") as walk:
@@ -49,7 +49,7 @@ class TaskWalk(AsyncIterator[Any]):
     """
 
     def __init__(self, source: AsyncIterator[Any], state: _WalkState) -> None:
-        self._source = source
+        super().__init__(source)
         self._state = state
 
     @property
@@ -61,22 +61,6 @@ class TaskWalk(AsyncIterator[Any]):
     def over_limit(self) -> bool | None:
         """Whether the server search matches more than Annofab pages through."""
         return self._state.over_limit
-
-    def __aiter__(self) -> TaskWalk:
-        return self
-
-    async def __anext__(self) -> Any:
-        return await self._source.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop the walk and cancel requests still in flight."""
-        await self._source.aclose()  # type: ignore[attr-defined]
-
-    async def __aenter__(self) -> TaskWalk:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 class _WalkState:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-from types import TracebackType
 
 import aiohttp
 import anyio
 
 from .. import _config
-from .._args import make_options, require_id
+from .._args import require_id
 from .._config import Timeout
 from .._retry import RetryBudget, RetryPolicy
-from .._transport import Request, RequestOptions, Response, Transport, TransportStats
+from .._session_base import SessionBase
 from .._transport import check_base_url as _check_base_url
 from . import _protocol as proto
 from ._auth import AnnofabAuth, LoginAuth, resolve_annofab_auth, resolve_endpoint
@@ -30,7 +29,7 @@ class _AccountCache:
         self.lock = anyio.Lock()
 
 
-class AnnofabSession:
+class AnnofabSession(SessionBase):
     """An async session with Annofab's Web API (or annoq's emulator).
 
     Usage::
@@ -79,59 +78,19 @@ class AnnofabSession:
     ) -> None:
         url = _check_base_url(resolve_endpoint(endpoint), allow_insecure_http=allow_insecure_http)
         auth = resolve_annofab_auth(pat, user_id, password, host=url.host, env=os.environ)
-        budget = RetryBudget() if retry_budget is True else (retry_budget or None)
-        self._transport = Transport(
-            url,
-            auth,
-            session=session,
-            connection_limit=connection_limit,
-            user_agent=user_agent,
-            budget=budget,
-        )
-        self._options = make_options(RequestOptions(), timeout, max_retries, retry_policy)
+        self._start(
+            url, auth, session=session, timeout=timeout, max_retries=max_retries,
+            retry_policy=retry_policy, retry_budget=retry_budget,
+            connection_limit=connection_limit, user_agent=user_agent,
+        )  # fmt: skip
         if isinstance(auth, LoginAuth):
             auth.options = self._options
-        self._account = _AccountCache()
-
-    @classmethod
-    def _derived(cls, parent: AnnofabSession, options: RequestOptions) -> AnnofabSession:
-        clone = cls.__new__(cls)
-        clone._transport = parent._transport
-        clone._options = options
-        clone._account = parent._account
-        return clone
-
-    def with_options(
-        self,
-        *,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
-        retry_policy: RetryPolicy | None = None,
-    ) -> AnnofabSession:
-        """A view of this session with other time limits or retries; shares connections,
-        login and the cached account.
-
-            fast = af.with_options(timeout=5.0, max_retries=0)
-            task = await fast.project("prj-1").task("t-1")
-        """
-        return AnnofabSession._derived(
-            self, make_options(self._options, timeout, max_retries, retry_policy)
-        )
+        self._account = _AccountCache()  # shared by every with_options() view
 
     @property
     def endpoint(self) -> str:
         """The service this session talks to (the API is under ``/api/v1``)."""
         return str(self._transport.base_url)
-
-    @property
-    def stats(self) -> TransportStats:
-        """Request, retry and throttling counters of this session."""
-        return self._transport.stats
-
-    @property
-    def options(self) -> RequestOptions:
-        """The time limits and retry policy requests of this view use."""
-        return self._options
 
     @property
     def auth(self) -> AnnofabAuth:
@@ -142,24 +101,6 @@ class AnnofabSession:
 
     def __repr__(self) -> str:
         return f"AnnofabSession(endpoint={self.endpoint!r}, auth={self.auth!r})"
-
-    async def __aenter__(self) -> AnnofabSession:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connections (unless the aiohttp session was passed in)."""
-        await self._transport.aclose()
-
-    async def _send(self, request: Request) -> Response:
-        return await self._transport.send(request, self._options)
 
     # -- the caller -----------------------------------------------------------------
 

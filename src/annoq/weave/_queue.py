@@ -14,6 +14,7 @@ from .._errors import InvalidArgumentError, InvalidTransitionError
 from .._walk import (
     PageData,
     SeenWindow,
+    Walk,
     decode_resume_token,
     dedupe,
     encode_resume_token,
@@ -46,8 +47,8 @@ T_co = TypeVar("T_co", covariant=True)
 _SAME_STATE = re.compile(r"from '([a-z_]+)' to '([a-z_]+)'")
 
 
-class ItemWalk(AsyncIterator[T_co]):
-    """An async iterator over a walk (of items or of pages) that can be closed early.
+class ItemWalk(Walk[T_co]):
+    """A walk of a queue's items or pages that can be closed early and resumed later.
 
         async with queue.items(states=["unstarted"]) as walk:
             async for item in walk:
@@ -60,7 +61,7 @@ class ItemWalk(AsyncIterator[T_co]):
     """
 
     def __init__(self, source: AsyncIterator[T_co], state: _WalkState) -> None:
-        self._source = source
+        super().__init__(source)
         self._state = state
 
     @property
@@ -68,22 +69,6 @@ class ItemWalk(AsyncIterator[T_co]):
         """Token to continue right after the last item (or page) handed out; ``None``
         before the first."""
         return self._state.resume_token
-
-    def __aiter__(self) -> ItemWalk[T_co]:
-        return self
-
-    async def __anext__(self) -> T_co:
-        return await self._source.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop the walk and cancel requests still in flight."""
-        await self._source.aclose()  # type: ignore[attr-defined]
-
-    async def __aenter__(self) -> ItemWalk[T_co]:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 class _WalkState:
@@ -127,7 +112,7 @@ class Queue:
     async def read(self) -> AnnotationQueue:
         """The queue's metadata; :class:`~annoq.NotFoundError` if missing or deleted."""
         return proto.read_queue(
-            await self._weave._send(proto.read_queue_request(self.project_id, self.id))
+            await self._weave._fetch(proto.read_queue_request(self.project_id, self.id))
         )
 
     async def update(
@@ -141,12 +126,12 @@ class Queue:
         request = proto.update_queue_request(
             self.project_id, self.id, name=name, description=description, scorer_refs=scorer_refs
         )
-        return proto.read_queue(await self._weave._send(request))
+        return proto.read_queue(await self._weave._fetch(request))
 
     async def delete(self) -> AnnotationQueue:
         """Soft-delete the queue (its items stay); a second delete is a NotFoundError."""
         return proto.read_queue(
-            await self._weave._send(proto.delete_queue_request(self.project_id, self.id))
+            await self._weave._fetch(proto.delete_queue_request(self.project_id, self.id))
         )
 
     async def stats(self) -> QueueStats:
@@ -162,7 +147,7 @@ class Queue:
         added = await queue.add_calls(call_ids, display_fields=["inputs.prompt"])
         """
         request = proto.add_calls_request(self.project_id, self.id, call_ids, display_fields)
-        return proto.read_add_calls(await self._weave._send(request))
+        return proto.read_add_calls(await self._weave._fetch(request))
 
     # -- items: one request ---------------------------------------------------------
 
@@ -192,7 +177,7 @@ class Queue:
 
     async def _query(self, body: dict[str, Any]) -> list[QueueItem]:
         request = proto.items_query_request(self.project_id, self.id, body)
-        return proto.read_items(await self._weave._send(request))
+        return proto.read_items(await self._weave._fetch(request))
 
     async def get_item(self, item_id: str) -> QueueItem | None:
         """One item by id, or ``None`` if it is not in this queue."""
@@ -207,7 +192,7 @@ class Queue:
         item = await queue.update_progress(item_id, AnnotationState.COMPLETED)
         """
         request = proto.update_progress_request(self.project_id, self.id, item_id, state)
-        return proto.read_item(await self._weave._send(request))
+        return proto.read_item(await self._weave._fetch(request))
 
     # -- walking --------------------------------------------------------------------
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterable
-from types import TracebackType
-from typing import Any
 
 import aiohttp
 
 from .. import _config
-from .._args import make_options as _make_options
 from .._config import Timeout
 from .._retry import RetryBudget, RetryPolicy
-from .._transport import RequestOptions, Transport, TransportStats, aiter_lines, check_base_url
+from .._session_base import SessionBase
+from .._transport import aiter_lines, check_base_url
 from . import _protocol as proto
 from ._auth import WeaveAuth, resolve_base_url, resolve_weave_auth
 from ._models import AnnotationQueue, QueueStats
@@ -22,7 +20,7 @@ from ._queue import Queue
 __all__ = ["WeaveSession"]
 
 
-class WeaveSession:
+class WeaveSession(SessionBase):
     """An async session with a W&B Weave trace server (or annoq's emulator).
 
     Usage::
@@ -68,78 +66,20 @@ class WeaveSession:
     ) -> None:
         url = check_base_url(resolve_base_url(base_url), allow_insecure_http=allow_insecure_http)
         auth: WeaveAuth = resolve_weave_auth(api_key, bearer_token, host=url.host, env=os.environ)
-        budget = RetryBudget() if retry_budget is True else (retry_budget or None)
-        self._transport = Transport(
-            url,
-            auth,
-            session=session,
-            connection_limit=connection_limit,
-            user_agent=user_agent,
-            budget=budget,
-        )
-        self._options = _make_options(RequestOptions(), timeout, max_retries, retry_policy)
+        self._start(
+            url, auth, session=session, timeout=timeout, max_retries=max_retries,
+            retry_policy=retry_policy, retry_budget=retry_budget,
+            connection_limit=connection_limit, user_agent=user_agent,
+        )  # fmt: skip
         self.user_id = user_id
-
-    @classmethod
-    def _derived(cls, parent: WeaveSession, options: RequestOptions) -> WeaveSession:
-        clone = cls.__new__(cls)
-        clone._transport = parent._transport
-        clone._options = options
-        clone.user_id = parent.user_id
-        return clone
-
-    def with_options(
-        self,
-        *,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
-        retry_policy: RetryPolicy | None = None,
-    ) -> WeaveSession:
-        """A view of this session with other time limits or retries; shares connections.
-
-        fast = weave.with_options(timeout=5.0, max_retries=0)
-        await fast.queue(project, qid).read()
-        """
-        return WeaveSession._derived(
-            self, _make_options(self._options, timeout, max_retries, retry_policy)
-        )
 
     @property
     def base_url(self) -> str:
         """The server this session talks to."""
         return str(self._transport.base_url)
 
-    @property
-    def stats(self) -> TransportStats:
-        """Request, retry and throttling counters of this session."""
-        return self._transport.stats
-
-    @property
-    def options(self) -> RequestOptions:
-        """The time limits and retry policy requests of this view use."""
-        return self._options
-
     def __repr__(self) -> str:
         return f"WeaveSession(base_url={self.base_url!r}, auth={self._transport.auth!r})"
-
-    async def __aenter__(self) -> WeaveSession:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connections (unless the aiohttp session was passed in)."""
-        await self._transport.aclose()
-
-    async def _send(self, request: Any) -> bytes:
-        response = await self._transport.send(request, self._options)
-        return response.content
 
     # -- queues -------------------------------------------------------------------
 
@@ -167,7 +107,7 @@ class WeaveSession:
         request = proto.create_queue_request(
             project_id, name=name, scorer_refs=scorer_refs, description=description
         )
-        return proto.read_created_id(await self._send(request))
+        return proto.read_created_id(await self._fetch(request))
 
     async def queues(
         self,
@@ -198,4 +138,4 @@ class WeaveSession:
 
         [s] = await weave.queue_stats("entity/project", [qid])
         """
-        return proto.read_stats(await self._send(proto.queue_stats_request(project_id, queue_ids)))
+        return proto.read_stats(await self._fetch(proto.queue_stats_request(project_id, queue_ids)))

@@ -1,0 +1,95 @@
+"""What every backend session shares: its transport, per-view options, and lifetime.
+
+A backend session (``WeaveSession``, ``AnnofabSession``) resolves its own URL and
+credentials, then calls :meth:`SessionBase._start`; everything else here is common.
+"""
+
+from __future__ import annotations
+
+import copy
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+from yarl import URL
+
+from ._args import make_options
+from ._config import Timeout
+from ._retry import RetryBudget, RetryPolicy
+from ._transport import Auth, Request, RequestOptions, Response, Transport, TransportStats
+
+__all__ = ["SessionBase"]
+
+
+class SessionBase:
+    """One transport (connections, auth, retry budget) and this view's request options."""
+
+    _transport: Transport
+    _options: RequestOptions
+
+    def _start(
+        self,
+        url: URL,
+        auth: Auth,
+        *,
+        session: aiohttp.ClientSession | None,
+        timeout: Timeout | float | None,
+        max_retries: int | None,
+        retry_policy: RetryPolicy | None,
+        retry_budget: RetryBudget | bool | None,
+        connection_limit: int,
+        user_agent: str | None,
+    ) -> None:
+        budget = RetryBudget() if retry_budget is True else (retry_budget or None)
+        self._transport = Transport(
+            url, auth, session=session, connection_limit=connection_limit,
+            user_agent=user_agent, budget=budget,
+        )  # fmt: skip
+        self._options = make_options(RequestOptions(), timeout, max_retries, retry_policy)
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Self:
+        """A view of this session with other time limits or retries; it shares the
+        connections, credentials and everything cached.
+
+            fast = session.with_options(timeout=5.0, max_retries=0)
+        """
+        view = copy.copy(self)
+        view._options = make_options(self._options, timeout, max_retries, retry_policy)
+        return view
+
+    @property
+    def stats(self) -> TransportStats:
+        """Request, retry and throttling counters of this session (shared by its views)."""
+        return self._transport.stats
+
+    @property
+    def options(self) -> RequestOptions:
+        """The time limits and retry policy requests of this view use."""
+        return self._options
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections (unless the aiohttp session was passed in)."""
+        await self._transport.aclose()
+
+    async def _send(self, request: Request) -> Response:
+        return await self._transport.send(request, self._options)
+
+    async def _fetch(self, request: Request) -> bytes:
+        return (await self._transport.send(request, self._options)).content
