@@ -4,7 +4,7 @@
   the few control/query calls the orchestrator needs (seed a queue, list its ids, fetch a
   raw page), made with the standard library so the orchestrator loads no client.
 - `run_child`: one measurement in a fresh ``python benchmarks/worker.py`` process, so its
-  ``getrusage(RUSAGE_SELF)`` CPU time and peak RSS are that client's alone.
+  ``getrusage(RUSAGE_SELF)`` CPU time and peak RSS (VmHWM) are that client's alone.
 - `measure`: the timing/rusage wrapper the child runs around the client code.
 - `run_each`: sequential or semaphore-gathered calls, for the floor and official bulk.
 - `median_row`, `machine_info`: reporting helpers.
@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import signal
 import statistics
 import subprocess
@@ -76,11 +77,15 @@ class EmulatorProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        banner = self._wait_banner(timeout=60)
-        self.base_url = re.search(r"listening on (\S+)", banner).group(1)  # type: ignore[union-attr]
-        self.project = re.search(r"^Project: (\S+)", banner, re.M).group(1)  # type: ignore[union-attr]
-        self.user_id = re.search(r"^User id: (\S+)", banner, re.M).group(1)  # type: ignore[union-attr]
-        self.api_key = re.search(r"^API key: (\S+)", banner, re.M).group(1)  # type: ignore[union-attr]
+        url = re.search(r"https?://\S+", self._wait_banner(timeout=60))
+        if url is None:
+            raise RuntimeError("no base URL in the emulator's banner")
+        self.base_url = url.group(0)
+        with urllib.request.urlopen(self.base_url + "/_emulator/info", timeout=30) as response:
+            info = json.loads(response.read())
+        self.project: str = info["project"]
+        self.user_id: str = info["user_id"]
+        self.api_key: str = info["api_key"]
 
     def _wait_banner(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -152,12 +157,17 @@ class EmulatorProcess:
 # --------------------------------------------------------------------------- children
 
 
-def run_child(spec: dict[str, Any], *, timeout: float = 3600) -> dict[str, Any]:
-    """Run one measurement in a fresh process; its JSON result, or an error row."""
+def run_child(spec: dict[str, Any], *, name: str = "run", timeout: float = 3600) -> dict[str, Any]:
+    """Run one measurement in a fresh process; its JSON result, or an error row.
+
+    ``ANNOQ_BENCH_WRAP`` (a command prefix, ``{name}`` replaced by ``name``) wraps the
+    child, e.g. ``py-spy record --format raw -o /tmp/{name}.txt --`` to profile each run.
+    """
+    wrap = shlex.split(os.environ.get("ANNOQ_BENCH_WRAP", "").replace("{name}", name))
     started = time.monotonic()
     try:
         proc = subprocess.run(
-            [sys.executable, str(WORKER), json.dumps(spec)],
+            [*wrap, sys.executable, str(WORKER), json.dumps(spec)],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -165,18 +175,29 @@ def run_child(spec: dict[str, Any], *, timeout: float = 3600) -> dict[str, Any]:
         )
     except subprocess.TimeoutExpired:
         return {"status": "error", "reason": f"timed out after {timeout:.0f} s"}
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode == 0 and lines:
-        try:
-            return {**json.loads(lines[-1]), "process_s": time.monotonic() - started}
-        except json.JSONDecodeError:
-            pass
+    if proc.returncode == 0:
+        # The result is the last JSON line (a wrapper may print after it).
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith('{"status"'):
+                return {**json.loads(line), "process_s": time.monotonic() - started}
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
     return {"status": "error", "reason": f"exit {proc.returncode}: " + " | ".join(tail)}
 
 
-def _maxrss_mb() -> float:
-    # Linux reports kilobytes, macOS bytes.
+def peak_rss_mb() -> float:
+    """This process's peak resident set size, in MiB.
+
+    On Linux it is ``VmHWM`` of /proc/self/status: ``ru_maxrss`` would not do, because
+    it is preserved across fork+exec (getrusage(2)), so a child would report at least
+    the orchestrator's own peak. Elsewhere ``ru_maxrss`` (macOS counts bytes).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
@@ -193,7 +214,7 @@ def measure(call: Callable[[], int]) -> dict[str, Any]:
     ``base_rss_mb`` is the peak RSS before the call (interpreter, imports, inputs).
     """
     gc.collect()
-    base_rss = _maxrss_mb()
+    base_rss = peak_rss_mb()
     cpu0, t0 = _cpu_s(), time.perf_counter()
     count = call()
     wall, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
@@ -204,7 +225,7 @@ def measure(call: Callable[[], int]) -> dict[str, Any]:
         "rate_per_s": count / wall if wall > 0 else 0.0,
         "cpu_us_per_item": cpu / count * 1e6 if count else 0.0,
         "cpu_s": cpu,
-        "peak_rss_mb": _maxrss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "base_rss_mb": base_rss,
     }
 

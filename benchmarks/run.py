@@ -154,7 +154,7 @@ def run_rows(
             }
             if row.fresh:  # every run does real writes on a queue of its own
                 spec["ids_file"] = str(emu.write_ids(queue_id, tmp / "ids.txt"))
-            result = run_child(spec)
+            result = run_child(spec, name=f"{row.id}.{rep + 1}")
             if result.get("status") == "ok" and result["n"] != row.n:
                 result = {"status": "error", "reason": f"handled {result['n']} of {row.n}"}
             reps_of[key].append(result)
