@@ -16,6 +16,7 @@ from .._args import require_id as require_id
 from .._convert import decode_json, make_converter, structure, structure_list
 from .._errors import InvalidArgumentError, ResponseDecodeError
 from .._transport import Request
+from ._fast import register_fast_item_hook
 from ._models import (
     SETTABLE_STATES,
     AddCallsResult,
@@ -29,6 +30,7 @@ from ._models import (
 )
 
 converter = make_converter(datetimes_to_utc=True)
+register_fast_item_hook(converter)
 
 QUEUE_SORT_FIELDS = ("id", "name", "created_at", "updated_at")
 
