@@ -9,6 +9,7 @@ module only carries them out.
 from __future__ import annotations
 
 import builtins
+import functools
 import ipaddress
 import logging
 import sys
@@ -112,6 +113,7 @@ class TransportStats:
     transport_errors: int = 0
 
 
+@functools.lru_cache(maxsize=64)
 def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(
         total=timeout.total, connect=timeout.connect, sock_read=timeout.read
@@ -177,6 +179,7 @@ class Transport:
         self.budget = budget
         self.stats = TransportStats()
         self._static_headers = {**_ACCEPT_JSON, "User-Agent": user_agent or default_user_agent()}
+        self._body_headers = {**self._static_headers, "Content-Type": "application/json"}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -198,12 +201,8 @@ class Transport:
 
     async def send(self, request: Request, options: RequestOptions) -> Response:
         """Send ``request``, retrying per ``options.retry``; a 2xx Response or an error."""
-        async with self._exchange(request, options, read_body=True) as (
-            response,
-            content,
-            attempts,
-        ):
-            return Response(response.status, response.headers, content, attempts)
+        response, content, attempts = await self._exchange(request, options, read_body=True)
+        return Response(response.status, response.headers, content, attempts)
 
     @asynccontextmanager
     async def stream(
@@ -214,28 +213,29 @@ class Transport:
         Retries happen only before the response is handed over; a failure while the
         caller reads is raised as :class:`TransportError`.
         """
-        async with self._exchange(request, options, read_body=False) as (response, _, _):
-            try:
-                yield response
-            except aiohttp.ClientError as exc:
-                raise TransportError(
-                    f"connection failed while streaming: {exc.__class__.__name__}",
-                    method=request.method,
-                    url=self.url_for(request),
-                ) from None
+        response, _, _ = await self._exchange(request, options, read_body=False)
+        try:
+            yield response
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"connection failed while streaming: {exc.__class__.__name__}",
+                method=request.method,
+                url=self.url_for(request),
+            ) from None
+        finally:
+            response.release()
 
-    @asynccontextmanager
     async def _exchange(
         self, request: Request, options: RequestOptions, *, read_body: bool
-    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, bytes, int]]:
+    ) -> tuple[aiohttp.ClientResponse, bytes, int]:
+        """The attempt loop shared by :meth:`send` and :meth:`stream`: a 2xx response
+        (read and released when ``read_body``, else open for the caller) or an error."""
         url = self.url_for(request)
         body = None if request.json is None else orjson.dumps(request.json)
         timeout = _client_timeout(options.timeout)
-        headers = dict(self._static_headers)
-        if body is not None:
-            headers["Content-Type"] = "application/json"
+        headers = self._body_headers if body is not None else self._static_headers
         if request.accept != "application/json":
-            headers["Accept"] = request.accept
+            headers = {**headers, "Accept": request.accept}
         policy = options.retry
         attempt = 0
         refreshed = False
@@ -260,6 +260,7 @@ class Transport:
             except (builtins.TimeoutError, aiohttp.ClientError) as exc:
                 error = self._transport_error(exc, request, url, attempt)
             else:
+                handed_over = False
                 try:
                     status = response.status
                     self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
@@ -267,8 +268,8 @@ class Transport:
                         content = await response.read() if read_body else b""
                         if self.budget is not None:
                             self.budget.record_success()
-                        yield response, content, attempt + 1
-                        return
+                        handed_over = not read_body
+                        return response, content, attempt + 1
                     content = await response.read()
                     if status == 401 and request.authenticated and not refreshed:
                         refreshed = True
@@ -287,7 +288,8 @@ class Transport:
                 except (builtins.TimeoutError, aiohttp.ClientError) as exc:
                     error = self._transport_error(exc, request, url, attempt)
                 finally:
-                    response.release()
+                    if not handed_over:
+                        response.release()
             if status is None:
                 self.stats.transport_errors += 1
             if status == 429:

@@ -43,13 +43,13 @@ def _dt(value: Any) -> datetime:
 def _opt_s(value: Any) -> str | None:
     if value is not None and type(value) is not str:
         raise _Unusual
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _fast_item(data: Any) -> QueueItem:
     if type(data) is not dict:
         raise _Unusual
-    state = _STATES.get(data["annotation_state"])  # type: ignore[arg-type]
+    state = _STATES.get(data["annotation_state"])
     fields = data["display_fields"]
     if state is None or type(fields) is not list:
         raise _Unusual
