@@ -53,6 +53,18 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
 
 
+def key_by(model: type, attribute: str) -> Callable[[object], str]:
+    """The bulk key of an input: ``attribute`` of a ``model`` instance, a string as it
+    is, anything else by its repr (so an invalid input is still reported by name)."""
+
+    def key(work: object) -> str:
+        if isinstance(work, model):
+            return str(getattr(work, attribute))
+        return work if isinstance(work, str) else repr(work)
+
+    return key
+
+
 def failure_reason(error: BaseException) -> str:
     """A short, stable code for why an item failed (for reports and the CLI).
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _config
 from .._args import require_count, require_id
-from .._bulk import BulkProgress, BulkResult, run_bulk
+from .._bulk import BulkProgress, BulkResult, key_by, run_bulk
 from .._errors import InvalidArgumentError
 from .._walk import PageData, SeenWindow, Walk, dedupe, walk_pages
 from . import _protocol as proto
@@ -75,10 +75,7 @@ def _task_id(task: Task) -> str:
     return task.task_id
 
 
-def _work_key(work: str | Task) -> str:
-    if isinstance(work, Task):
-        return work.task_id
-    return work if isinstance(work, str) else repr(work)
+_work_key = key_by(Task, "task_id")
 
 
 class Project:

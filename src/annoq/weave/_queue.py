@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import attrs
 
 from .. import _config
-from .._bulk import BulkProgress, BulkResult, Outcome, run_bulk
+from .._bulk import BulkProgress, BulkResult, Outcome, key_by, run_bulk
 from .._errors import InvalidArgumentError, InvalidTransitionError
 from .._walk import (
     PageData,
@@ -538,10 +538,7 @@ def _item_id(item: QueueItem) -> str:
     return item.id
 
 
-def _work_key(work: str | QueueItem) -> str:
-    if isinstance(work, QueueItem):
-        return work.id
-    return work if isinstance(work, str) else repr(work)
+_work_key = key_by(QueueItem, "id")
 
 
 class _WalkedPage:
