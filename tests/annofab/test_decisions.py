@@ -16,10 +16,11 @@ from annoq.annofab import (
     OverLimitError,
     Task,
     TaskPhase,
+    TaskRef,
     TaskStateError,
     TaskStatus,
 )
-from annoq.annofab._operate import Step, next_reassign_step, next_step
+from annoq.annofab._decisions import Step, next_reassign_step, next_step
 
 ME, OTHER = "acc-me", "acc-other"
 NOW = datetime(2026, 11, 24, 21, 0, tzinfo=timezone(timedelta(hours=9)))
@@ -40,7 +41,7 @@ def task(**fields: Any) -> Task:
 
 
 def step(action: str, now: Task, origin: Task | None = None, **kw: Any) -> Step | None:
-    return next_step(OperateAction(action), now, origin or now, ME, **kw)
+    return next_step(OperateAction(action), now, TaskRef.of(origin or now), ME, **kw)
 
 
 def refusal(action: str, now: Task, origin: Task | None = None, **kw: Any) -> str:
@@ -116,13 +117,17 @@ def test_a_complete_task_is_never_started_again() -> None:
     assert refusal("break", accepted) == "task_complete"
 
 
+def reassign(now: Task, account_id: str | None) -> Step | None:
+    return next_reassign_step(now, TaskRef.of(now), account_id)
+
+
 def test_reassign_skips_tasks_already_so_and_refuses_accepted_ones() -> None:
-    assert next_reassign_step(task(account_id=OTHER), OTHER) is None
-    assert next_reassign_step(task(account_id=None), None) is None
-    assert next_reassign_step(task(), OTHER) == Step("not_started", OTHER)
-    assert next_reassign_step(task(), None) == Step("not_started", None)
+    assert reassign(task(account_id=OTHER), OTHER) is None
+    assert reassign(task(account_id=None), None) is None
+    assert reassign(task(), OTHER) == Step("not_started", OTHER)
+    assert reassign(task(), None) == Step("not_started", None)
     with pytest.raises(TaskStateError):
-        next_reassign_step(task(status=TaskStatus.COMPLETE), OTHER)
+        reassign(task(status=TaskStatus.COMPLETE), OTHER)
 
 
 def test_a_refusal_reports_its_own_reason_and_survives_pickling() -> None:
