@@ -248,10 +248,10 @@ def reached(step: Step, before: Task, after: Task) -> bool:
             same_place and after.status == TaskStatus.COMPLETE
         )
     if status == "rejected":
-        return (
-            after.phase == TaskPhase.ANNOTATION
-            and after.number_of_rejections > before.number_of_rejections
-        )
+        back = after.phase == TaskPhase.ANNOTATION and after.status == TaskStatus.NOT_STARTED
+        if step.force:  # a forced rejection need not count as one
+            return back and (not same_place or before.status != TaskStatus.NOT_STARTED)
+        return back and after.number_of_rejections > before.number_of_rejections
     if status == "cancelled":
         return after.position < before.position
     return False

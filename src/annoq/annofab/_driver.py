@@ -160,7 +160,10 @@ class TaskDriver:
                     return Outcome.UPDATED if ours else Outcome.UNCHANGED
                 started = started or step.status == "working"
                 try:
-                    answer = await self.operate(task, step)
+                    if step.status == "working":
+                        answer = await self._start_to_end(task, step)
+                    else:
+                        answer = await self.operate(task, step)
                 except ConflictError as conflict:
                     before = task
                     if conflict.attempts > 1:
@@ -187,6 +190,18 @@ class TaskDriver:
                 with anyio.move_on_after(_config.ANNOFAB_PUT_BACK_TIMEOUT, shield=True):
                     await self._break(task.task_id)
             raise
+
+    async def _start_to_end(self, task: Task, step: Step) -> Task:
+        """The start request, run to its end even if the run is cancelled meanwhile
+        (within ``ANNOFAB_PUT_BACK_TIMEOUT``): a start that landed after the put-back had
+        looked would leave the task ``working``."""
+        with anyio.move_on_after(_config.ANNOFAB_PUT_BACK_TIMEOUT, shield=True):
+            return await self.operate(task, step)
+        raise TaskStateError(
+            task.task_id,
+            "timeout",
+            f"starting the task took over {_config.ANNOFAB_PUT_BACK_TIMEOUT:g} s",
+        )
 
     async def _break(self, task_id: str) -> None:
         """Best effort: set a task we started back to ``break``."""
