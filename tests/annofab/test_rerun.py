@@ -88,7 +88,8 @@ async def test_a_task_that_moved_on_is_unchanged_or_with_on_moved_fail_a_phase_c
     )
     [failure] = result.failures
     assert failure.reason == "phase_changed"
-    assert "acceptance" in str(failure.error) and "annotation" in str(failure.error)
+    assert "acceptance" in str(failure.error)
+    assert "annotation" in str(failure.error)
     assert emu.annofab.applied() == 0
 
 
@@ -154,7 +155,8 @@ async def test_a_cancelled_run_puts_started_tasks_back_to_break_and_a_rerun_fini
     assert scope.cancelled_caught
     assert not [t for t in ids if emu.annofab.task(t)["status"] == "working"]
     final = events[-1]
-    assert final.final and final.result is not None
+    assert final.final
+    assert final.result is not None
     partial = final.result
     assert set(working) <= set(partial.abandoned)
     assert partial.total == partial.updated
