@@ -131,13 +131,25 @@ async def test_a_rerun_of_reject_and_cancel_changes_nothing_the_first_run_did(
 
 
 async def test_a_cancelled_run_puts_started_tasks_back_to_break_and_a_rerun_finishes_the_job(
-    emu: Emulator, project: Project
+    emu: Emulator, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The Ctrl-C-then-rerun scenario: the run is cancelled half way, with tasks started
     # and their completion in flight; rerunning the same call completes each task once.
     ids = emu.annofab.seed_tasks(40, assignee=emu.annofab.user)
     emu.faults.add(FaultRule(kind="latency", latency=0.05, routes={"annofab_operate"}))
     events: list[BulkProgress] = []
+    half_way = anyio.Event()
+    working: list[str] = []
+    decide = emu.faults.decide
+
+    def deciding(route: str) -> Any:
+        if not half_way.is_set() and emu.annofab.applied(status="complete") >= 18:
+            working[:] = [t for t in ids if emu.annofab.task(t)["status"] == "working"]
+            if working:
+                half_way.set()
+        return decide(route)
+
+    monkeypatch.setattr(emu.faults, "decide", deciding)
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as group:
 
@@ -147,10 +159,7 @@ async def test_a_cancelled_run_puts_started_tasks_back_to_break_and_a_rerun_fini
                 )
 
             group.start_soon(run)
-            working: list[str] = []
-            while emu.annofab.applied(status="complete") < 18 or not working:
-                await anyio.sleep(0.005)  # polling a condition, not timing
-                working = [t for t in ids if emu.annofab.task(t)["status"] == "working"]
+            await half_way.wait()
             scope.cancel()  # with tasks started and being completed
     assert scope.cancelled_caught
     assert not [t for t in ids if emu.annofab.task(t)["status"] == "working"]
