@@ -130,7 +130,7 @@ class Task:
     the optimistic lock: an operation must quote it, and annoq chains each response's
     value into the next operation.
 
-        task = await project.task("task-0001")
+        task = await project.task("task-000001")
         print(task.phase, task.status, task.account_id)
     """
 
@@ -182,7 +182,7 @@ class OperatePlan:
 class TaskHistory:
     """One work period on a task (``GET .../tasks/{task_id}/histories``).
 
-    for h in await project.task_histories("task-0001"):
+    for h in await project.task_histories("task-000001"):
         print(h.account_id, h.started_datetime, h.ended_datetime)
     """
 

@@ -101,7 +101,7 @@ class Project:
     used.
 
         project = af.project("prj-1")
-        task = await project.task("task-0001")
+        task = await project.task("task-000001")
         async for task in project.tasks(phase="annotation", status="not_started"): ...
         result = await project.bulk_operate(task_ids, "complete")
     """
@@ -118,7 +118,7 @@ class Project:
     async def task(self, task_id: str) -> Task:
         """One task; :class:`~annoq.NotFoundError` when it does not exist.
 
-        task = await project.task("task-0001")
+        task = await project.task("task-000001")
         """
         response = await self._session._send(proto.task_request(self.id, task_id))
         return proto.read_task(response.content)
@@ -146,7 +146,7 @@ class Project:
     async def task_histories(self, task_id: str) -> list[TaskHistory]:
         """Every work period on a task, oldest first.
 
-        for h in await project.task_histories("task-0001"):
+        for h in await project.task_histories("task-000001"):
             print(h.phase, h.account_id, h.accumulated_labor_time_milliseconds)
         """
         response = await self._session._send(proto.task_histories_request(self.id, task_id))
@@ -196,6 +196,13 @@ class Project:
         make it skip or repeat a task: each task that matches when its page is read is
         yielded exactly once. ``mode="fast"`` sends every filter to the server (fewer
         tasks on the wire) and is only right when nobody changes those tasks meanwhile.
+
+        That exactness needs the default ``sort="task_id"`` (or ``"-task_id"``): task
+        ids never change, so the order never moves. With another ``sort`` (say
+        ``"-updated_datetime"`` or ``"status"``), or ``sort=None``, the server's order
+        moves when a sort key changes: no task is ever yielded twice, but a task whose
+        key changes during the walk (it moves to a page already read) may be missed.
+        Sort the results yourself, or walk by ``task_id``, when every task matters.
 
         Annofab pages through 10,000 results at most. When the search the server gets
         matches more, ``on_over_limit="raise"`` (the default) raises
@@ -293,7 +300,10 @@ class Project:
 
         window = SeenWindow(2 * page_size if query.stable_sort else None)
         warned = False
-        pages = dedupe(walk_pages(fetch, prefetch=prefetch), _task_id, window)
+        # A moving order (custom sort) can legitimately repeat a page; the 10,000 cap
+        # bounds the walk anyway.
+        moving = not query.stable_sort
+        pages = dedupe(walk_pages(fetch, prefetch=prefetch), _task_id, window, repeats_ok=moving)
         async for index, _, fresh in pages:
             meta = metas.pop(index)
             state.total_count, state.over_limit = meta.total_count, meta.over_limit
