@@ -4,14 +4,14 @@ a 409 after a retry counts as ours only when the task shows our change."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
 import pytest
 
 from annoq import BulkAbortedError, BulkProgress, InvalidArgumentError
-from annoq.annofab import Project, TaskRef
+from annoq.annofab import Project, Task, TaskRef
 from annoq.emulator import Emulator, FaultRule
 
 
@@ -182,18 +182,48 @@ async def test_a_cancelled_run_puts_started_tasks_back_to_break_and_a_rerun_fini
         assert not accepted(emu, task_id)
 
 
+def when_requests_see(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, condition: Callable[[str], bool]
+) -> anyio.Event:
+    """An event set as soon as a request reaching the emulator (its route given) finds
+    ``condition`` true."""
+    event = anyio.Event()
+    decide = emu.faults.decide
+
+    def deciding(route: str) -> Any:
+        if condition(route):
+            event.set()
+        return decide(route)
+
+    monkeypatch.setattr(emu.faults, "decide", deciding)
+    return event
+
+
+async def then_missing(given: list[Task], event: anyio.Event) -> AsyncIterator[Task | str]:
+    """The given tasks, then (once ``event`` is set) a task id that does not exist."""
+    for task in given:
+        yield task
+    await event.wait()
+    yield "no-such-task"
+
+
 async def test_fail_fast_puts_the_tasks_in_flight_back_to_break_and_lists_them_abandoned(
-    emu: Emulator, project: Project
+    emu: Emulator, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = emu.annofab.seed_tasks(3, assignee=emu.annofab.user)
     given = [t async for t in project.tasks()]  # no read: each starts at once
-    # Each start lands at 0.5 s, each completion would land at 1.0 s; the missing
-    # task's 404 arrives in between (0.75 s) and stops the run.
+    # Once the three are started and their completions are on their way (slowed down),
+    # the missing task's 404 stops the run.
+    started = when_requests_see(
+        emu, monkeypatch, lambda route: emu.annofab.applied(status="working") == 3
+    )
     emu.faults.add(FaultRule(kind="latency", latency=0.5, routes={"annofab_operate"}))
-    emu.faults.add(FaultRule(kind="latency", latency=0.75, routes={"annofab_task"}, times=1))
     with pytest.raises(BulkAbortedError) as caught:
         await project.bulk_operate(
-            [*given, "no-such-task"], "complete", expected_phase="annotation", fail_fast=True
+            then_missing(given, started),
+            "complete",
+            expected_phase="annotation",
+            fail_fast=True,
         )
     result = caught.value.result
     assert caught.value.first_failure.reason == "not_found"
@@ -231,17 +261,23 @@ async def test_a_409_after_a_503_that_applied_nothing_is_not_counted_as_ours(
 
 
 async def test_a_start_in_flight_when_the_run_stops_is_seen_through_then_put_back_to_break(
-    emu: Emulator, project: Project
+    emu: Emulator, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Cancelling a start request in flight would leave it unknown whether it lands
     # (on the real service it may, after the put-back has looked): it is seen through.
     ids = emu.annofab.seed_tasks(2, assignee=emu.annofab.user)
     given = [t async for t in project.tasks()]
+    starts: list[str] = []
+
+    def both_starts_sent(route: str) -> bool:
+        starts.extend([route] if route == "annofab_operate" else [])
+        return len(starts) == 2
+
+    sent = when_requests_see(emu, monkeypatch, both_starts_sent)
     emu.faults.add(FaultRule(kind="latency", latency=0.5, routes={"annofab_operate"}))
-    emu.faults.add(FaultRule(kind="latency", latency=0.2, routes={"annofab_task"}, times=1))
     with pytest.raises(BulkAbortedError) as caught:
         await project.bulk_operate(
-            [*given, "no-such-task"], "break", expected_phase="annotation", fail_fast=True
+            then_missing(given, sent), "break", expected_phase="annotation", fail_fast=True
         )
     assert sorted(caught.value.result.abandoned) == sorted(ids)
     assert emu.annofab.applied(status="working") == 2
