@@ -79,7 +79,9 @@ async def test_control_calls_items_progress_applied_and_state_log(api: Api, emu:
     ]
     _, log = await api.call("GET", "/_emulator/state_log", params={"since": "1"})
     assert log["changes"] == []
-    status, _ = await api.call("POST", "/_emulator/calls", data=b"[1]")
+    status, _ = await api.call(
+        "POST", "/_emulator/calls", data=b"[1]", headers={"Content-Type": "application/json"}
+    )
     assert status == 400
 
 
