@@ -45,7 +45,7 @@ route                                      effect
 ``POST /_emulator/actor/wait``             ``{actions, actor_id?}``: answer once the
                                            actor (default: the last) has done that many
                                            actions (409 if it ended before)
-``POST /_emulator/actor/stop``             stop every actor -> ``{actors}``
+``POST /_emulator/actor/stop``             ``{}``: stop every actor -> ``{actors}``
 ``GET /_emulator/actor``                   ``{actors: [{actor_id, running, actions,
                                            log}]}``
 =========================================  =============================================
