@@ -233,3 +233,20 @@ async def test_serve_on_loopback_prints_no_token_and_no_warning() -> None:
     await task
     assert warnings == []
     assert not any(line.startswith(("Control token", "From other")) for line in lines)
+
+
+def test_bound_to_one_outside_address_the_announcement_names_it_and_the_client_flag() -> None:
+    from annoq.emulator._emulator import announcement
+
+    emu = Emulator(control_token="t-1")
+    emu.bound_host = "192.0.2.10"
+    emu._base_url = "http://192.0.2.10:8080"
+    lines, warnings = announcement(emu, seeded=True)
+    assert lines[0] == "From other machines: http://192.0.2.10:8080"
+    assert "--allow-insecure-http" in lines[1]
+    assert "allow_insecure_http=True" in lines[1]
+    assert lines[2] == "Control token: t-1 (send it as X-Annoq-Emulator-Token)"
+    assert "off loopback" in warnings[0]
+    assert "--seed" in warnings[1]
+    emu.bound_host = "127.0.0.1"
+    assert announcement(emu, seeded=True) == ([], [])
