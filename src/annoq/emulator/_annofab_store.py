@@ -199,8 +199,11 @@ class AnnofabStore:
     ``operations`` lists them in order.
     """
 
-    def __init__(self, *, seed: int = 0) -> None:
+    def __init__(self, *, seed: int = 0, secrets: random.Random | None = None) -> None:
         self.rng = random.Random(seed)
+        # Passwords and tokens: from the seeded sequence, or from ``secrets`` (for
+        # example ``random.SystemRandom()``) so that they differ on every run.
+        self._secrets = self.rng if secrets is None else secrets
         self.users: dict[str, AnnofabUser] = {}
         self._by_account: dict[str, AnnofabUser] = {}
         self._by_pat: dict[str, AnnofabUser] = {}
@@ -230,7 +233,7 @@ class AnnofabStore:
         return self._clock
 
     def _token(self, prefix: str) -> str:
-        return f"{prefix}-{self.rng.getrandbits(128):032x}"
+        return f"{prefix}-{self._secrets.getrandbits(128):032x}"
 
     # ------------------------------------------------------------------ accounts
 
