@@ -20,7 +20,8 @@ repeated, once it may have reached the server). Bad arguments raise
 out comma-separated.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the TypedDicts' required keys are then
+# evaluated, so ``__required_keys__`` is right at run time too.
 
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Required, TypedDict, get_args
