@@ -52,7 +52,8 @@ def http() -> Any:
 def _generator() -> Any:
     path = ROOT / "scripts" / "generate_annofab_api.py"
     spec = importlib.util.spec_from_file_location("generate_annofab_api", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -123,8 +124,10 @@ def test_the_api_has_every_published_operation_named_as_the_official_client() ->
     v2 = {
         name for name, _ in inspect.getmembers(generated.AnnofabApiV2, inspect.iscoroutinefunction)
     }
-    assert v1 == set(_ids(V1)) and len(v1) == 126
-    assert v2 == set(_ids(V2)) and len(v2) == 23
+    assert v1 == set(_ids(V1))
+    assert len(v1) == 126
+    assert v2 == set(_ids(V2))
+    assert len(v2) == 23
     assert all(name.endswith("_v2") for name in v2)
     login_family = {
         "login",
@@ -219,9 +222,7 @@ def test_the_retry_unsafe_operations_are_the_ones_that_can_apply_twice() -> None
 # -- arrays, and bad input before any request --------------------------------------------
 
 
-async def test_array_query_parameters_go_out_comma_separated(
-    af: AnnofabSession, http: Any
-) -> None:
+async def test_array_query_parameters_go_out_comma_separated(af: AnnofabSession, http: Any) -> None:
     http.get(ANY_URL, payload={"success": [], "failure": []}, repeat=True)
     await af.api.get_tasks_in_bulk("prj-1", query_params={"task_id": ["t-1", "t-2", "t-3"]})
     await af.api.get_input_data_in_bulk("prj-1", query_params={"input_data_id": "a,b"})
