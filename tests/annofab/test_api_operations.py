@@ -183,6 +183,27 @@ def test_the_generated_module_is_up_to_date_with_the_contract_facts(tmp_path: Pa
     current = (ROOT / "src" / "annoq" / "annofab" / "_api.py").read_text("utf-8")
     assert fresh == current, "run scripts/generate_annofab_api.py"
     assert module.generate()[0] == fresh  # deterministic
+    table = (tmp_path / "annofab-seed-methods.md").read_text("utf-8")
+    assert table == (ROOT / "docs" / "annofab-seed-methods.md").read_text("utf-8")
+
+
+def test_the_seed_table_accounts_for_each_of_the_115_official_methods() -> None:
+    table = (ROOT / "docs" / "annofab-seed-methods.md").read_text("utf-8")
+    rows = [line for line in table.splitlines() if re.match(r"^\| \d+ \|", line)]
+    seed = _spec.seed_methods()
+    assert len(rows) == len(seed) == 115
+    present = [m for m in seed if m["status"] == "present"]
+    assert len(present) == 89
+    for method, row in zip(seed, rows, strict=True):
+        assert f"`{method['method']}`" in row
+        if method["status"] == "present":
+            assert callable(getattr(generated.AnnofabApi, method["method"]))
+            assert f"af.api.{method['method']}(" in row
+        else:
+            assert f"removed from the service in API {method['removed_in']}" in row
+            if "replaced_by" in method:
+                assert callable(getattr(generated.AnnofabApi, method["replaced_by"]))
+                assert f"af.api.{method['replaced_by']}(" in row
 
 
 def test_the_generator_refuses_a_new_post_nobody_classified_for_retries(tmp_path: Path) -> None:
