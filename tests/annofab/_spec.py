@@ -98,3 +98,32 @@ def query_sample(param: dict[str, Any]) -> tuple[Any, str]:
     if "enum" in s:
         return s["enum"][-1], s["enum"][-1]
     return "2026-11-01", "2026-11-01"
+
+
+def _point_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: (f"#/$defs/{v}" if k == "$ref" and isinstance(v, str) else _point_refs(v))
+            for k, v in node.items()
+            if k != "discriminator"
+        }
+    if isinstance(node, list):
+        return [_point_refs(v) for v in node]
+    return node
+
+
+def validator(schema: Any) -> Any:
+    """A jsonschema validator of ``schema`` (a name or an inline schema) with every
+    component schema reachable by ``$ref``."""
+    import jsonschema
+
+    root = _point_refs({"$ref": schema} if isinstance(schema, str) else schema)
+    root["$defs"] = _point_refs(schemas())
+    return jsonschema.Draft202012Validator(root)
+
+
+def validate(schema: Any, value: Any) -> None:
+    """Raise ``jsonschema.ValidationError`` when ``value`` does not fit ``schema``."""
+    error = next(iter(validator(schema).iter_errors(value)), None)
+    if error is not None:
+        raise error
