@@ -552,7 +552,13 @@ def render(v1: list[Op], v2: list[Op], spec: Spec, version: str) -> str:
     ):
         out += [f"class {cls}:", f'    """{doc}', "", "    Reach it as ``session.api``.", '    """']
         if cls == "AnnofabApiV2":
-            out[-2] = "    Reach it as ``session.api2``."
+            out[-2:] = [
+                "    Reach it as ``session.api2``. The v2 reads authorize with signed cookies:",
+                '    call ``get_signed_access_v2(query_params={"url": "/projects/PROJECT_ID/*"})``',
+                "    first (again when they expire); the session's cookie jar keeps and sends",
+                "    them.",
+                '    """',
+            ]
         out += [
             "",
             '    __slots__ = ("_send",)',

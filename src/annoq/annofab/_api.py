@@ -3570,7 +3570,10 @@ class AnnofabApi:
 class AnnofabApiV2:
     """Annofab Web API v2 (``/api/v2``, cached reads), bound to one session's transport.
 
-    Reach it as ``session.api2``.
+    Reach it as ``session.api2``. The v2 reads authorize with signed cookies:
+    call ``get_signed_access_v2(query_params={"url": "/projects/PROJECT_ID/*"})``
+    first (again when they expire); the session's cookie jar keeps and sends
+    them.
     """
 
     __slots__ = ("_send",)
