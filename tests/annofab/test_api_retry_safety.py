@@ -104,10 +104,24 @@ async def test_a_zip_put_input_data_is_sent_once_even_though_aiohttp_resends_put
             await af.api.put_input_data("prj-1", "in-1", request_body=ZIP_INPUT)
         assert "not re-sent" in _notes(caught.value)
         assert seen == ["PUT /api/v1/projects/prj-1/inputs/in-1"]
-        # The switch is back: a safe PUT is resent (by aiohttp and by annoq's retries).
+        # aiohttp's own resend is back on for a safe PUT: sent twice with no annoq retry.
         with pytest.raises(TransportError):
-            await af.api.put_input_data("prj-1", "in-2", request_body=IMAGE_INPUT)
-    assert seen.count("PUT /api/v1/projects/prj-1/inputs/in-2") > 2
+            await af.with_options(max_retries=0).api.put_input_data(
+                "prj-1", "in-2", request_body=IMAGE_INPUT
+            )
+    assert seen.count("PUT /api/v1/projects/prj-1/inputs/in-2") == 2
+
+
+async def test_a_job_start_that_timed_out_is_not_resent() -> None:
+    base = "https://annofab.example"
+    url = re.compile(rf"^{re.escape(base)}/.*$")
+    async with AnnofabSession(pat="pat-1", endpoint=base, retry_policy=FAST_RETRIES) as af:
+        with MockHTTP() as mock:
+            mock.post(url, exception=TimeoutError(), repeat=True)
+            with pytest.raises(annoq.TimeoutError) as caught:
+                await af.api.post_annotation_archive_update("prj-1")
+            assert request_count(mock) == 1
+    assert "not re-sent" in _notes(caught.value)
 
 
 async def test_a_webhook_test_is_not_resent_after_a_5xx_but_is_after_a_429() -> None:
