@@ -224,7 +224,9 @@ class LoginAuth:
             if inspect.isawaitable(value):
                 value = await value
         if not isinstance(value, str) or not value.strip():
-            raise InvalidArgumentError(f"mfa_code must give a non-empty string, got {value!r}")
+            raise InvalidArgumentError(  # the value may be a code: never shown
+                f"mfa_code must give a non-empty string, got {type(value).__name__}"
+            )
         if not isinstance(session, str):
             raise ResponseDecodeError("expected a string", path="$.session")
         log.debug("answering the MFA challenge of %r", self.user_id)
