@@ -84,7 +84,7 @@ RETRY_DECISIONS: dict[str, tuple[str, str]] = {
 _IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE", "PATCH"})
 
 
-def retry_class(op: Mapping[str, Any], schemas: Mapping[str, Any]) -> tuple[str, str]:
+def retry_class(op: Mapping[str, Any]) -> tuple[str, str]:
     """``(class, why)`` of one operation: the table first, then the spec's method and
     answers. GET, PUT, DELETE and PATCH name their resource (path ids the client chose,
     or a lock in the body) and are safe; a POST answering 202 starts a job and is unsafe;
@@ -250,7 +250,7 @@ class Op:
             self.body_kind = spec.kind(body["schema"])
             self.body_required = bool(body.get("required"))
         self.answer = self._answer(raw["responses"], spec)
-        self.retry, self.retry_why = retry_class(raw, spec.schemas)
+        self.retry, self.retry_why = retry_class(raw)
 
     def _answer(self, responses: Mapping[str, Any], spec: Spec) -> str:
         kinds = set()
@@ -265,7 +265,9 @@ class Op:
             else:
                 kinds.add("bytes")
         if len(kinds) != 1:
-            return "json" if "bytes" not in kinds and "none" not in kinds else "any-mixed"
+            if "bytes" in kinds or "none" in kinds:
+                raise SystemExit(f"{self.id}: answers of different kinds {sorted(kinds)}")
+            return "json"  # an object on one status, an array on another
         kind = kinds.pop()
         return {"any": "json"}.get(kind, kind)
 

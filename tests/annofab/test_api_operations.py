@@ -215,8 +215,8 @@ def test_the_generator_refuses_a_new_post_nobody_classified_for_retries(tmp_path
         "responses": {"200": {}},
     }
     with pytest.raises(SystemExit, match="RETRY_DECISIONS"):
-        module.retry_class(op, {})
-    assert module.retry_class({**op, "responses": {"202": {}}}, {})[0] == "unsafe"
+        module.retry_class(op)
+    assert module.retry_class({**op, "responses": {"202": {}}})[0] == "unsafe"
 
 
 def test_the_retry_unsafe_operations_are_the_ones_that_can_apply_twice() -> None:
