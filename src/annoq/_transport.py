@@ -43,6 +43,15 @@ log = logging.getLogger("annoq")
 
 _ACCEPT_JSON = {"Accept": "application/json"}
 
+#: Answers that say a request was not applied, so even a retry-unsafe one may be resent.
+_NOT_APPLIED_STATUSES = frozenset({408, 429})
+#: Methods aiohttp itself resends once when a connection drops (RFC 9112 section 9.3.1.1).
+_AIOHTTP_RESENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_NOT_RESENT = (
+    "not re-sent: this operation could apply twice if repeated, and the request may have "
+    "reached the server; check its effect before sending it again"
+)
+
 
 class Auth(Protocol):
     """How a backend authenticates: the headers to send, and what to do on a 401."""
@@ -70,7 +79,9 @@ class NoAuth:
 class Request:
     """A request as data: built by pure functions, sent by :class:`Transport`.
 
-    ``json`` is encoded with orjson; ``None`` sends no body.
+    ``json`` is encoded with orjson; ``None`` sends no body. ``retry_unsafe`` marks a
+    request that could apply twice if repeated: it is never re-sent once it may have
+    reached the server (a drop after sending, a timeout, a 5xx), and the error says so.
     """
 
     method: str
@@ -79,6 +90,7 @@ class Request:
     json: Any = None
     accept: str = "application/json"
     authenticated: bool = True
+    retry_unsafe: bool = False
 
 
 @attrs.frozen
@@ -179,6 +191,8 @@ class Transport:
         self.budget = budget
         self.stats = TransportStats()
         self._static_headers = {**_ACCEPT_JSON, "User-Agent": user_agent or default_user_agent()}
+        self._unsafe_in_flight = 0  # retry-unsafe PUT/DELETE requests being sent
+        self._aiohttp_resends = True
         self._body_headers = {**self._static_headers, "Content-Type": "application/json"}
 
     def _client(self) -> aiohttp.ClientSession:
@@ -248,6 +262,10 @@ class Transport:
             error: APIError | TransportError
             retry_after: float | None = None
             status: int | None = None
+            unsent = False  # certainly never reached the server (no connection was made)
+            unsafe_resend = request.retry_unsafe and request.method in _AIOHTTP_RESENT_METHODS
+            if unsafe_resend:
+                self._aiohttp_resend(client, off=True)
             try:
                 response = await client.request(
                     request.method,
@@ -259,6 +277,7 @@ class Transport:
                 )
             except (builtins.TimeoutError, aiohttp.ClientError) as exc:
                 error = self._transport_error(exc, request, url, attempt)
+                unsent = isinstance(exc, aiohttp.ClientConnectorError)
             else:
                 handed_over = False
                 try:
@@ -290,11 +309,17 @@ class Transport:
                 finally:
                     if not handed_over:
                         response.release()
+            finally:
+                if unsafe_resend:
+                    self._aiohttp_resend(client, off=False)
             if status is None:
                 self.stats.transport_errors += 1
             if status == 429:
                 self.stats.rate_limited += 1
             if not should_retry(status=status, attempt=attempt, max_retries=policy.max_retries):
+                raise error
+            if request.retry_unsafe and not unsent and status not in _NOT_APPLIED_STATUSES:
+                error.add_note(_NOT_RESENT)
                 raise error
             if self.budget is not None and not self.budget.try_spend():
                 log.debug("retry budget exhausted; not retrying %s %s", request.method, url)
@@ -312,6 +337,21 @@ class Transport:
             )
             await anyio.sleep(delay)
             attempt += 1
+
+    def _aiohttp_resend(self, client: aiohttp.ClientSession, *, off: bool) -> None:
+        """aiohttp resends PUT and DELETE once by itself when a connection drops; its
+        switch is per session, so it is off while any retry-unsafe PUT/DELETE is sent."""
+        if not hasattr(client, "_retry_connection"):
+            return  # an aiohttp that does not resend by itself
+        if off:
+            if self._unsafe_in_flight == 0:
+                self._aiohttp_resends = client._retry_connection
+            self._unsafe_in_flight += 1
+            client._retry_connection = False
+        else:
+            self._unsafe_in_flight -= 1
+            if self._unsafe_in_flight == 0:
+                client._retry_connection = self._aiohttp_resends
 
     def _transport_error(
         self, exc: BaseException, request: Request, url: str, attempt: int
