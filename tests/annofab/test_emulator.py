@@ -10,6 +10,7 @@ import pytest
 
 from annoq.emulator import ANNOFAB_ROUTE_NAMES, Emulator, FaultRule
 
+from . import _spec
 from ._support import Client, error_code
 
 
@@ -106,6 +107,7 @@ async def test_tasks_in_bulk_answers_success_and_failure_lists_and_refuses_more_
     assert set(body) == {"success", "failure"}  # GetTasksInBulkResponse, not a bare list
     assert [t["task_id"] for t in body["success"]] == [ids[3], ids[1]]
     assert body["failure"] == [{"project_id": emu.annofab.project_id, "task_id": "nope"}]
+    _spec.validate("GetTasksInBulkResponse", body)
     status, body = await owner.get(path, task_id=",".join(ids))
     assert status == 400
 
