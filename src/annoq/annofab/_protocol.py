@@ -226,7 +226,8 @@ def read_task(content: bytes) -> Task:
 
 def read_tasks_in_bulk(content: bytes) -> tuple[list[Task], list[str]]:
     """``{"success": [Task, ...], "failure": [{"project_id", "task_id"}, ...]}`` (the
-    tasks-in-bulk answer) -> the tasks found and the ids of those that were not."""
+    tasks-in-bulk answer, see docs/semantics/annofab.md) -> the tasks found and the ids
+    of those that were not."""
     data = decode_json(content)
     tasks = structure_list(converter, _field(data, "success"), Task, path="$.success")
     failure = _field(data, "failure")
