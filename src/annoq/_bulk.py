@@ -248,12 +248,12 @@ class BulkRun(Generic[W]):
         concurrency: int,
         total: int | None,
         on_progress: Callable[[BulkProgress], object] | None,
-        on_failure: Callable[[BulkFailure], object] | None,
         throttle_count: Callable[[], int] | None,
         retry_count: Callable[[], int] | None,
         fail_fast: bool,
         dedupe_window: int | None,
         progress_interval: float,
+        on_failure: Callable[[BulkFailure], object] | None = None,
     ) -> None:
         self.apply = apply
         self.key = key

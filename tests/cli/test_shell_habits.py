@@ -38,9 +38,7 @@ async def test_items_into_a_pipe_closed_early_ends_quietly_with_exit_0(emu, conn
 # -- item 4 and finding 18: files that are not plain files, modes, symlinks --------------
 
 
-async def test_items_to_a_named_pipe_write_into_the_pipe_and_leave_it_a_pipe(
-    emu, conn, tmp_path
-):
+async def test_items_to_a_named_pipe_write_into_the_pipe_and_leave_it_a_pipe(emu, conn, tmp_path):
     queue_id = emu.weave.seed_queue(40)  # fits in the pipe's buffer: no reader thread
     fifo = tmp_path / "items.fifo"
     os.mkfifo(fifo)
@@ -60,9 +58,7 @@ async def test_items_to_a_named_pipe_write_into_the_pipe_and_leave_it_a_pipe(
     assert jsonl_ids(data.decode()) == emu.weave.item_ids(queue_id)
 
 
-async def test_items_to_a_descriptor_path_like_process_substitution_write_through_it(
-    emu, conn
-):
+async def test_items_to_a_descriptor_path_like_process_substitution_write_through_it(emu, conn):
     queue_id = emu.weave.seed_queue(40)
     read_end, write_end = os.pipe()  # what `-o >(cmd)` hands over: /dev/fd/N
     process = await start_annoq(
