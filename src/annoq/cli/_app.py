@@ -18,8 +18,10 @@ from ._errors import EXIT_OK, CliError, describe, exit_code
 from ._render import Output
 
 EPILOG = """\
-exit status: 0 done; 1 some items failed, or the server was unreachable or kept failing;
-2 usage or input error; 3 missing or wrong credentials, or no permission.
+exit status: 0 done; 1 some items failed, or the server was unreachable, too slow
+(--timeout) or kept failing; 2 usage or input error (an unknown queue too); 3 missing or
+wrong credentials, or no permission; 130/143 interrupted by Ctrl-C/SIGTERM (a bulk run
+first prints its counts and completes its --failures file, which resumes it).
 
 environment: WANDB_API_KEY (else ~/.netrc, machine api.wandb.ai), WF_TRACE_SERVER_URL or
 WEAVE_TRACE_BASE_URL (default https://trace.wandb.ai).
