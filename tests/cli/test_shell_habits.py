@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import stat
 
 from annoq.emulator import FaultRule
@@ -74,6 +75,22 @@ async def test_items_to_a_descriptor_path_like_process_substitution_write_throug
     assert jsonl_ids(data.decode()) == emu.weave.item_ids(queue_id)
 
 
+async def test_items_to_the_stdout_descriptor_appends_to_what_stdout_already_holds(
+    emu, conn, tmp_path
+):
+    queue_id = emu.weave.seed_queue(20)
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"id": "earlier line"}\n', encoding="utf-8")
+    with open(log, "ab") as stdout:  # `>> log.jsonl`, then `-o /dev/stdout`
+        ran = await annoq_process(
+            "items", *conn, emu.project, queue_id, "-o", "/proc/self/fd/1", stdout=stdout
+        )
+
+    assert ran.code == 0, ran.err
+    lines = jsonl_ids(log.read_text(encoding="utf-8"))
+    assert lines == ["earlier line", *emu.weave.item_ids(queue_id)]
+
+
 async def test_items_output_and_failures_files_keep_the_mode_of_the_file_they_replace(
     emu, conn, tmp_path
 ):
@@ -127,6 +144,20 @@ async def test_a_request_timeout_exits_1_with_one_line(emu, conn):
 
     assert ran.code == 1, ran.err
     ran.assert_one_error_line("did not answer in time")
+
+
+async def test_a_refused_connection_exits_1_too(emu):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    ran = await annoq_process(
+        "stats", "--base-url", f"http://127.0.0.1:{port}", "--api-key", emu.api_key,
+        "--max-retries", "0", emu.project, "some-queue",
+    )  # fmt: skip
+
+    assert ran.code == 1, ran.err
+    ran.assert_one_error_line("cannot reach the server")
 
 
 # -- item 7: unknown queues -------------------------------------------------------------

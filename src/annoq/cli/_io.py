@@ -6,6 +6,7 @@ import contextlib
 import csv
 import enum
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterable, Iterator
@@ -145,10 +146,31 @@ def atomic_file(path: str) -> Iterator[TextIO]:
         raise
 
 
+_STANDARD_DESCRIPTORS: Final = {"stdout": 1, "stderr": 2}
+_DESCRIPTOR_PATH: Final = re.compile(r"/(?:dev/fd|proc/self/fd)/(\d+)")
+
+
+def _descriptor_of(path: str) -> int | None:
+    """The open descriptor ``path`` names (``/dev/stdout``, ``/dev/fd/N``,
+    ``/proc/self/fd/N``), else ``None``."""
+    absolute = os.path.abspath(path)
+    head, name = os.path.split(absolute)
+    if head == os.sep + "dev" and name in _STANDARD_DESCRIPTORS:
+        return _STANDARD_DESCRIPTORS[name]
+    match = _DESCRIPTOR_PATH.fullmatch(absolute)
+    return int(match[1]) if match else None
+
+
 @contextlib.contextmanager
 def _direct_file(path: str) -> Iterator[TextIO]:
+    """Write ``path`` in place; a descriptor path writes through the descriptor itself
+    (its position and append mode as the shell set them, never truncated)."""
+    descriptor = _descriptor_of(path)
     try:
-        stream = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        if descriptor is not None:
+            stream = os.fdopen(os.dup(descriptor), "w", encoding="utf-8", newline="")
+        else:
+            stream = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
     except OSError as error:
         raise CliError(f"cannot write {path}: {error.strerror or error}") from None
     with stream:
