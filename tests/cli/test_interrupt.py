@@ -49,7 +49,7 @@ async def test_ctrl_c_prints_the_counts_and_the_failures_file_resumes_exactly(em
     not_started = int(re.search(r"([\d,]+) not started", line)[1].replace(",", ""))
     assert done > 0
     assert done + in_flight + not_started == len(ids)
-    assert f"--ids-from {failures}" in line
+    assert f"--ids-from {failures} resumes exactly" in line
     assert summary(ran.out)["Items"] == f"{done:,}"  # the table of what was done
     records = read_jsonl(failures)
     reasons = [r["reason"] for r in records]
@@ -108,7 +108,7 @@ async def test_ctrl_c_during_a_walk_run_saves_the_in_flight_ids_and_says_to_reru
     ran = await finished(process)
 
     assert ran.code == 130, ran.err
-    assert "run the command again for the items it did not reach" in ran.err
+    assert "run the same command again for the items the walk did not reach" in ran.err
     records = read_jsonl(failures)
     assert records
     assert {r["reason"] for r in records} == {"abandoned"}
@@ -129,7 +129,9 @@ async def test_a_walk_that_fails_midway_writes_the_failures_file_and_exits_1_wit
     ran = await finished(process)
 
     assert ran.code == 1, ran.err
-    ran.assert_one_error_line("mark completed stopped", "500", f"--ids-from {failures}")
+    ran.assert_one_error_line(
+        "mark completed stopped: the input failed:", "500", f"--ids-from {failures}"
+    )
     assert failures.exists()
     records = read_jsonl(failures)
     assert {r["reason"] for r in records} <= {"abandoned"}

@@ -81,10 +81,13 @@ async def test_items_to_the_stdout_descriptor_appends_to_what_stdout_already_hol
     queue_id = emu.weave.seed_queue(20)
     log = tmp_path / "log.jsonl"
     log.write_text('{"id": "earlier line"}\n', encoding="utf-8")
-    with open(log, "ab") as stdout:  # `>> log.jsonl`, then `-o /dev/stdout`
+    stdout = os.open(log, os.O_WRONLY | os.O_APPEND)  # `>> log.jsonl`, then `-o /dev/stdout`
+    try:
         ran = await annoq_process(
             "items", *conn, emu.project, queue_id, "-o", "/proc/self/fd/1", stdout=stdout
         )
+    finally:
+        os.close(stdout)
 
     assert ran.code == 0, ran.err
     lines = jsonl_ids(log.read_text(encoding="utf-8"))

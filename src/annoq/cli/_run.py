@@ -35,6 +35,7 @@ from typing import Final, TextIO
 import attrs
 
 from .._bulk import BulkError, BulkFailure, BulkProgress, BulkResult
+from ._errors import describe
 from ._io import atomic_file, json_line
 from ._render import Bar, Output, bulk_progress, number
 
@@ -208,17 +209,18 @@ def stop_line(run: BulkRun, what: str) -> str:
     if run.interrupted:
         head = f"{what} interrupted: {counts}"
     else:
-        head = f"{what} stopped: {run.stopped}; {counts}"
-    if run.failures:
-        tail = (
-            f"unfinished and failed ids written to {run.failures}; "
-            f"resume with --ids-from {run.failures}"
-        )
-        if run.unread is None:
-            tail += " (the walk did not finish: run the command again for the items it "
-            tail += "did not reach)"
-    else:
+        cause = run.stopped.__cause__ if run.stopped is not None else None
+        why = f"the input failed: {describe(cause)}" if cause is not None else str(run.stopped)
+        head = f"{what} stopped: {why}; {counts}"
+    if not run.failures:
         tail = "pass --failures FILE to save the unfinished ids"
+    elif run.unread is not None:
+        tail = f"the failed and unfinished ids are in {run.failures}: --ids-from {run.failures} "
+        tail += "resumes exactly"
+    else:
+        tail = f"the failed and unfinished ids are in {run.failures} (--ids-from "
+        tail += f"{run.failures} retries them); run the same command again for the items "
+        tail += "the walk did not reach"
     return f"{head}; {tail}"
 
 
