@@ -230,9 +230,8 @@ def bulk_rows(result: BulkResult) -> list[list[str]]:
     ]
     if result.duplicates:
         rows.insert(4, ["Repeated ids", number(len(result.duplicates))])
-    abandoned = getattr(result, "abandoned", ())
-    if abandoned:
-        rows.insert(4, ["In flight when stopped", number(len(abandoned))])
+    if result.abandoned:
+        rows.insert(4, ["In flight when stopped", number(len(result.abandoned))])
     reasons = Counter(failure.reason for failure in result.failures)
     rows.extend([f"  failed: {reason}", number(n)] for reason, n in reasons.most_common())
     if not result.complete:
@@ -251,7 +250,7 @@ def bulk_json(result: BulkResult) -> dict[str, Any]:
         "retries": result.retries,
         "elapsed": round(result.elapsed, 3),
         "complete": result.complete,
-        "abandoned": list(getattr(result, "abandoned", ())),
+        "abandoned": list(result.abandoned),
         "failures": [failure_record(f) for f in result.failures],
     }
 
