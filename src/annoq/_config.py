@@ -20,6 +20,8 @@ __all__ = [
     "DEFAULT_BULK_CONCURRENCY",
     "DEFAULT_BULK_MAX_RETRIES",
     "DEFAULT_CONNECTION_LIMIT",
+    "DEFAULT_FEEDBACK_PAGE_SIZE",
+    "DEFAULT_MAX_FEEDBACK_PAYLOAD",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_PREFETCH",
@@ -56,6 +58,11 @@ DEFAULT_PREFETCH = 2
 DEFAULT_BULK_MAX_RETRIES = 10
 #: Parallel requests of one bulk operation.
 DEFAULT_BULK_CONCURRENCY = 16
+#: Feedback rows per feedback query of an annotation export (more pages only past it).
+DEFAULT_FEEDBACK_PAGE_SIZE = 10_000
+#: The service's cap on one feedback payload, ``len(json.dumps(payload))``: 1 MiB today
+#: (older servers: 1,024); annotation imports check it before sending.
+DEFAULT_MAX_FEEDBACK_PAYLOAD = 1 << 20
 #: Connections one session keeps open at most (aiohttp's TCPConnector limit).
 DEFAULT_CONNECTION_LIMIT = 100
 

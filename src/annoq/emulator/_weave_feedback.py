@@ -180,6 +180,7 @@ class FeedbackStore:
         self.rows: list[FeedbackRow] = []
         self.objects: dict[tuple[str, str], list[StoredObject]] = {}
         self._seq = 0
+        self._by_ref: dict[str, list[FeedbackRow]] = {}
 
     # ------------------------------------------------------------------ objects
 
@@ -329,12 +330,21 @@ class FeedbackStore:
             if not self.keep_duplicates:
                 self._drop_copies(row)
             self.rows.append(row)
+            self._by_ref.setdefault(row.weave_ref, []).append(row)
             written.append(row)
         return written
 
     def _drop_copies(self, row: FeedbackRow) -> None:
         key = _key(row)
-        self.rows = [r for r in self.rows if _key(r) != key]
+        same_call = self._by_ref.get(row.weave_ref, [])
+        if any(_key(r) == key for r in same_call):
+            self.rows = [r for r in self.rows if _key(r) != key]
+            self._by_ref[row.weave_ref] = [r for r in same_call if _key(r) != key]
+
+    def _reindex(self) -> None:
+        self._by_ref = {}
+        for row in self.rows:
+            self._by_ref.setdefault(row.weave_ref, []).append(row)
 
     def merge(self) -> int:
         """What a background merge does: keep the latest copy of each key; returns how
@@ -344,6 +354,7 @@ class FeedbackStore:
             latest[_key(row)] = row
         removed = len(self.rows) - len(latest)
         self.rows = sorted(latest.values(), key=lambda r: r.seq)
+        self._reindex()
         return removed
 
     def add_annotation(
@@ -389,7 +400,13 @@ class FeedbackStore:
             if not isinstance(query, dict) or set(query) != {"$expr"}:
                 raise EmulatorError.invalid('query must be {"$expr": ...}')
             expr = query["$expr"]
-        rows = [r for r in self.rows if r.project_id == project_id]
+        refs = _indexed_refs(expr)
+        if refs is None:
+            candidates: Iterable[FeedbackRow] = self.rows
+        else:
+            found = [row for ref in dict.fromkeys(refs) for row in self._by_ref.get(ref, ())]
+            candidates = sorted(found, key=lambda r: r.seq)
+        rows = [r for r in candidates if r.project_id == project_id]
         if expr is not None:
             rows = [r for r in rows if _truthy(_evaluate(expr, r))]
         if sort_by:
@@ -406,6 +423,41 @@ class FeedbackStore:
         if fields is None:
             return [r.to_json() for r in rows]
         return [_project(r, fields) for r in rows]
+
+
+def _literal_refs(node: Any) -> list[str] | None:
+    # {"$eq": [{"$getField": "weave_ref"}, {"$literal": R}]} or the $in form.
+    if not isinstance(node, dict) or len(node) != 1:
+        return None
+    [(op, arg)] = node.items()
+    if op not in ("$eq", "$in") or not isinstance(arg, list) or len(arg) != 2:
+        return None
+    field, other = arg
+    if field != {"$getField": "weave_ref"}:
+        return None
+    options = [other] if op == "$eq" else other
+    if not isinstance(options, list):
+        return None
+    refs = []
+    for option in options:
+        if not isinstance(option, dict) or not isinstance(option.get("$literal"), str):
+            return None
+        refs.append(option["$literal"])
+    return refs
+
+
+def _indexed_refs(expr: Any) -> list[str] | None:
+    """The weave_refs a query is limited to, when it says so at its top (an index
+    lookup instead of a scan; the answer is the same)."""
+    direct = _literal_refs(expr)
+    if direct is not None:
+        return direct
+    if isinstance(expr, dict) and isinstance(expr.get("$and"), list) and len(expr) == 1:
+        for term in expr["$and"]:
+            found = _literal_refs(term)
+            if found is not None:
+                return found
+    return None
 
 
 def _key(row: FeedbackRow) -> tuple[str, str, str, str]:
@@ -547,9 +599,7 @@ class FeedbackService:
         except ValidationFailed as exc:
             return json_response({"detail": exc.errors}, 422)
         except EmulatorError as exc:
-            return json_response(
-                self.service.error_body(exc.reason, exc.error_type), exc.status
-            )
+            return json_response(self.service.error_body(exc.reason, exc.error_type), exc.status)
 
     def _create_request(self, user: User, entry: Any, loc: tuple[Any, ...]) -> dict[str, Any]:
         if not isinstance(entry, dict):
@@ -585,6 +635,7 @@ class FeedbackService:
 
     async def batch_create(self, request: web.Request) -> web.StreamResponse:
         """``POST /feedback/batch/create``: all rows checked before any is written."""
+
         def work(user: User, body: dict[str, Any]) -> Any:
             batch = body.get("batch")
             if not isinstance(batch, list):
@@ -601,6 +652,7 @@ class FeedbackService:
 
     async def query(self, request: web.Request) -> web.StreamResponse:
         """``POST /feedback/query``."""
+
         def work(user: User, body: dict[str, Any]) -> Any:
             project_id = body.get("project_id")
             if not isinstance(project_id, str):
@@ -636,14 +688,13 @@ class FeedbackService:
 
     async def obj_create(self, request: web.Request) -> web.StreamResponse:
         """``POST /obj/create`` ``{obj: {project_id, object_id, val}}``."""
+
         def work(user: User, body: dict[str, Any]) -> Any:
             obj = body.get("obj")
             if not isinstance(obj, dict) or not all(
                 isinstance(obj.get(k), str) for k in ("project_id", "object_id")
             ):
-                raise ValidationFailed(
-                    [error("missing", ("body", "obj"), "Field required", obj)]
-                )
+                raise ValidationFailed([error("missing", ("body", "obj"), "Field required", obj)])
             self.service.check_project(user, obj["project_id"])
             digest = self.feedback.create_object(
                 obj["project_id"], obj["object_id"], obj.get("val"), user.user_id
@@ -654,6 +705,7 @@ class FeedbackService:
 
     async def obj_read(self, request: web.Request) -> web.StreamResponse:
         """``POST /obj/read`` ``{project_id, object_id, digest}``."""
+
         def work(user: User, body: dict[str, Any]) -> Any:
             names = ("project_id", "object_id", "digest")
             missing = [n for n in names if not isinstance(body.get(n), str)]
@@ -672,6 +724,7 @@ class FeedbackService:
 
     async def refs_read_batch(self, request: web.Request) -> web.StreamResponse:
         """``POST /refs/read_batch`` ``{refs: [...]}`` -> ``{vals: [...]}``."""
+
         def work(user: User, body: dict[str, Any]) -> Any:
             refs = body.get("refs")
             if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
@@ -752,7 +805,9 @@ class FeedbackState:
         self, specs: Mapping[str, Mapping[str, Any]], *, project: str | None = None
     ) -> dict[str, str]:
         """Create AnnotationSpecs ``{name: field_schema}``; returns ``{name: ref}``."""
-        return {name: self.seed_spec(name, schema, project=project) for name, schema in specs.items()}
+        return {
+            name: self.seed_spec(name, schema, project=project) for name, schema in specs.items()
+        }
 
     def seed_annotated_queue(
         self,
