@@ -27,7 +27,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -408,7 +409,8 @@ class FeedbackStore:
             candidates = sorted(found, key=lambda r: r.seq)
         rows = [r for r in candidates if r.project_id == project_id]
         if expr is not None:
-            rows = [r for r in rows if _truthy(_evaluate(expr, r))]
+            predicate = _compile(expr)
+            rows = [r for r in rows if _truthy(predicate(r))]
         if sort_by:
             for field, direction in reversed(sort_by):
                 rows.sort(
@@ -500,11 +502,11 @@ def _truthy(value: Any) -> bool:
     return value is True
 
 
-_COMPARE: Final = {
-    "$gt": lambda a, b: a > b,
-    "$gte": lambda a, b: a >= b,
-    "$lt": lambda a, b: a < b,
-    "$lte": lambda a, b: a <= b,
+_COMPARE: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
 }
 
 
@@ -515,63 +517,97 @@ def _operands(node: Mapping[str, Any], op: str, count: int | None = None) -> lis
     return operands
 
 
-def _evaluate(node: Any, row: FeedbackRow) -> Any:
+Compiled = Callable[[FeedbackRow], Any]
+
+
+def _compile(node: Any) -> Compiled:
+    """An expression as a function of a row, built once per query."""
     if not isinstance(node, dict) or len(node) != 1:
         raise EmulatorError.invalid(f"Invalid query expression: {str(node)[:60]}")
     [(op, arg)] = node.items()
     if op == "$literal":
-        return arg
+        return lambda _row: arg
     if op == "$getField":
         if not isinstance(arg, str):
             raise EmulatorError.invalid("$getField takes a field name")
-        return _field(row, arg, for_filter=True)
-    if op == "$and":
-        return all(_truthy(_evaluate(sub, row)) for sub in _operands(node, op))
-    if op == "$or":
-        return any(_truthy(_evaluate(sub, row)) for sub in _operands(node, op))
+        return lambda row: _field(row, arg, for_filter=True)
+    if op in ("$and", "$or"):
+        parts = [_compile(sub) for sub in _operands(node, op)]
+        if op == "$and":
+            return lambda row: all(_truthy(part(row)) for part in parts)
+        return lambda row: any(_truthy(part(row)) for part in parts)
     if op == "$not":
-        return not _truthy(_evaluate(_operands(node, op, 1)[0], row))
+        inner = _compile(_operands(node, op, 1)[0])
+        return lambda row: not _truthy(inner(row))
     if op == "$eq":
-        left, right = (_evaluate(sub, row) for sub in _operands(node, op, 2))
-        return left == right
+        left, right = (_compile(sub) for sub in _operands(node, op, 2))
+        return lambda row: left(row) == right(row)
     if op in _COMPARE:
-        left, right = (_evaluate(sub, row) for sub in _operands(node, op, 2))
-        try:
-            return left is not None and right is not None and _COMPARE[op](left, right)
-        except TypeError:
-            return False
+        left, right = (_compile(sub) for sub in _operands(node, op, 2))
+        compare = _COMPARE[op]
+
+        def ordered(row: FeedbackRow) -> bool:
+            a, b = left(row), right(row)
+            try:
+                return a is not None and b is not None and bool(compare(a, b))
+            except TypeError:
+                return False
+
+        return ordered
     if op == "$in":
         left_node, options = _operands(node, op, 2)
-        left = _evaluate(left_node, row)
         if not isinstance(options, list):
             raise EmulatorError.invalid("$in takes [expression, [expressions]]")
-        return any(left == _evaluate(option, row) for option in options)
+        subject = _compile(left_node)
+        if all(isinstance(o, dict) and set(o) == {"$literal"} for o in options):
+            literals = [o["$literal"] for o in options]
+            try:
+                fixed = frozenset(literals)
+            except TypeError:
+                return lambda row: subject(row) in literals
+            return lambda row: _hashable_in(subject(row), fixed)
+        compiled = [_compile(o) for o in options]
+        return lambda row: any(subject(row) == option(row) for option in compiled)
     if op == "$contains":
         if not isinstance(arg, dict):
             raise EmulatorError.invalid("$contains takes {input, substr}")
-        text = _evaluate(arg.get("input"), row)
-        substr = _evaluate(arg.get("substr"), row)
-        if not isinstance(text, str) or not isinstance(substr, str):
-            return False
-        if arg.get("case_insensitive"):
-            return substr.lower() in text.lower()
-        return substr in text
+        text_of, substr_of = _compile(arg.get("input")), _compile(arg.get("substr"))
+        fold = bool(arg.get("case_insensitive"))
+
+        def contains(row: FeedbackRow) -> bool:
+            text, substr = text_of(row), substr_of(row)
+            if not isinstance(text, str) or not isinstance(substr, str):
+                return False
+            return substr.lower() in text.lower() if fold else substr in text
+
+        return contains
     if op == "$convert":
         if not isinstance(arg, dict):
             raise EmulatorError.invalid("$convert takes {input, to}")
-        value = _evaluate(arg.get("input"), row)
-        target = arg.get("to")
-        try:
-            if target == "string":
-                return value if isinstance(value, str) else json.dumps(value)
-            if target in ("int", "double"):
-                return int(value) if target == "int" else float(value)
-            if target == "bool":
-                return bool(value)
-        except (TypeError, ValueError):
-            return None
-        return value
+        value_of, target = _compile(arg.get("input")), arg.get("to")
+
+        def convert(row: FeedbackRow) -> Any:
+            value = value_of(row)
+            try:
+                if target == "string":
+                    return value if isinstance(value, str) else json.dumps(value)
+                if target in ("int", "double"):
+                    return int(value) if target == "int" else float(value)
+                if target == "bool":
+                    return bool(value)
+            except (TypeError, ValueError):
+                return None
+            return value
+
+        return convert
     raise EmulatorError.invalid(f"Unsupported query operator {op}")
+
+
+def _hashable_in(value: Any, options: frozenset[Any]) -> bool:
+    try:
+        return value in options
+    except TypeError:
+        return False
 
 
 # ---------------------------------------------------------------------- HTTP
