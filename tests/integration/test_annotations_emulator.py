@@ -28,7 +28,11 @@ IMPORT_FAULTS = [
 
 
 def _value_for(index: int) -> dict[str, Any]:
-    return {"quality": 1 + index % 5, "ok": index % 2 == 0, "label": ("cat", "dog", "bird")[index % 3]}
+    return {
+        "quality": 1 + index % 5,
+        "ok": index % 2 == 0,
+        "label": ("cat", "dog", "bird")[index % 3],
+    }
 
 
 def _snapshot(emu: Emulator, queue_id: str) -> dict[str, set[tuple[str, str, str, Any]]]:
@@ -93,7 +97,9 @@ async def test_export_yields_every_annotation_once_with_its_item_while_others_an
             async for entry in walk:
                 seen_items[entry.item.id] = seen_items.get(entry.item.id, 0) + 1
                 ref = f"weave:///{emu.project}/call/{entry.item.call_id}"
-                got = {(a.spec_name, a.annotator, a.feedback_id, a.value) for a in entry.annotations}
+                got = {
+                    (a.spec_name, a.annotator, a.feedback_id, a.value) for a in entry.annotations
+                }
                 assert len(got) == len(entry.annotations)
                 expected = before.get(ref, set())
                 assert expected <= got, entry.item.id  # every earlier answer, right item
@@ -229,15 +235,11 @@ async def test_rerun_without_a_known_user_id_writes_at_most_one_row_and_reports_
     queue_id, _ = emu.feedback.seed_annotated_queue(200, SPECS, annotators=(), complete=False)
     ids = emu.weave.item_ids(queue_id)
     rows = [(item_id, _value_for(i)) for i, item_id in enumerate(ids)]
-    async with WeaveSession(
-        emu.api_key, base_url=emu.base_url, retry_policy=FAST_RETRIES
-    ) as weave:
+    async with WeaveSession(emu.api_key, base_url=emu.base_url, retry_policy=FAST_RETRIES) as weave:
         first = await weave.queue(emu.project, queue_id).submit_annotations(rows)
         assert first.updated == 200
     stored = len(emu.feedback.rows(user_id=emu.user_id))
-    async with WeaveSession(
-        emu.api_key, base_url=emu.base_url, retry_policy=FAST_RETRIES
-    ) as weave:
+    async with WeaveSession(emu.api_key, base_url=emu.base_url, retry_policy=FAST_RETRIES) as weave:
         again = await weave.queue(emu.project, queue_id).submit_annotations(rows)
         assert weave.user_id == emu.user_id  # learned from the first create's answer
     assert (again.updated, again.unchanged) == (0, 200)
