@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import orjson
@@ -49,7 +50,7 @@ async def test_export_writes_one_row_per_item_with_a_column_per_spec_and_annotat
             if fmt == "csv":
                 want = str(want).lower() if isinstance(want, bool) else str(want)
             assert got == want
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
+    assert sorted(os.listdir(tmp_path)) == [target.name]  # no temp file left
 
 
 async def test_export_of_a_missing_queue_leaves_no_file(

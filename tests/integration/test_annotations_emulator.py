@@ -117,7 +117,9 @@ async def test_export_yields_every_annotation_once_with_its_item_while_others_an
         await completer.stop()
         await producer.stop()
 
-    assert completer.completed and producer.added and late_rows > 0
+    assert completer.completed
+    assert producer.added
+    assert late_rows > 0
     assert all(n == 1 for n in seen_items.values())
     assert set(existing) <= set(seen_items)
     assert all(n == 1 for n in seen_rows.values())  # no annotation twice, anywhere
