@@ -122,9 +122,13 @@ def _check_number(value: float, schema: Mapping[str, Any], path: str) -> None:
     if isinstance(high, int | float) and not isinstance(high, bool) and value >= high:
         raise SchemaProblem(f"{value} is not less than {high}", path)
     step = schema.get("multipleOf")
-    if isinstance(step, int | float) and step > 0:
-        quotient = value / step
-        if not (math.isfinite(quotient) and abs(quotient - round(quotient)) < 1e-9):
+    if isinstance(step, int | float) and not isinstance(step, bool) and step > 0:
+        if isinstance(value, int) and isinstance(step, int):
+            fits = value % step == 0
+        else:
+            quotient = value / step
+            fits = math.isfinite(quotient) and quotient == int(quotient)
+        if not fits:
             raise SchemaProblem(f"{value} is not a multiple of {step}", path)
 
 
