@@ -329,3 +329,40 @@ async def test_an_item_not_in_the_queue_fails_with_not_in_queue(
     )
     assert result.failed == 1
     assert result.failures[0].reason == "not_in_queue"
+
+
+async def test_concurrent_rows_share_feedback_queries_and_batch_creates(
+    annoq_emulator: Emulator, weave: WeaveSession
+) -> None:
+    emu = annoq_emulator
+    queue_id, _ = emu.feedback.seed_annotated_queue(400, SPECS, annotators=(), complete=False)
+    queue = weave.queue(emu.project, queue_id)
+    items = [item async for item in queue.items()]
+    result = await queue.submit_annotations(
+        [(item, _value_for(i)) for i, item in enumerate(items)], concurrency=32
+    )
+    assert result.updated == 400
+    assert len(emu.feedback.rows(user_id=emu.user_id)) == 400 * len(SPECS)
+    assert emu.faults.requests_seen("feedback_batch_create") <= 400 / 4
+    assert emu.faults.requests_seen("feedback_query") <= 400 / 4
+    assert emu.faults.requests_seen("progress") == 400
+
+
+async def test_a_row_the_server_refuses_fails_alone_when_its_batch_is_split(
+    annoq_emulator: Emulator, weave: WeaveSession
+) -> None:
+    emu = annoq_emulator
+    queue_id, _ = emu.feedback.seed_annotated_queue(
+        40, {"note": {"type": "string"}}, annotators=(), complete=False
+    )
+    emu.feedback.max_payload_bytes = 1024  # an older server; the client is not told
+    queue = weave.queue(emu.project, queue_id)
+    items = [item async for item in queue.items()]
+    rows = [(item, {"note": "x" * (2000 if i == 7 else 10)}) for i, item in enumerate(items)]
+    result = await queue.submit_annotations(rows, concurrency=40)
+    assert (result.updated, result.failed) == (39, 1)
+    [failure] = result.failures
+    assert failure.key == items[7].id
+    assert "too large" in str(failure.error)
+    assert emu.weave.progress(items[7].id) == {}  # not completed without its answer
+    assert len(emu.feedback.rows(user_id=emu.user_id)) == 39

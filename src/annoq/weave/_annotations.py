@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _config
 from .._bulk import BulkProgress, BulkResult, Outcome, run_bulk
-from .._errors import InvalidArgumentError
+from .._coalesce import Coalescer
+from .._errors import BadRequestError, InvalidArgumentError
 from .._walk import Walk
 from . import _annotation_protocol as ap
 from ._annotation_models import Annotation, AnnotationSpec, FeedbackRow, ItemAnnotations
@@ -252,7 +253,10 @@ async def submit(
     fail_fast: bool,
     max_retries: int | None,
     max_payload_bytes: int,
+    batch_items: int = _config.DEFAULT_ANNOTATION_BATCH_ITEMS,
 ) -> BulkResult:
+    if isinstance(batch_items, bool) or not isinstance(batch_items, int) or batch_items < 1:
+        raise InvalidArgumentError(f"batch_items must be an integer >= 1, got {batch_items!r}")
     if isinstance(max_payload_bytes, bool) or not isinstance(max_payload_bytes, int):
         raise InvalidArgumentError("max_payload_bytes must be an integer >= 1")
     if max_payload_bytes < 1:
@@ -269,17 +273,20 @@ async def submit(
     retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
     weave = queue._weave.with_options(max_retries=retries)
     stats = weave.stats
-    importer = _Importer(queue, weave, complete=complete)
-    return await run_bulk(
-        inputs,
-        importer.apply,
-        key=_prepared_key,
-        concurrency=concurrency,
-        on_progress=on_progress,
-        throttle_count=lambda: stats.rate_limited,
-        retry_count=lambda: stats.retries,
-        fail_fast=fail_fast,
-    )
+    importer = _Importer(queue, weave, complete=complete, batch_items=batch_items)
+    try:
+        return await run_bulk(
+            inputs,
+            importer.apply,
+            key=_prepared_key,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            throttle_count=lambda: stats.rate_limited,
+            retry_count=lambda: stats.retries,
+            fail_fast=fail_fast,
+        )
+    finally:
+        await importer.aclose()
 
 
 class _Rejected:
@@ -329,9 +336,15 @@ def _prepared_key(work: _Prepared | _Rejected) -> str:
 
 class _Importer:
     """Carries one checked input out: read what is there, write what differs (with
-    deterministic ids), then complete the item."""
+    deterministic ids), then complete the item.
 
-    def __init__(self, queue: Queue, weave: WeaveSession, *, complete: bool) -> None:
+    The reads and the writes of concurrent items are coalesced: one feedback query
+    and one batch create carry up to ``batch_items`` items each.
+    """
+
+    def __init__(
+        self, queue: Queue, weave: WeaveSession, *, complete: bool, batch_items: int
+    ) -> None:
         self.queue = queue
         self.weave = weave
         self.complete = complete
@@ -339,10 +352,20 @@ class _Importer:
         # answer names the caller (the service sets wb_user_id from the credentials),
         # and every later decision uses it.
         self._learning = asyncio.Lock()
+        self.reads: Coalescer[tuple[str, list[str]], list[FeedbackRow]] = Coalescer(
+            self._read_many, max_batch=batch_items
+        )
+        self.writes: Coalescer[list[dict[str, Any]], list[FeedbackRow]] = Coalescer(
+            self._create_many, max_batch=batch_items
+        )
 
     @property
     def me(self) -> str | None:
         return self.queue._weave.user_id
+
+    async def aclose(self) -> None:
+        await self.reads.aclose()
+        await self.writes.aclose()
 
     async def apply(self, work: _Prepared | _Rejected) -> Outcome:
         if isinstance(work, _Rejected):
@@ -367,10 +390,7 @@ class _Importer:
             spec.name: ap.feedback_id(queue.project_id, queue.id, item.id, spec.name)
             for spec, _ in work.payloads
         }
-        expr = ap.queue_feedback_expr(queue.id, [ref], ids.values())
-        existing = ap.read_feedback(
-            await self.weave._fetch(ap.feedback_query_request(queue.project_id, expr))
-        )
+        existing = await self.reads.submit((ref, list(ids.values())))
         if self.me is not None and self._in_place(existing, work, ids, self.me):
             return False
         body = [
@@ -383,18 +403,77 @@ class _Importer:
             async with self._learning:
                 if self.me is not None and self._in_place(existing, work, ids, self.me):
                     return False  # learned meanwhile: already there
-                created = await self._create(body)
+                created = await self.writes.submit(body)
+                if self.me is None:
+                    learned = next((r.wb_user_id for r in created if r.wb_user_id), None)
+                    # A create's answer names its author, who is the caller.
+                    queue._weave.user_id = learned
         else:
-            created = await self._create(body)
-        me = self.me or next((r.wb_user_id for r in created if r.wb_user_id), None)
-        if self.me is None and me is not None:
-            queue._weave.user_id = me  # a create's answer names its author: the caller
+            created = await self.writes.submit(body)
+        me = self.me
         # Sent again with the same ids and values: the rows already held them.
         return me is None or not self._in_place(existing, work, ids, me)
 
-    async def _create(self, body: list[dict[str, Any]]) -> list[FeedbackRow]:
-        content = await self.weave._fetch(ap.batch_create_request(body))
-        return ap.read_created(content, len(body))
+    async def _read_many(
+        self, entries: list[tuple[str, list[str]]]
+    ) -> list[list[FeedbackRow] | BaseException]:
+        """One feedback query for several items' rows (by call and id)."""
+        queue = self.queue
+        refs = list(dict.fromkeys(ref for ref, _ in entries))
+        ids = list(dict.fromkeys(i for _, item_ids in entries for i in item_ids))
+        expr = ap.queue_feedback_expr(queue.id, refs, ids)
+        limit = _config.DEFAULT_FEEDBACK_PAGE_SIZE
+        rows: list[FeedbackRow] = []
+        while True:
+            request = ap.feedback_query_request(
+                queue.project_id, expr, limit=limit, offset=len(rows)
+            )
+            batch = ap.read_feedback(await self.weave._fetch(request))
+            rows.extend(batch)
+            if len(batch) < limit:
+                break
+        by_ref: dict[str, list[FeedbackRow]] = {}
+        for row in rows:
+            by_ref.setdefault(row.weave_ref, []).append(row)
+        return [by_ref.get(ref, []) for ref, _ in entries]
+
+    async def _create_many(
+        self, entries: list[list[dict[str, Any]]]
+    ) -> list[list[FeedbackRow] | BaseException]:
+        """Several items' rows in batch creates (under a byte budget each); a batch the
+        server refuses is split so that only the items at fault fail."""
+        results: list[list[FeedbackRow] | BaseException] = []
+        chunk: list[list[dict[str, Any]]] = []
+        size = 0
+        for entry in entries:
+            weight = sum(ap.payload_size(row["payload"]) for row in entry)
+            if chunk and size + weight > _config.ANNOTATION_BATCH_BYTES:
+                results.extend(await self._create_chunk(chunk))
+                chunk, size = [], 0
+            chunk.append(entry)
+            size += weight
+        if chunk:
+            results.extend(await self._create_chunk(chunk))
+        return results
+
+    async def _create_chunk(
+        self, chunk: list[list[dict[str, Any]]]
+    ) -> list[list[FeedbackRow] | BaseException]:
+        flat = [row for entry in chunk for row in entry]
+        try:
+            content = await self.weave._fetch(ap.batch_create_request(flat))
+        except BadRequestError as refusal:
+            if len(chunk) == 1:
+                return [refusal]
+            alone = [await self._create_chunk([entry]) for entry in chunk]
+            return [result for results in alone for result in results]
+        created = ap.read_created(content, len(flat))
+        out: list[list[FeedbackRow] | BaseException] = []
+        start = 0
+        for entry in chunk:
+            out.append(created[start : start + len(entry)])
+            start += len(entry)
+        return out
 
     @staticmethod
     def _in_place(

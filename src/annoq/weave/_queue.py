@@ -407,6 +407,7 @@ class Queue:
         fail_fast: bool = False,
         max_retries: int | None = None,
         max_payload_bytes: int = _config.DEFAULT_MAX_FEEDBACK_PAYLOAD,
+        batch_items: int = _config.DEFAULT_ANNOTATION_BATCH_ITEMS,
     ) -> BulkResult:
         """Annotate many items as yourself; one outcome per row.
 
@@ -419,7 +420,9 @@ class Queue:
         item and spec, so a retry after a lost answer, or a rerun, replaces instead of
         duplicating. With ``complete`` the item is then marked completed. A row whose
         answers were already there (and, with ``complete``, already completed by you)
-        is ``unchanged``. Pass QueueItems (from a walk) to save a lookup per id.
+        is ``unchanged``. Pass QueueItems (from a walk) to save a lookup per id. The
+        reads and writes of concurrent rows are coalesced, up to ``batch_items`` rows per
+        feedback query and per batch create; the progress updates go one per item.
 
             result = await queue.submit_annotations(
                 [(item_id, {"quality": 4, "ok": True})], complete=True
@@ -434,6 +437,7 @@ class Queue:
             fail_fast=fail_fast,
             max_retries=max_retries,
             max_payload_bytes=max_payload_bytes,
+            batch_items=batch_items,
         )
 
     # -- bulk -----------------------------------------------------------------------
