@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from annoq import InvalidArgumentError, WeaveSession
+from annoq import BulkAbortedError, BulkProgress, InvalidArgumentError, WeaveSession
 from annoq.emulator import Emulator, FaultRule
 
 from .conftest import FAST_RETRIES
@@ -366,3 +366,35 @@ async def test_a_row_the_server_refuses_fails_alone_when_its_batch_is_split(
     assert "too large" in str(failure.error)
     assert emu.weave.progress(items[7].id) == {}  # not completed without its answer
     assert len(emu.feedback.rows(user_id=emu.user_id)) == 39
+
+
+async def test_fail_fast_stops_at_the_first_failed_row_with_the_partial_result(
+    annoq_emulator: Emulator, weave: WeaveSession
+) -> None:
+    emu = annoq_emulator
+    queue_id, _ = emu.feedback.seed_annotated_queue(5, SPECS, annotators=(), complete=False)
+    rows = [("no-such-item", {"ok": True})] + [
+        (i, {"ok": True}) for i in emu.weave.item_ids(queue_id)
+    ]
+    with pytest.raises(BulkAbortedError) as caught:
+        await weave.queue(emu.project, queue_id).submit_annotations(
+            rows, concurrency=1, fail_fast=True
+        )
+    assert caught.value.first_failure.reason == "not_in_queue"
+    assert caught.value.result.failed == 1
+    assert emu.feedback.rows(user_id=emu.user_id) == []
+
+
+async def test_progress_events_count_every_row_and_end_with_the_result(
+    annoq_emulator: Emulator, weave: WeaveSession
+) -> None:
+    emu = annoq_emulator
+    queue_id, _ = emu.feedback.seed_annotated_queue(30, SPECS, annotators=(), complete=False)
+    events: list[BulkProgress] = []
+    result = await weave.queue(emu.project, queue_id).submit_annotations(
+        [(i, {"ok": False}) for i in emu.weave.item_ids(queue_id)], on_progress=events.append
+    )
+    assert events[-1].final
+    assert events[-1].result == result
+    assert events[-1].done == 30
+    assert events[-1].total == 30

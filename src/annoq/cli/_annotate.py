@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 ITEM_COLUMNS: Final = ("id", "call_id", "annotation_state")
 ERROR_COLUMN: Final = "error"
+#: Up to this many rows, each item is looked up by id instead of walking the queue.
+_LOOKUP_AT_MOST: Final = 100
 
 
 def register(commands: Subcommands) -> None:
@@ -379,6 +381,10 @@ async def _with_items(queue: Queue, rows: list[_Row]) -> AsyncIterator[tuple[Any
     page request per 500 items instead of a lookup per id), in queue order; ids not in
     the queue come last, as ids (they fail as not_in_queue)."""
     wanted = {row.raw["id"].strip(): row for row in rows}
+    if len(wanted) <= _LOOKUP_AT_MOST:
+        for item_id, few in wanted.items():
+            yield item_id, few.values  # a few rows: one lookup each beats a whole walk
+        return
     async with queue.pages() as walk:
         async for page in walk:
             for item in page.items:

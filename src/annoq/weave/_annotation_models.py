@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from .._errors import InvalidArgumentError
 from ._models import QueueItem
 
 __all__ = ["Annotation", "AnnotationSpec", "FeedbackRow", "ItemAnnotations"]
@@ -65,7 +66,7 @@ class ItemAnnotations:
         answered); the latest answer per spec wins."""
         chosen = [a for a in self.annotations if annotator is None or a.annotator == annotator]
         if annotator is None and len({a.annotator for a in chosen}) > 1:
-            raise ValueError("several annotators answered; name one with annotator=")
+            raise InvalidArgumentError("several annotators answered; name one with annotator=")
         out: dict[str, Any] = {}
         for a in sorted(chosen, key=lambda a: a.created_at):
             out[a.spec_name] = a.value
