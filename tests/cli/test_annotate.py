@@ -67,16 +67,19 @@ async def test_annotate_imports_another_annotators_export_and_completes_the_item
     emu: Emulator, conn: tuple[str, ...], tmp_path: Path, fmt: str
 ) -> None:
     queue_id, _ = emu.feedback.seed_annotated_queue(
-        30, SPECS, annotators=("model",), complete=False
-    )
+        120, SPECS, annotators=("model",), complete=False
+    )  # more rows than are looked up one by one: the items come from one walk
     exported = tmp_path / f"labels.{fmt}"
     ran = await annoq("export", emu.project, queue_id, *conn, "-o", str(exported), "--format", fmt)
     assert ran.code == 0, ran.err
+    queries_before = emu.faults.requests_seen("items_query")
     ran = await annoq(
         "annotate", emu.project, queue_id, *conn, "--from", str(exported), "--annotator", "model"
     )
     assert ran.code == 0, ran.err
-    assert summary(ran.out)["Updated"] == "30"
+    assert summary(ran.out)["Updated"] == "120"
+    # One walk (its first page and prefetched ones), no lookup per row.
+    assert emu.faults.requests_seen("items_query") - queries_before <= 3
     model = {
         (r["weave_ref"], r["feedback_type"]): r["payload"]["value"]
         for r in emu.feedback.rows(user_id="model")
@@ -93,7 +96,7 @@ async def test_annotate_imports_another_annotators_export_and_completes_the_item
         "annotate", emu.project, queue_id, *conn, "--from", str(exported), "--annotator", "model",
         "--user-id", emu.user_id,
     )  # fmt: skip
-    assert summary(again.out)["Unchanged"] == "30", again.out
+    assert summary(again.out)["Unchanged"] == "120", again.out
     assert len(emu.feedback.rows(user_id=emu.user_id)) == len(mine)
 
 
