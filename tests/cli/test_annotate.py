@@ -141,3 +141,35 @@ async def test_annotate_failures_file_feeds_straight_back_in(
     assert summary(ran.out)["Updated"] == "20"
     values = {r["feedback_type"]: r["payload"]["value"] for r in emu.feedback.rows()}
     assert values == {"wandb.annotation.quality": 4, "wandb.annotation.ok": True}
+
+
+async def test_export_draws_a_progress_bar_on_a_terminal_and_writes_the_file(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path
+) -> None:
+    queue_id, _ = emu.feedback.seed_annotated_queue(700, SPECS, annotators=("ann-1",))
+    target = tmp_path / "out.jsonl"
+    ran = await annoq("export", emu.project, queue_id, *conn, "-o", str(target), terminal=True)
+    assert ran.code == 0, ran.err
+    assert "Exporting annotations" in ran.err
+    assert "700/700" in ran.err
+    assert len(_jsonl(target)) == 700
+
+
+async def test_annotate_without_complete_leaves_states_alone(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path
+) -> None:
+    queue_id, _ = emu.feedback.seed_annotated_queue(3, SPECS, annotators=(), complete=False)
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(
+            orjson.dumps({"id": i, "ok": True}).decode() + "\n"
+            for i in emu.weave.item_ids(queue_id)
+        )
+    )
+    ran = await annoq(
+        "annotate", emu.project, queue_id, *conn, "--from", str(source), "--no-complete", "--json"
+    )
+    assert ran.code == 0, ran.err
+    assert orjson.loads(ran.out)["updated"] == 3
+    assert all(emu.weave.progress(i) == {} for i in emu.weave.item_ids(queue_id))
+    assert len(emu.feedback.rows(user_id=emu.user_id)) == 3
