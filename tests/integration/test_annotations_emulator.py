@@ -398,3 +398,22 @@ async def test_progress_events_count_every_row_and_end_with_the_result(
     assert events[-1].result == result
     assert events[-1].done == 30
     assert events[-1].total == 30
+
+
+@pytest.mark.annoq_emulator(legacy_progress=True)
+async def test_import_against_the_older_server_completes_each_item_once_under_faults(
+    annoq_emulator: Emulator, weave: WeaveSession
+) -> None:
+    emu = annoq_emulator
+    queue_id, _ = emu.feedback.seed_annotated_queue(300, SPECS, annotators=(), complete=False)
+    queue = weave.queue(emu.project, queue_id)
+    items = [item async for item in queue.items()]
+    for rule in IMPORT_FAULTS:
+        emu.faults.add(rule)
+    result = await queue.submit_annotations(
+        [(item, _value_for(i)) for i, item in enumerate(items)], concurrency=16
+    )
+    assert (result.updated, result.failed) == (300, 0), result.failures[:2]
+    for item in items:
+        assert emu.weave.applied_writes(item.id, emu.user_id) == 1
+    assert len(_mine(emu, queue_id, emu.user_id)) == 300
