@@ -417,3 +417,18 @@ async def test_import_against_the_older_server_completes_each_item_once_under_fa
     for item in items:
         assert emu.weave.applied_writes(item.id, emu.user_id) == 1
     assert len(_mine(emu, queue_id, emu.user_id)) == 300
+
+
+async def test_export_with_more_rows_than_a_feedback_query_holds_still_yields_each_once(
+    annoq_emulator: Emulator, weave: WeaveSession
+) -> None:
+    emu = annoq_emulator
+    queue_id, _ = emu.feedback.seed_annotated_queue(40, SPECS, annotators=ANNOTATORS)
+    before = _snapshot(emu, queue_id)
+    got: dict[str, set[tuple[str, str, str, Any]]] = {}
+    walk = weave.queue(emu.project, queue_id).annotations(page_size=20, feedback_page_size=4)
+    async for entry in walk:
+        ref = f"weave:///{emu.project}/call/{entry.item.call_id}"
+        got[ref] = {(a.spec_name, a.annotator, a.feedback_id, a.value) for a in entry.annotations}
+        assert len(got[ref]) == len(entry.annotations) == len(ANNOTATORS) * len(SPECS)
+    assert got == before

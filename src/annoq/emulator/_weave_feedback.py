@@ -1,7 +1,8 @@
 """Feedback rows and annotation spec objects of the emulated Weave service.
 
 Annotators' answers are feedback rows on calls; the questions are AnnotationSpec objects
-(``field_schema`` is a JSON Schema). What is reproduced (see docs/semantics/weave.md):
+(``field_schema`` is a JSON Schema). What is reproduced, as described in
+docs/semantics/weave.md ("Feedback (the annotations themselves)"):
 
 - ``/feedback/create`` and ``/feedback/batch/create`` (every row of a batch is checked
   before any is written); ``wb_user_id`` comes from the credentials; a client ``id`` is

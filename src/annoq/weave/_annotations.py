@@ -139,19 +139,32 @@ async def _export(
 
 
 async def _page_feedback(queue: Queue, page: Page[QueueItem], limit: int) -> list[FeedbackRow]:
-    """The feedback rows of this queue on a page's calls: one query (more only when a
-    page of calls has more than ``limit`` rows)."""
+    """The feedback rows of this queue on a page's calls: one query, unless a page of
+    calls has ``limit`` rows or more; then the calls are split in halves and each half
+    asked again (never paged by offset: a background merge between two pages would
+    shift rows past the offset), down to single calls, which alone page by offset."""
     refs = sorted({ap.call_ref(queue.project_id, item.call_id) for item in page.items})
+    return await _feedback_of(queue, refs, limit)
+
+
+async def _feedback_of(queue: Queue, refs: list[str], limit: int) -> list[FeedbackRow]:
     expr = ap.queue_feedback_expr(queue.id, refs)
-    rows: list[FeedbackRow] = []
-    offset = 0
-    while True:
-        request = ap.feedback_query_request(queue.project_id, expr, limit=limit, offset=offset)
+    request = ap.feedback_query_request(queue.project_id, expr, limit=limit, offset=0)
+    rows = ap.read_feedback(await queue._weave._fetch(request))
+    if len(rows) < limit:
+        return rows
+    if len(refs) > 1:
+        middle = len(refs) // 2
+        return [
+            *await _feedback_of(queue, refs[:middle], limit),
+            *await _feedback_of(queue, refs[middle:], limit),
+        ]
+    while True:  # one call with ``limit`` rows or more
+        request = ap.feedback_query_request(queue.project_id, expr, limit=limit, offset=len(rows))
         batch = ap.read_feedback(await queue._weave._fetch(request))
         rows.extend(batch)
         if len(batch) < limit:
             return rows
-        offset += len(batch)
 
 
 async def _joined(
