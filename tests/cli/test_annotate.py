@@ -173,3 +173,23 @@ async def test_annotate_without_complete_leaves_states_alone(
     assert orjson.loads(ran.out)["updated"] == 3
     assert all(emu.weave.progress(i) == {} for i in emu.weave.item_ids(queue_id))
     assert len(emu.feedback.rows(user_id=emu.user_id)) == 3
+
+
+async def test_annotate_asks_whose_answers_to_import_when_the_file_has_several(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path
+) -> None:
+    queue_id, _ = emu.feedback.seed_annotated_queue(4, SPECS, annotators=("a1", "a2"))
+    exported = tmp_path / "all.jsonl"
+    assert (await annoq("export", emu.project, queue_id, *conn, "-o", str(exported))).code == 0
+    ran = await annoq("annotate", emu.project, queue_id, *conn, "--from", str(exported))
+    assert ran.code == 2
+    ran.assert_one_error_line("answers by a1, a2", "--annotator", "nothing was sent")
+    ran = await annoq(
+        "annotate", emu.project, queue_id, *conn, "--from", str(exported), "--annotator", "zz"
+    )
+    ran.assert_one_error_line("no SPEC@zz columns")
+    source = tmp_path / "bad.csv"
+    source.write_text("id,colour\nx,red\n")
+    ran = await annoq("annotate", emu.project, queue_id, *conn, "--from", str(source))
+    ran.assert_one_error_line("column 'colour' names no spec", "nothing was sent")
+    assert emu.feedback.rows(user_id=emu.user_id) == []

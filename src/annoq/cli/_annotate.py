@@ -322,6 +322,27 @@ def _columns(
     return chosen
 
 
+def _check_annotator(
+    header: list[str] | None,
+    records: list[tuple[int, dict[str, Any]]],
+    specs: dict[str, AnnotationSpec],
+    annotator: str | None,
+    name: str,
+) -> None:
+    """Whose answers to import must be clear before anything is sent."""
+    keys = set(header) if header is not None else {k for _, record in records for k in record}
+    plain = {k for k in keys if k in specs}
+    answered = {k.rpartition("@")[2] for k in keys if "@" in k and k.rpartition("@")[0] in specs}
+    if annotator is None and not plain and answered:
+        who = ", ".join(sorted(answered)[:5])
+        raise CliError(
+            f"{name}: the file holds answers by {who}; choose whose to import as yours with "
+            "--annotator (nothing was sent)"
+        )
+    if annotator is not None and annotator not in answered:
+        raise CliError(f"{name}: no SPEC@{annotator} columns (nothing was sent)")
+
+
 def _check_rows(
     records: list[tuple[int, dict[str, Any]]],
     header: list[str] | None,
@@ -331,6 +352,7 @@ def _check_rows(
 ) -> tuple[list[_Row], int]:
     """Every line checked before anything is sent: ``(rows, lines without values)``."""
     by_name = {spec.name: spec for spec in specs}
+    _check_annotator(header, records, by_name, args.annotator, name)
     fixed = _columns(header, by_name, args.annotator, f"{name}: line 1") if header else None
     rows: list[_Row] = []
     empty = 0
