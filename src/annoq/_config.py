@@ -16,10 +16,14 @@ __all__ = [
     "ANNOFAB_MAX_PAGE_SIZE",
     "ANNOFAB_PUT_BACK_TIMEOUT",
     "ANNOFAB_RESULT_CAP",
+    "ANNOTATION_BATCH_BYTES",
     "DEFAULT_ANNOFAB_ENDPOINT",
+    "DEFAULT_ANNOTATION_BATCH_ITEMS",
     "DEFAULT_BULK_CONCURRENCY",
     "DEFAULT_BULK_MAX_RETRIES",
     "DEFAULT_CONNECTION_LIMIT",
+    "DEFAULT_FEEDBACK_PAGE_SIZE",
+    "DEFAULT_MAX_FEEDBACK_PAYLOAD",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_PREFETCH",
@@ -56,6 +60,16 @@ DEFAULT_PREFETCH = 2
 DEFAULT_BULK_MAX_RETRIES = 10
 #: Parallel requests of one bulk operation.
 DEFAULT_BULK_CONCURRENCY = 16
+#: Feedback rows per feedback query of an annotation export (more pages only past it).
+DEFAULT_FEEDBACK_PAGE_SIZE = 10_000
+#: The service's cap on one feedback payload, ``len(json.dumps(payload))``: 1 MiB today
+#: (older servers: 1,024); annotation imports check it before sending.
+DEFAULT_MAX_FEEDBACK_PAYLOAD = 1 << 20
+#: An annotation import sends the reads and the writes of up to this many items at
+#: once as one feedback query and one batch create (concurrent items are coalesced).
+DEFAULT_ANNOTATION_BATCH_ITEMS = 50
+#: ... and keeps one batch create under this many payload bytes.
+ANNOTATION_BATCH_BYTES = 4 << 20
 #: Connections one session keeps open at most (aiohttp's TCPConnector limit).
 DEFAULT_CONNECTION_LIMIT = 100
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Final, NoReturn, TextIO
 
 from .._version import __version__
-from . import _annofab, _demo, _items, _mark, _queues, _serve
+from . import _annofab, _annotate, _demo, _items, _mark, _queues, _serve
 from ._errors import EXIT_OK, CliError, describe, exit_code
 from ._render import Output
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         title="commands", dest="command", metavar="COMMAND", required=True
     )
-    for module in (_demo, _serve, _queues, _items, _mark, _annofab):
+    for module in (_demo, _serve, _queues, _items, _mark, _annotate, _annofab):
         module.register(commands)
     return parser
 

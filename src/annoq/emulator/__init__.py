@@ -31,10 +31,23 @@ From a shell: ``python -m annoq.emulator --port 8080 --seed-items 10000``. In a 
 suite: the ``annoq_emulator`` pytest fixture (see `annoq.emulator.pytest_plugin`).
 
 The emulator never imports annoq's client: it is the reference the client is proven
-against. Control routes for other processes live under ``/_emulator/`` (see
+against (it shares only ``annoq._json_schema``, a pure checker proven against the
+``jsonschema`` package). Control routes for other processes live under ``/_emulator/`` (see
 ``annoq.emulator._control`` and the README's "The emulator's control routes"): they check
 ``Host``, take JSON bodies only, and need ``emu.control_token`` when bound off loopback.
 Credentials are random on every run unless a ``seed`` is given.
+
+Feedback (the annotations themselves) and AnnotationSpec objects are served too
+(``/feedback/create``, ``/feedback/batch/create``, ``/feedback/query``, ``/obj/create``,
+``/obj/read``, ``/refs/read_batch``), seeded and inspected through ``emu.feedback``
+(`FeedbackState`)::
+
+    queue_id, refs = emu.feedback.seed_annotated_queue(
+        1000, {"quality": {"type": "integer", "minimum": 1, "maximum": 5}},
+        annotators=["ann-1", "ann-2", "ann-3"],
+    )
+    emu.feedback.max_payload_bytes = LEGACY_PAYLOAD_LIMIT    # an older server
+    emu.feedback.merge()                                      # a background merge, now
 """
 
 from ._actor import Actor, ActorAction
@@ -52,11 +65,20 @@ from ._emulator import (
 )
 from ._faults import FaultInjector, FaultKind, FaultRule
 from ._weave_app import ROUTE_NAMES, WeaveOptions
+from ._weave_feedback import (
+    CURRENT_PAYLOAD_LIMIT,
+    FEEDBACK_ROUTE_NAMES,
+    LEGACY_PAYLOAD_LIMIT,
+    FeedbackState,
+)
 from ._weave_store import EmulatorError, StateChange, User
 
 __all__ = [
     "ANNOFAB_ROUTE_NAMES",
+    "CURRENT_PAYLOAD_LIMIT",
     "EMULATOR_KEY",
+    "FEEDBACK_ROUTE_NAMES",
+    "LEGACY_PAYLOAD_LIMIT",
     "ROUTE_NAMES",
     "Actor",
     "ActorAction",
@@ -68,6 +90,7 @@ __all__ = [
     "FaultInjector",
     "FaultKind",
     "FaultRule",
+    "FeedbackState",
     "StateChange",
     "User",
     "WeaveOptions",
@@ -89,6 +112,7 @@ for _obj in (
     FaultInjector,
     FaultKind,
     FaultRule,
+    FeedbackState,
     StateChange,
     User,
     WeaveOptions,

@@ -23,6 +23,7 @@ from ._annofab_store import AnnofabStore
 from ._control import TOKEN_HEADER, add_control_routes, is_loopback_host
 from ._faults import FaultInjector, FaultRule
 from ._weave_app import WeaveOptions, WeaveService
+from ._weave_feedback import FeedbackService, FeedbackState, FeedbackStore
 from ._weave_store import (
     DEFAULT_OP_NAMES,
     EmulatorError,
@@ -356,7 +357,12 @@ class Emulator:
             middlewares=[self.faults.middleware], client_max_size=max_body_bytes
         )
         self.app[EMULATOR_KEY] = self
-        WeaveService(self._store, self.options).add_routes(self.app)
+        weave_service = WeaveService(self._store, self.options)
+        weave_service.add_routes(self.app)
+        feedback = FeedbackStore(self._store)
+        FeedbackService(feedback, weave_service).add_routes(self.app)
+        self.feedback = FeedbackState(feedback, self._store, project)
+        """Feedback rows and annotation specs (``/feedback/*``, ``/obj/*``, ``/refs/*``)."""
         self.annofab = AnnofabState(
             AnnofabStore(seed=data_seed, secrets=self._secrets),
             password=DEFAULT_PASSWORD if self._secrets is None else f"pw-{secrets.token_hex(16)}",

@@ -1,5 +1,7 @@
 """The W&B Weave annotation-queue backend."""
 
+from ._annotation_models import Annotation, AnnotationSpec, ItemAnnotations
+from ._annotations import AnnotationWalk
 from ._models import (
     AddCallsResult,
     AnnotationQueue,
@@ -15,8 +17,12 @@ from ._session import WeaveSession
 
 __all__ = [
     "AddCallsResult",
+    "Annotation",
     "AnnotationQueue",
+    "AnnotationSpec",
     "AnnotationState",
+    "AnnotationWalk",
+    "ItemAnnotations",
     "ItemFilter",
     "ItemWalk",
     "Page",

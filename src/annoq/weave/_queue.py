@@ -20,7 +20,10 @@ from .._walk import (
     encode_resume_token,
     walk_pages,
 )
+from . import _annotations
 from . import _protocol as proto
+from ._annotation_models import AnnotationSpec
+from ._annotations import AnnotationRow, AnnotationWalk
 from ._models import (
     SETTABLE_STATES,
     AddCallsResult,
@@ -351,6 +354,91 @@ class Queue:
             yield _WalkedPage(Page(tuple(kept), offset, size), after, end)
             if remaining == 0:
                 return
+
+    # -- annotations (see _annotations.py) --------------------------------------------
+
+    async def annotation_specs(self) -> tuple[AnnotationSpec, ...]:
+        """The AnnotationSpecs this queue's ``scorer_refs`` name (its questions).
+
+        specs = await queue.annotation_specs()
+        print([(s.name, s.field_schema) for s in specs])
+        """
+        return await _annotations.annotation_specs(self)
+
+    def annotations(
+        self,
+        *,
+        states: Iterable[AnnotationState | str] | None = None,
+        specs: Iterable[str] | None = None,
+        filter: ItemFilter | None = None,
+        page_size: int = _config.DEFAULT_PAGE_SIZE,
+        prefetch: int = _config.DEFAULT_PREFETCH,
+        feedback_page_size: int = _config.DEFAULT_FEEDBACK_PAGE_SIZE,
+    ) -> AnnotationWalk:
+        """Walk the queue (the stable walk of :meth:`items`) and yield each item with
+        the human annotations made from this queue on its call.
+
+        One feedback query per page of items (not per item), prefetched like the item
+        pages; memory stays bounded by a few pages. Re-sent rows (same id, shown twice
+        until the service merges them) are reported once, the latest. ``specs`` keeps
+        only answers to those specs (names or refs).
+
+            async for entry in queue.annotations(states=["completed"]):
+                for a in entry.annotations:
+                    print(entry.item.id, a.spec_name, a.annotator, a.value)
+        """
+        return _annotations.export(
+            self,
+            states=states,
+            specs=specs,
+            filter=filter,
+            page_size=page_size,
+            prefetch=prefetch,
+            feedback_page_size=feedback_page_size,
+        )
+
+    async def submit_annotations(
+        self,
+        rows: Iterable[AnnotationRow] | AsyncIterable[AnnotationRow],
+        *,
+        complete: bool = True,
+        concurrency: int = _config.DEFAULT_BULK_CONCURRENCY,
+        on_progress: Callable[[BulkProgress], object] | None = None,
+        fail_fast: bool = False,
+        max_retries: int | None = None,
+        max_payload_bytes: int = _config.DEFAULT_MAX_FEEDBACK_PAYLOAD,
+        batch_items: int = _config.DEFAULT_ANNOTATION_BATCH_ITEMS,
+    ) -> BulkResult:
+        """Annotate many items as yourself; one outcome per row.
+
+        ``rows`` are ``(item id or QueueItem, {spec name or ref: value})``. Each value is
+        checked against its spec's ``field_schema`` and the payload size limit before
+        anything is written: a list of rows is checked whole first (InvalidArgumentError
+        naming the item and the spec); rows from a lazy iterable are checked as they are
+        read, and a bad one fails alone (reason ``invalid_value``). Each row's answers go
+        in one ``/feedback/batch/create`` request with ids derived from project, queue,
+        item and spec, so a retry after a lost answer, or a rerun, replaces instead of
+        duplicating. With ``complete`` the item is then marked completed. A row whose
+        answers were already there (and, with ``complete``, already completed by you)
+        is ``unchanged``. Pass QueueItems (from a walk) to save a lookup per id. The
+        reads and writes of concurrent rows are coalesced, up to ``batch_items`` rows per
+        feedback query and per batch create; the progress updates go one per item.
+
+            result = await queue.submit_annotations(
+                [(item_id, {"quality": 4, "ok": True})], complete=True
+            )
+        """
+        return await _annotations.submit(
+            self,
+            rows,
+            complete=complete,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            fail_fast=fail_fast,
+            max_retries=max_retries,
+            max_payload_bytes=max_payload_bytes,
+            batch_items=batch_items,
+        )
 
     # -- bulk -----------------------------------------------------------------------
 
