@@ -525,6 +525,9 @@ async def run_bulk(
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidArgumentError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    for name, callback in (("on_progress", on_progress), ("on_failure", on_failure)):
+        if callback is not None and not callable(callback):
+            raise InvalidArgumentError(f"{name} must be a callable or None, got {callback!r}")
     total = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
     engine: BulkRun[W] = BulkRun(
         apply,

@@ -405,3 +405,12 @@ async def test_failures_keep_no_traceback_frames_or_chained_errors():
         assert failure.error.__cause__ is None
         assert failure.error.__context__ is None
         assert str(failure.error) == "HTTP 503: unavailable"
+
+
+@pytest.mark.parametrize("name", ["on_progress", "on_failure"])
+async def test_a_callback_that_is_not_callable_is_refused_before_any_work(name):
+    async def apply(work: str) -> Outcome:
+        raise AssertionError("must not run")
+
+    with pytest.raises(InvalidArgumentError, match=name):
+        await run_bulk(["a"], apply, key=key, concurrency=1, **{name: "not callable"})

@@ -18,6 +18,7 @@ from annoq import (
     TransportError,
     WeaveSession,
 )
+from annoq._config import DEFAULT_PREFETCH
 from annoq.emulator import Emulator, FaultRule
 
 from .conftest import FAST_RETRIES
@@ -390,12 +391,14 @@ async def test_a_walk_that_fails_inside_mark_all_raises_one_bulk_input_error_wit
 async def test_the_walk_feeding_mark_all_retries_as_persistently_as_the_updates(annoq_emulator):
     emu = annoq_emulator
     qid = emu.weave.seed_queue(30)
-    emu.faults.add(FaultRule(kind="status", status=503, routes={"items_query"}, times=4))
+    # Every attempt the session's own retries (1) allow fails, for each page in flight.
+    fails = 2 * (DEFAULT_PREFETCH + 1)
+    emu.faults.add(FaultRule(kind="status", status=503, routes={"items_query"}, times=fails))
     policy = RetryPolicy(max_retries=1, backoff_base=0.001, backoff_cap=0.002)
     async with WeaveSession(emu.api_key, base_url=emu.base_url, retry_policy=policy) as w:
-        result = await w.queue(emu.project, qid).mark_all("completed", max_retries=6)
+        result = await w.queue(emu.project, qid).mark_all("completed", max_retries=fails + 1)
     assert (result.updated, result.failed) == (30, 0)
-    assert emu.faults.count(kind="status_503", route="items_query") == 4
+    assert emu.faults.count(kind="status_503", route="items_query") == fails
 
 
 # -- miscounts around retries -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The I/O of one bulk progress input: read what is needed, send, resolve, decide.
+"""The I/O of one progress update: read what is needed, send, resolve, decide.
 
 :mod:`._decisions` says what each answer means; :class:`ProgressDriver` makes the
 requests those decisions need, for one item id or :class:`QueueItem` at a time (the bulk
@@ -102,6 +102,32 @@ class ProgressDriver:
             identity.learn(judgement.author)
         return judgement.outcome
 
+    async def update_one(self, item_id: str) -> QueueItem:
+        """One update outside a bulk run (``Queue.update_progress``): the item as it now
+        shows, or the refusal; resolved against the server like a bulk input."""
+        request = proto.update_progress_request(
+            self._queue.project_id, self._queue.id, item_id, self._target
+        )
+        try:
+            response = await self._send(request)
+        except InvalidTransitionError as refusal:
+            kind = read_refusal(refusal.reason, self._target)
+            if refusal_step(kind, attempts=refusal.attempts) is RefusalStep.FAIL:
+                raise
+            current = await self._reread(item_id, refusal)
+            if current is not None and kind is Refusal.SAME_STATE:
+                return current  # the text proves my record holds the target
+            return self._proven(current, refusal)
+        except MAYBE_APPLIED as error:
+            return self._proven(await self._reread(item_id, error), error)
+        return proto.read_item(response.content)
+
+    def _proven(self, current: QueueItem | None, error: AnnoqError) -> QueueItem:
+        """``current`` if it shows "target, by me"; else ``error`` is the answer."""
+        if current is None or not holds_target_for(current, self._target, self._identity.user_id):
+            raise error
+        return current
+
     async def _reread(self, item_id: str, error: AnnoqError) -> QueueItem | None:
         """The item now; the original error when even the read fails."""
         try:
@@ -126,16 +152,11 @@ class ProgressDriver:
             # The text proves my record holds the target; the re-read tells whether our
             # earlier (lost) attempt set it.
             return Outcome.UNCHANGED if current is None else self._outcome_now(before, current)
-        if not holds_target_for(current, self._target, self._identity.user_id):
-            raise refusal  # some record of mine exists; only "in_progress, by me" proves it
-        assert current is not None
-        return self._outcome_now(before, current)
+        # Some record of mine exists; only "in_progress, by me" proves it is the target.
+        return self._outcome_now(before, self._proven(current, refusal))
 
     async def _lost(self, item_id: str, before: QueueItem | None, error: AnnoqError) -> Outcome:
         """Retries ran out (or the answer was lost): the server may hold our write
         anyway; only a display "target, by me" proves it."""
         current = await self._reread(item_id, error)
-        if not holds_target_for(current, self._target, self._identity.user_id):
-            raise error
-        assert current is not None
-        return self._outcome_now(before, current)
+        return self._outcome_now(before, self._proven(current, error))

@@ -9,7 +9,7 @@ import attrs
 
 from .. import _config
 from .._bulk import BulkFailure, BulkProgress, BulkResult, key_by, run_bulk
-from .._errors import AnnoqError, InvalidArgumentError, InvalidTransitionError, NotFoundError
+from .._errors import AnnoqError, InvalidArgumentError, NotFoundError
 from .._walk import (
     PageData,
     SeenWindow,
@@ -20,7 +20,6 @@ from .._walk import (
     walk_pages,
 )
 from . import _protocol as proto
-from ._decisions import Refusal, RefusalStep, holds_target_for, read_refusal, refusal_step
 from ._driver import MAYBE_APPLIED, ProgressDriver
 from ._models import (
     SETTABLE_STATES,
@@ -222,33 +221,8 @@ class Queue:
             item = await queue.update_progress(item_id, AnnotationState.COMPLETED)
         """
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        request = proto.update_progress_request(self.project_id, self.id, item_id, target)
-        try:
-            return proto.read_item(await self._weave._fetch(request))
-        except InvalidTransitionError as refusal:
-            kind = read_refusal(refusal.reason, target)
-            if refusal_step(kind, attempts=refusal.attempts) is RefusalStep.FAIL:
-                raise
-            current = await self._current(item_id, refusal)
-            if kind is Refusal.SAME_STATE and current is not None:
-                return current
-            if holds_target_for(current, target, self._weave.user_id):
-                assert current is not None
-                return current
-            raise
-        except MAYBE_APPLIED as error:
-            current = await self._current(item_id, error)
-            if holds_target_for(current, target, self._weave.user_id):
-                assert current is not None
-                return current
-            raise
-
-    async def _current(self, item_id: str, error: AnnoqError) -> QueueItem | None:
-        """The item as it shows now; ``error`` itself if even that read fails."""
-        try:
-            return await self.get_item(item_id)
-        except AnnoqError:
-            raise error from None
+        driver = ProgressDriver(self, self._weave._send, target, self._weave._identity)
+        return await driver.update_one(item_id)
 
     # -- walking --------------------------------------------------------------------
 
