@@ -10,6 +10,7 @@ import pytest
 from annoq import (
     BulkInputError,
     BulkProgress,
+    InvalidArgumentError,
     InvalidTransitionError,
     ItemNotInQueueError,
     NotFoundError,
@@ -528,3 +529,9 @@ async def test_single_update_on_a_legacy_server_still_raises_a_real_refusal(anno
     emu.faults.add(FaultRule(kind="apply_then_drop", routes={"progress"}, times=1))
     with pytest.raises(InvalidTransitionError):
         await weave.queue(emu.project, qid).update_progress(item_id, "completed")
+
+
+@pytest.mark.parametrize("bad", [123, "", "  "])
+async def test_a_user_id_that_is_not_a_string_is_refused_naming_it(annoq_emulator, bad):
+    with pytest.raises(InvalidArgumentError, match="user_id"):
+        WeaveSession(annoq_emulator.api_key, base_url=annoq_emulator.base_url, user_id=bad)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterable
 import aiohttp
 
 from .. import _config
+from .._args import require_id
 from .._config import Timeout
 from .._retry import RetryBudget, RetryPolicy
 from .._session_base import Identity, SessionBase
@@ -67,13 +68,14 @@ class WeaveSession(SessionBase):
         user_agent: str | None = None,
     ) -> None:
         url = check_base_url(resolve_base_url(base_url), allow_insecure_http=allow_insecure_http)
+        identity = Identity(None if user_id is None else require_id(user_id, "user_id"))
         auth: WeaveAuth = resolve_weave_auth(api_key, bearer_token, host=url.host, env=os.environ)
         self._start(
             url, auth, session=session, timeout=timeout, max_retries=max_retries,
             retry_policy=retry_policy, retry_budget=retry_budget,
             connection_limit=connection_limit, user_agent=user_agent,
         )  # fmt: skip
-        self._identity = Identity(user_id)
+        self._identity = identity  # shared by every with_options view (a shallow copy)
 
     @property
     def user_id(self) -> str | None:
@@ -82,7 +84,7 @@ class WeaveSession(SessionBase):
 
     @user_id.setter
     def user_id(self, value: str | None) -> None:
-        self._identity.give(value)
+        self._identity.give(None if value is None else require_id(value, "user_id"))
 
     @property
     def base_url(self) -> str:
