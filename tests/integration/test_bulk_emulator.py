@@ -535,3 +535,12 @@ async def test_single_update_on_a_legacy_server_still_raises_a_real_refusal(anno
 async def test_a_user_id_that_is_not_a_string_is_refused_naming_it(annoq_emulator, bad):
     with pytest.raises(InvalidArgumentError, match="user_id"):
         WeaveSession(annoq_emulator.api_key, base_url=annoq_emulator.base_url, user_id=bad)
+
+
+async def test_exact_that_is_not_a_bool_is_refused_before_any_request(annoq_emulator, weave):
+    emu = annoq_emulator
+    qid = emu.weave.seed_queue(1)
+    seen = emu.faults.requests_seen()
+    with pytest.raises(InvalidArgumentError, match="exact"):
+        await weave.queue(emu.project, qid).bulk_update_progress(["x"], "completed", exact="yes")
+    assert emu.faults.requests_seen() == seen
