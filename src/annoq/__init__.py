@@ -15,7 +15,15 @@ Backends: W&B Weave (:class:`WeaveSession`) and Annofab (``annoq.annofab``). A l
 emulator of both lives in ``annoq.emulator``.
 """
 
-from ._bulk import BulkAbortedError, BulkFailure, BulkProgress, BulkResult, Outcome
+from ._bulk import (
+    BulkAbortedError,
+    BulkError,
+    BulkFailure,
+    BulkInputError,
+    BulkProgress,
+    BulkResult,
+    Outcome,
+)
 from ._config import Timeout
 from ._errors import (
     AnnoqError,
@@ -66,7 +74,9 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BulkAbortedError",
+    "BulkError",
     "BulkFailure",
+    "BulkInputError",
     "BulkProgress",
     "BulkResult",
     "ConfigurationError",

@@ -5,6 +5,11 @@ that raises an :class:`~annoq.AnnoqError` on failure; the engine reads the input
 keeps at most ``concurrency`` applications running (anyio CapacityLimiter), narrows that
 number when the server throttles (429) and widens it again as requests succeed, reports
 progress, and counts every input exactly once.
+
+A run that stops early (fail-fast, cancellation, an input that raises) reports the
+inputs it had read but not finished as ``abandoned``; the errors it raises
+(:class:`BulkAbortedError`, :class:`BulkInputError`) carry the partial result.
+Failures are kept small: their errors lose their traceback frames and exception chains.
 """
 
 from __future__ import annotations
@@ -96,11 +101,24 @@ def failure_reason(error: BaseException) -> str:
 
 @attrs.frozen
 class BulkFailure:
-    """One input that failed: its key (item or task id), a reason code and the error."""
+    """One input that failed: its key (item or task id), a reason code and the error.
+
+    The error keeps its message and attributes (``status``, ``attempts``, ...) but no
+    traceback frames and no chained exceptions, so thousands of failures stay small.
+    """
 
     key: str
     reason: str
     error: AnnoqError
+
+
+def slim_error(error: AnnoqError) -> AnnoqError:
+    """``error`` without its traceback frames and exception chain (in place)."""
+    error.__traceback__ = None
+    error.__context__ = None
+    error.__cause__ = None
+    error.__suppress_context__ = True
+    return error
 
 
 @attrs.frozen
@@ -109,9 +127,10 @@ class BulkResult:
 
     ``duplicates`` lists input keys that appeared more than once (each repeat is counted
     as ``unchanged`` and sent no request). ``complete`` is ``False`` when the run was
-    stopped early (fail-fast, cancellation, an input error) and not every input was read.
-    ``abandoned`` lists the keys of inputs that were read but not finished when it
-    stopped (so ``total + len(abandoned)`` inputs were read).
+    stopped early (fail-fast, cancellation, an input error) and not every input was
+    read. ``abandoned`` lists the keys of inputs that were read but not finished when it
+    stopped (their request may or may not have taken effect), so
+    ``total + len(abandoned)`` is the number of inputs read.
     """
 
     total: int
@@ -161,7 +180,8 @@ class BulkProgress:
 
 
 class BulkError(AnnoqError):
-    """A bulk run that stopped early; ``result`` has what was done (and ``abandoned``)."""
+    """A bulk run stopped before its end; ``result`` has what was done (with
+    ``abandoned``: the inputs read but not finished)."""
 
     def __init__(self, message: str, result: BulkResult) -> None:
         self.result = result
@@ -181,14 +201,21 @@ class BulkAbortedError(BulkError):
 
 
 class BulkInputError(BulkError):
-    """The input (an iterable, or the walk feeding the run) raised; the run stopped.
+    """Reading the input failed (the iterable raised, or the walk feeding ``mark_all``
+    failed); ``__cause__`` is the original error, ``result`` has what was done.
 
-    ``__cause__`` is the input's error; ``result`` has what was done before it.
+        try:
+            await queue.mark_all("completed")
+        except BulkInputError as error:
+            print(error.__cause__, error.result.updated, error.result.abandoned)
     """
 
     def __init__(self, result: BulkResult, cause: BaseException) -> None:
         super().__init__(
-            f"bulk input failed after {result.total + len(result.abandoned)} inputs: {cause}",
+            f"bulk input failed after {result.total + len(result.abandoned)} inputs "
+            f"({type(cause).__name__}: {cause}); {result.updated} updated, "
+            f"{result.unchanged} unchanged, {result.failed} failed, "
+            f"{len(result.abandoned)} abandoned",
             result,
         )
 
@@ -256,11 +283,11 @@ class BulkRun(Generic[W]):
         on_failure: Callable[[BulkFailure], object] | None = None,
     ) -> None:
         self.apply = apply
+        self.on_failure = on_failure
         self.key = key
         self.concurrency = concurrency
         self.total = total
         self.on_progress = on_progress
-        self.on_failure = on_failure
         self.throttle_count = throttle_count
         self.retry_count = retry_count
         self.fail_fast = fail_fast
@@ -278,9 +305,10 @@ class BulkRun(Generic[W]):
         self.adaptive = _AdaptiveLimit(self.limiter, concurrency)
         self.started = time.monotonic()
         self.aborted: BulkFailure | None = None
-        self.input_error: Exception | None = None
+        self.input_error: BaseException | None = None
+        self.callback_error: BaseException | None = None
+        self.abandoned: list[str] = []
         self.input_exhausted = False
-        self._unfinished: dict[int, str] = {}  # read order -> key, while being applied
 
     def _is_repeat(self, key: str) -> bool:
         if key in self._recent:
@@ -304,7 +332,7 @@ class BulkRun(Generic[W]):
             elapsed=time.monotonic() - self.started,
             retries=retries,
             complete=self.input_exhausted and self.aborted is None and self.input_error is None,
-            abandoned=tuple(self._unfinished.values()),
+            abandoned=tuple(self.abandoned),
         )
 
     def progress(self, *, final: bool = False, result: BulkResult | None = None) -> None:
@@ -341,22 +369,24 @@ class BulkRun(Generic[W]):
         c = self.counters
         c.in_flight += 1
         c.max_in_flight = max(c.max_in_flight, c.in_flight)
-        ticket = c.read
-        self._unfinished[ticket] = key  # stays there if the run is cancelled meanwhile
         try:
             outcome = await self.apply(work)
         except AnnoqError as error:
-            del self._unfinished[ticket]
-            failure = BulkFailure(key, failure_reason(error), error)
+            failure = BulkFailure(key, failure_reason(error), slim_error(error))
             self.failures.append(failure)
             c.failed += 1
             if self.on_failure is not None:
-                self.on_failure(failure)
+                try:
+                    self.on_failure(failure)
+                except Exception as problem:  # the caller's callback: stop, raise it as is
+                    self._stop(cancel, callback=problem)
             if self.fail_fast and self.aborted is None:
                 self.aborted = failure
                 cancel.cancel()
+        except BaseException:
+            self.abandoned.append(key)  # cancelled (or a bug) before it finished
+            raise
         else:
-            del self._unfinished[ticket]
             if outcome is Outcome.UPDATED:
                 c.updated += 1
             else:
@@ -377,10 +407,8 @@ class BulkRun(Generic[W]):
             try:
                 try:
                     work = await source.next()
-                except Exception as error:
-                    if self.input_error is None:
-                        self.input_error = error
-                    cancel.cancel()
+                except Exception as problem:  # the caller's iterable (or walk) raised
+                    self._stop(cancel, input=problem)
                     return
                 if work is _END:
                     self.input_exhausted = True
@@ -395,6 +423,19 @@ class BulkRun(Generic[W]):
             finally:
                 self.limiter.release_on_behalf_of(token)
 
+    def _stop(
+        self,
+        cancel: anyio.CancelScope,
+        *,
+        input: BaseException | None = None,
+        callback: BaseException | None = None,
+    ) -> None:
+        """Stop the run at the first input or callback error (later ones are dropped)."""
+        if self.input_error is None and self.callback_error is None:
+            self.input_error = input
+            self.callback_error = callback
+        cancel.cancel()
+
     async def run(self, inputs: Iterable[W] | AsyncIterable[W]) -> BulkResult:
         source = _Source(inputs)
         try:
@@ -406,6 +447,8 @@ class BulkRun(Generic[W]):
             raise
         result = self.result()
         self.progress(final=True, result=result)
+        if self.callback_error is not None:
+            raise self.callback_error
         if self.input_error is not None:
             raise BulkInputError(result, self.input_error) from self.input_error
         if self.aborted is not None:
@@ -461,22 +504,30 @@ async def run_bulk(
     key: Callable[[W], str],
     concurrency: int,
     on_progress: Callable[[BulkProgress], object] | None = None,
-    on_failure: Callable[[BulkFailure], object] | None = None,
     throttle_count: Callable[[], int] | None = None,
     retry_count: Callable[[], int] | None = None,
     fail_fast: bool = False,
     dedupe_window: int | None = 50_000,
     progress_interval: float = 0.1,
+    on_failure: Callable[[BulkFailure], object] | None = None,
 ) -> BulkResult:
     """Apply ``apply`` to every input with at most ``concurrency`` at once.
 
     ``throttle_count`` returns a running count of throttled (429) responses; when it
     grows the engine halves its parallelism, then creeps back up. ``dedupe_window``
     bounds how many recent keys are remembered to report repeats (``None``: all).
-    ``on_failure`` is called with each failure as it happens (to stream them to a file).
+    ``on_failure`` is called with each failure as it happens (to stream failures to a
+    file, say); an exception it raises stops the run and is raised as it is.
+
+    Raises :class:`BulkAbortedError` (``fail_fast``) or :class:`BulkInputError` (the
+    input raised), both with the partial ``result``. On cancellation the final
+    ``on_progress`` event still carries the partial result.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidArgumentError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    for name, callback in (("on_progress", on_progress), ("on_failure", on_failure)):
+        if callback is not None and not callable(callback):
+            raise InvalidArgumentError(f"{name} must be a callable or None, got {callback!r}")
     total = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
     engine: BulkRun[W] = BulkRun(
         apply,
@@ -484,11 +535,11 @@ async def run_bulk(
         concurrency=concurrency,
         total=total,
         on_progress=on_progress,
-        on_failure=on_failure,
         throttle_count=throttle_count,
         retry_count=retry_count,
         fail_fast=fail_fast,
         dedupe_window=dedupe_window,
         progress_interval=progress_interval,
+        on_failure=on_failure,
     )
     return await engine.run(inputs)

@@ -4,6 +4,9 @@ Everything annoq raises derives from :class:`AnnoqError`::
 
     AnnoqError
     ├── InvalidArgumentError        a call's arguments are wrong; raised before any request
+    ├── BulkError                   a bulk run stopped early; ``result`` has what was done
+    │   ├── BulkAbortedError            fail_fast: stopped at the first failure
+    │   └── BulkInputError              the input (or the walk feeding it) raised
     ├── ConfigurationError          the session cannot be set up
     │   ├── MissingCredentialsError     no API key, token or login was found
     │   └── InsecureTransportError      credentials would travel over plain http

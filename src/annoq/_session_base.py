@@ -7,18 +7,67 @@ credentials, then calls :meth:`SessionBase._start`; everything else here is comm
 from __future__ import annotations
 
 import copy
+import logging
 from types import TracebackType
 from typing import Self
 
 import aiohttp
+import anyio
+import attrs
 from yarl import URL
 
 from ._args import make_options
 from ._config import Timeout
-from ._retry import RetryBudget, RetryPolicy
+from ._errors import RateLimitError
+from ._retry import RetryBudget, RetryPolicy, retry_delay
 from ._transport import Auth, Request, RequestOptions, Response, Transport, TransportStats
 
-__all__ = ["SessionBase"]
+__all__ = ["Identity", "SessionBase"]
+
+log = logging.getLogger("annoq")
+
+
+class Identity:
+    """Who the caller is on the server, shared by every ``with_options`` view.
+
+    Given by the caller (trusted), or learned from an answer that proves a real write
+    by the caller. Two proofs that disagree (another annotator's write in the same
+    instant spoiled one) make it unknown again for good: nothing is decided on a guess.
+    """
+
+    __slots__ = ("_contested", "_given", "_user_id")
+
+    def __init__(self, user_id: str | None = None) -> None:
+        self._user_id = user_id
+        self._given = user_id is not None
+        self._contested = False
+
+    @property
+    def user_id(self) -> str | None:
+        """The caller's user id, if known."""
+        return self._user_id
+
+    @property
+    def given(self) -> bool:
+        """Whether the id was given by the caller (not learned)."""
+        return self._given
+
+    def give(self, user_id: str | None) -> None:
+        """Set (or, with ``None``, forget) the id, as the caller's word."""
+        self._user_id = user_id
+        self._given = user_id is not None
+        self._contested = False
+
+    def learn(self, user_id: str) -> None:
+        """Record a proof that ``user_id`` is the caller."""
+        if self._given or self._contested or user_id == self._user_id:
+            return
+        if self._user_id is None:
+            self._user_id = user_id
+            return
+        log.warning("two writes proved different user ids; treating the user id as unknown")
+        self._user_id = None
+        self._contested = True
 
 
 class SessionBase:
@@ -93,3 +142,23 @@ class SessionBase:
 
     async def _fetch(self, request: Request) -> bytes:
         return (await self._transport.send(request, self._options)).content
+
+    async def _send_unrepeatable(self, request: Request) -> Response:
+        """Send a request whose repeat would not do (or not read) the same: retried only
+        after an answer proving nothing was done (429, throttled before any work), never
+        after a lost answer, a timeout or a server error, which may follow a write."""
+        policy = self._options.retry
+        once = attrs.evolve(self._options, retry=attrs.evolve(policy, max_retries=0))
+        attempt = 0
+        while True:
+            try:
+                return await self._transport.send(request, once)
+            except RateLimitError as error:
+                error.attempts = attempt + 1
+                budget = self._transport.budget
+                if attempt >= policy.max_retries or (budget is not None and not budget.try_spend()):
+                    raise
+                delay = retry_delay(attempt, policy, retry_after=error.retry_after)
+            self._transport.stats.retries += 1
+            await anyio.sleep(delay)
+            attempt += 1

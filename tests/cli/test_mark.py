@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 from pathlib import Path
 
 from annoq.emulator import FaultRule
@@ -216,4 +219,51 @@ async def test_on_a_terminal_mark_draws_a_bar_with_the_known_total(emu, conn):
     assert "Marking completed" in ran.err
     assert "120/120" in ran.err
     assert "│" in ran.out  # the summary as a rich table
+    assert set(my_states(emu, queue_id).values()) == {"completed"}
+
+
+async def test_mark_subprocess_writes_my_record_even_when_another_annotator_completed_later(
+    emu, conn
+):
+    """The real command line, in its own process, against a shared queue: I completed a
+    few items earlier, annotator B completed them all later."""
+    queue_id = emu.weave.seed_queue(300)
+    ids = emu.weave.item_ids(queue_id)
+    for item_id in ids[::60]:
+        emu.weave.set_progress(queue_id, item_id, "completed", user_id=emu.user_id)
+    for item_id in ids:
+        emu.weave.set_progress(queue_id, item_id, "completed", user_id="annotator-b")
+    script = Path(sys.executable).with_name("annoq")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "annoq.cli"]
+
+    process = await asyncio.create_subprocess_exec(
+        *command, "mark", *conn, "--json", emu.project, queue_id, "completed",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+
+    assert process.returncode == 0, err.decode()
+    report = json.loads(out)
+    assert (report["updated"], report["unchanged"], report["failed"]) == (295, 5, 0)
+    assert set(my_states(emu, queue_id).values()) == {"completed"}
+    assert emu.weave.applied_writes(user_id=emu.user_id) == 300
+
+
+async def test_mark_user_id_skips_only_items_shown_as_mine_and_writes_the_rest(emu, conn):
+    queue_id = emu.weave.seed_queue(40)
+    ids = emu.weave.item_ids(queue_id)
+    for item_id in ids[:10]:
+        emu.weave.set_progress(queue_id, item_id, "completed", user_id="annotator-b")
+    for item_id in ids[10:20]:
+        emu.weave.set_progress(queue_id, item_id, "completed", user_id=emu.user_id)
+    requests = emu.faults.requests_seen("progress")
+
+    ran = await annoq(
+        "mark", *conn, "--json", "--user-id", emu.user_id, emu.project, queue_id, "completed"
+    )
+
+    report = json.loads(ran.out)
+    assert (report["updated"], report["unchanged"], report["failed"]) == (30, 10, 0)
+    assert emu.faults.requests_seen("progress") - requests == 30  # mine: no request
     assert set(my_states(emu, queue_id).values()) == {"completed"}

@@ -245,7 +245,7 @@ async def test_failing_requests_never_put_the_key_in_exceptions_or_debug_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     http.post(
-        url("/annotation_queues"),
+        url("/annotation_queues/stats"),
         status=status,
         payload={"reason": "nope"},
         headers={"Retry-After": "0"},
@@ -254,7 +254,7 @@ async def test_failing_requests_never_put_the_key_in_exceptions_or_debug_logs(
 
     async with WeaveSession(API_KEY, base_url=BASE, retry_policy=FAST_RETRY) as weave:
         with pytest.raises(AnnoqError) as caught:
-            await weave.create_queue(PROJECT, name="x")
+            await weave.queue_stats(PROJECT, ["q"])  # retried
 
     assert getattr(caught.value, "status", None) == status
     for text in exception_texts(caught.value):
@@ -275,7 +275,7 @@ async def test_connection_refused_never_puts_the_key_in_the_error_or_logs(
 
     async with WeaveSession(API_KEY, base_url=f"http://127.0.0.1:{port}", retry_policy=policy) as w:
         with pytest.raises(TransportError) as caught:
-            await w.create_queue(PROJECT, name="x")
+            await w.queue_stats(PROJECT, ["q"])  # retried
 
     assert caught.value.attempts == 2
     assert "connection failed" in str(caught.value)

@@ -282,14 +282,15 @@ async def test_error_responses_raise_typed_errors_with_request_and_body(
 
 
 async def test_404_for_a_missing_queue_is_not_found(http: MockHTTP, weave: WeaveSession) -> None:
-    http.delete(
+    http.get(
         url(f"/annotation_queues/{QID}?project_id={PROJECT}"),
         status=404,
         payload={"reason": f"Queue {QID} not found", "error_type": "NotFoundError"},
-    )
+    )  # delete() reads the queue first
 
     with pytest.raises(NotFoundError, match=f"Queue {QID} not found"):
         await weave.queue(PROJECT, QID).delete()
+    assert request_count(http) == 1  # a missing queue: no DELETE sent
 
 
 async def test_429_through_the_transport_reports_retry_after(

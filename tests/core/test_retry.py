@@ -165,14 +165,25 @@ def test_retry_budget_refills_with_successes_up_to_its_maximum() -> None:
 
 # -- the transport carries the policy out ---------------------------------------------------
 
+STATS = "/annotation_queues/stats"  # a read: retried (create_queue is not; see test_bulk_emulator)
+
+
+def stats_of(queue_id: str) -> dict[str, object]:
+    return {"stats": [{"queue_id": queue_id, "total_items": 1, "completed_items": 0}]}
+
+
+async def stats_id(weave: WeaveSession) -> str:
+    [stats] = await weave.queue_stats(PROJECT, ["q"])
+    return stats.queue_id
+
 
 async def test_a_503_then_200_succeeds_with_two_requests(
     http: MockHTTP, weave: WeaveSession
 ) -> None:
-    http.post(url("/annotation_queues"), status=503, payload={"reason": "busy"})
-    http.post(url("/annotation_queues"), payload={"id": "q-1"})
+    http.post(url(STATS), status=503, payload={"reason": "busy"})
+    http.post(url(STATS), payload=stats_of("q-1"))
 
-    assert await weave.create_queue(PROJECT, name="x") == "q-1"
+    assert await stats_id(weave) == "q-1"
 
     assert request_count(http) == 2
     assert weave.stats.retries == 1
@@ -182,10 +193,10 @@ async def test_a_503_then_200_succeeds_with_two_requests(
 async def test_a_connection_error_is_retried_like_a_transient_status(
     http: MockHTTP, weave: WeaveSession
 ) -> None:
-    http.post(url("/annotation_queues"), exception=aiohttp.ServerDisconnectedError())
-    http.post(url("/annotation_queues"), payload={"id": "q-1"})
+    http.post(url(STATS), exception=aiohttp.ServerDisconnectedError())
+    http.post(url(STATS), payload=stats_of("q-1"))
 
-    assert await weave.create_queue(PROJECT, name="x") == "q-1"
+    assert await stats_id(weave) == "q-1"
 
     assert request_count(http) == 2
     assert weave.stats.transport_errors == 1
@@ -195,10 +206,10 @@ async def test_a_connection_error_is_retried_like_a_transient_status(
 async def test_a_non_retryable_status_is_raised_after_one_request(
     http: MockHTTP, weave: WeaveSession, status: int
 ) -> None:
-    http.post(url("/annotation_queues"), status=status, payload={"reason": "no"}, repeat=True)
+    http.post(url(STATS), status=status, payload={"reason": "no"}, repeat=True)
 
     with pytest.raises(APIError) as caught:
-        await weave.create_queue(PROJECT, name="x")
+        await stats_id(weave)
 
     assert caught.value.status == status
     assert caught.value.attempts == 1
@@ -208,10 +219,10 @@ async def test_a_non_retryable_status_is_raised_after_one_request(
 async def test_retries_stop_after_max_retries_and_report_attempts(
     http: MockHTTP, weave: WeaveSession
 ) -> None:
-    http.post(url("/annotation_queues"), status=502, payload={"reason": "down"}, repeat=True)
+    http.post(url(STATS), status=502, payload={"reason": "down"}, repeat=True)
 
     with pytest.raises(ServerError) as caught:
-        await weave.create_queue(PROJECT, name="x")
+        await stats_id(weave)
 
     assert request_count(http) == FAST_RETRY.max_retries + 1
     assert caught.value.attempts == FAST_RETRY.max_retries + 1
@@ -222,14 +233,14 @@ async def test_retry_after_from_the_server_replaces_a_long_backoff(
 ) -> None:
     # The backoff alone would wait up to 1000 s; Retry-After: 0 makes the retry immediate.
     slow_backoff = RetryPolicy(max_retries=2, backoff_base=1000.0, backoff_cap=1000.0)
-    http.post(url("/annotation_queues"), status=429, headers={"Retry-After": "0"})
-    http.post(url("/annotation_queues"), status=503, headers={"retry-after-ms": "20"})
-    http.post(url("/annotation_queues"), payload={"id": "q-1"})
+    http.post(url(STATS), status=429, headers={"Retry-After": "0"})
+    http.post(url(STATS), status=503, headers={"retry-after-ms": "20"})
+    http.post(url(STATS), payload=stats_of("q-1"))
     caplog.set_level(logging.DEBUG, logger="annoq")
 
     async with WeaveSession(API_KEY, base_url=BASE, retry_policy=slow_backoff) as weave:
         with anyio.fail_after(10):  # ignoring Retry-After would wait minutes: fail instead
-            assert await weave.create_queue(PROJECT, name="x") == "q-1"
+            assert await stats_id(weave) == "q-1"
         assert weave.stats.rate_limited == 1
 
     assert request_count(http) == 3
@@ -240,36 +251,36 @@ async def test_retry_after_from_the_server_replaces_a_long_backoff(
 
 
 async def test_an_exhausted_retry_budget_stops_retrying(http: MockHTTP) -> None:
-    http.post(url("/annotation_queues"), status=503, payload={"reason": "busy"}, repeat=True)
+    http.post(url(STATS), status=503, payload={"reason": "busy"}, repeat=True)
     budget = RetryBudget(initial=1, per_success=1, maximum=5)
 
     async with WeaveSession(
         API_KEY, base_url=BASE, retry_policy=FAST_RETRY, retry_budget=budget
     ) as weave:
         with pytest.raises(ServerError) as first:
-            await weave.create_queue(PROJECT, name="x")
+            await stats_id(weave)
         assert request_count(http) == 2  # one retry, then the budget is empty
         assert first.value.attempts == 2
 
         with pytest.raises(ServerError) as second:
-            await weave.create_queue(PROJECT, name="x")
+            await stats_id(weave)
         assert request_count(http) == 3  # no retry at all now
         assert second.value.attempts == 1
     assert budget.tokens == 0
 
 
 async def test_successes_refill_the_session_retry_budget(http: MockHTTP) -> None:
-    http.post(url("/annotation_queues"), payload={"id": "q-1"})
-    http.post(url("/annotation_queues"), status=503, payload={"reason": "busy"})
-    http.post(url("/annotation_queues"), payload={"id": "q-2"})
+    http.post(url(STATS), payload=stats_of("q-1"))
+    http.post(url(STATS), status=503, payload={"reason": "busy"})
+    http.post(url(STATS), payload=stats_of("q-2"))
     budget = RetryBudget(initial=0, per_success=1, maximum=5)
 
     async with WeaveSession(
         API_KEY, base_url=BASE, retry_policy=FAST_RETRY, retry_budget=budget
     ) as weave:
-        assert await weave.create_queue(PROJECT, name="x") == "q-1"
+        assert await stats_id(weave) == "q-1"
         assert budget.tokens == 1
-        assert await weave.create_queue(PROJECT, name="x") == "q-2"  # retried on that token
+        assert await stats_id(weave) == "q-2"  # retried on that token
 
     assert request_count(http) == 3
     assert budget.tokens == 1
@@ -278,12 +289,12 @@ async def test_successes_refill_the_session_retry_budget(http: MockHTTP) -> None
 async def test_each_retry_is_logged_at_debug_with_attempt_and_wait_but_no_credentials(
     http: MockHTTP, weave: WeaveSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    http.post(url("/annotation_queues"), status=500, payload={"reason": "oops"})
-    http.post(url("/annotation_queues"), status=503, payload={"reason": "busy"})
-    http.post(url("/annotation_queues"), payload={"id": "q-1"})
+    http.post(url(STATS), status=500, payload={"reason": "oops"})
+    http.post(url(STATS), status=503, payload={"reason": "busy"})
+    http.post(url(STATS), payload=stats_of("q-1"))
     caplog.set_level(logging.DEBUG, logger="annoq")
 
-    await weave.create_queue(PROJECT, name="x")
+    await stats_id(weave)
 
     retries = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert [r.levelno for r in retries] == [logging.DEBUG, logging.DEBUG]
@@ -295,6 +306,6 @@ async def test_each_retry_is_logged_at_debug_with_attempt_and_wait_but_no_creden
     assert "503" in second
     for message in (first, second):
         assert " in 0.00" in message  # the wait, in seconds
-        assert "https://trace.example/annotation_queues" in message
+        assert "https://trace.example/annotation_queues/stats" in message
     assert API_KEY not in caplog.text
     assert KEY_B64 not in caplog.text

@@ -10,6 +10,9 @@ import pytest
 
 from annoq import (
     BulkAbortedError,
+    BulkError,
+    BulkFailure,
+    BulkInputError,
     BulkProgress,
     InvalidArgumentError,
     InvalidTransitionError,
@@ -250,3 +253,164 @@ async def test_invalid_concurrency_is_refused(bad):
 
     with pytest.raises(InvalidArgumentError, match="concurrency"):
         await run_bulk(["a"], apply, key=key, concurrency=bad)
+
+
+# -- early stops: one typed error with the partial result, abandoned inputs named -----------
+
+
+def assert_adds_up(result, read: int) -> None:
+    assert result.updated + result.unchanged + result.failed == result.total
+    assert result.total + len(result.abandoned) == read
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_an_input_that_raises_gives_one_bulk_input_error_with_the_partial_result(kind):
+    class Broken(Exception):
+        pass
+
+    read = 0
+    hang = asyncio.Event()
+
+    def ids():
+        nonlocal read
+        for i in range(100):
+            read += 1
+            yield str(i)
+        raise Broken("the input broke")
+
+    async def aids():
+        for work in ids():
+            yield work
+
+    async def apply(work: str) -> Outcome:
+        if work in ("98", "99"):
+            await hang.wait()  # still in flight when the input breaks
+        await anyio.lowlevel.checkpoint()
+        return Outcome.UPDATED
+
+    with anyio.fail_after(10), pytest.raises(BulkInputError) as caught:
+        await run_bulk(ids() if kind == "sync" else aids(), apply, key=key, concurrency=4)
+    error = caught.value
+    assert isinstance(error, BulkError)
+    assert isinstance(error.__cause__, Broken)
+    result = error.result
+    assert_adds_up(result, read)
+    assert set(result.abandoned) == {"98", "99"}
+    assert result.updated == 98
+    assert not result.complete
+    assert "the input broke" in str(error)
+
+
+async def test_fail_fast_names_the_inputs_it_abandoned_in_flight():
+    hang = asyncio.Event()
+    started: list[str] = []
+
+    async def apply(work: str) -> Outcome:
+        started.append(work)
+        if work == "3":
+            while len(started) < 4:
+                await anyio.lowlevel.checkpoint()
+            raise InvalidTransitionError(400, "Invalid state transition")
+        await hang.wait()
+        return Outcome.UPDATED
+
+    with anyio.fail_after(10), pytest.raises(BulkAbortedError) as caught:
+        await run_bulk([str(i) for i in range(4)], apply, key=key, concurrency=4, fail_fast=True)
+    result = caught.value.result
+    assert isinstance(caught.value, BulkError)
+    assert (result.failed, result.updated) == (1, 0)
+    assert sorted(result.abandoned) == ["0", "1", "2"]
+    assert_adds_up(result, 4)
+
+
+async def test_cancellation_names_the_abandoned_inputs_in_the_final_event():
+    events: list[BulkProgress] = []
+    hanging = asyncio.Event()
+    hung = 0
+
+    async def apply(work: str) -> Outcome:
+        nonlocal hung
+        if int(work) >= 10:
+            hung += 1
+            if hung == 3:
+                hanging.set()  # every worker now holds an unfinished input
+            await asyncio.Event().wait()
+        return Outcome.UPDATED
+
+    task = asyncio.create_task(
+        run_bulk(
+            (str(i) for i in range(1_000)), apply, key=key, concurrency=3, on_progress=events.append
+        )
+    )
+    await hanging.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    result = events[-1].result
+    assert result is not None
+    assert result.updated == 10
+    assert sorted(result.abandoned) == ["10", "11", "12"]
+    assert_adds_up(result, 13)
+
+
+# -- failures: streamed as they happen, kept small ----------------------------------------
+
+
+async def test_on_failure_is_called_as_each_failure_happens():
+    seen: list[tuple[str, int]] = []
+    engine_done = 0
+
+    async def apply(work: str) -> Outcome:
+        nonlocal engine_done
+        engine_done += 1
+        if int(work) % 10 == 0:
+            raise InvalidTransitionError(400, "Invalid state transition")
+        return Outcome.UPDATED
+
+    def on_failure(failure: BulkFailure) -> None:
+        seen.append((failure.key, engine_done))
+
+    result = await run_bulk(
+        [str(i) for i in range(100)], apply, key=key, concurrency=1, on_failure=on_failure
+    )
+    assert [k for k, _ in seen] == [str(i) for i in range(0, 100, 10)]
+    assert [done for _, done in seen] == list(range(1, 100, 10))  # at once, not at the end
+    assert result.failed == 10
+
+
+async def test_an_on_failure_callback_that_raises_stops_the_run_and_is_raised_as_is():
+    async def apply(work: str) -> Outcome:
+        raise InvalidTransitionError(400, "Invalid state transition")
+
+    def on_failure(failure: BulkFailure) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        await run_bulk(
+            (str(i) for i in range(10_000)), apply, key=key, concurrency=2, on_failure=on_failure
+        )
+
+
+async def test_failures_keep_no_traceback_frames_or_chained_errors():
+    async def apply(work: str) -> Outcome:
+        try:
+            raise KeyError("inner")
+        except KeyError as inner:
+            raise ServerError(503, "unavailable") from inner
+
+    result = await run_bulk([str(i) for i in range(20)], apply, key=key, concurrency=4)
+    assert result.failed == 20
+    for failure in result.failures:
+        assert failure.error.__traceback__ is None
+        assert failure.error.__cause__ is None
+        assert failure.error.__context__ is None
+        assert str(failure.error) == "HTTP 503: unavailable"
+
+
+@pytest.mark.parametrize("name", ["on_progress", "on_failure"])
+async def test_a_callback_that_is_not_callable_is_refused_before_any_work(name):
+    async def apply(work: str) -> Outcome:
+        raise AssertionError("must not run")
+
+    with pytest.raises(InvalidArgumentError, match=name):
+        await run_bulk(["a"], apply, key=key, concurrency=1, **{name: "not callable"})

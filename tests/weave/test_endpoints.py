@@ -221,6 +221,10 @@ async def test_update_queue_sends_scorer_refs_even_when_empty(
 async def test_delete_queue_sends_delete_and_decodes_the_soft_deleted_queue(
     http: MockHTTP, weave: WeaveSession
 ) -> None:
+    http.get(
+        url(f"/annotation_queues/{ODD_QID_QUOTED}?project_id={PROJECT}"),
+        payload={"queue": queue_json(id=ODD_QID)},
+    )  # read first: a lost answer is then resolved against the server
     http.delete(
         url(f"/annotation_queues/{ODD_QID_QUOTED}?project_id={PROJECT}"),
         payload={"queue": queue_json(id=ODD_QID, deleted_at="2026-11-25T08:00:00.250Z")},
@@ -229,7 +233,8 @@ async def test_delete_queue_sends_delete_and_decodes_the_soft_deleted_queue(
     queue = await weave.queue(PROJECT, ODD_QID).delete()
 
     assert queue.deleted_at == utc(2026, 11, 25, 8, 0, 0, 250000)
-    method, sent_url, call = only_call(http)
+    assert [m for m, _, _ in calls(http)] == ["GET", "DELETE"]
+    method, sent_url, call = calls(http)[1]
     assert method == "DELETE"
     assert sent_url.raw_path == f"/annotation_queues/{ODD_QID_QUOTED}"
     assert sent_url.query == {"project_id": PROJECT}
@@ -552,11 +557,11 @@ async def test_with_options_max_retries_zero_sends_a_failing_request_once(
 async def test_with_options_leaves_the_parent_session_retrying(
     http: MockHTTP, weave: WeaveSession
 ) -> None:
-    http.post(url("/annotation_queues"), status=503, payload={"reason": "busy"}, repeat=True)
+    http.post(url("/annotation_queues/stats"), status=503, payload={"reason": "busy"}, repeat=True)
     weave.with_options(max_retries=0)
 
     with pytest.raises(ServerError) as caught:
-        await weave.create_queue(PROJECT, name="x")
+        await weave.queue_stats(PROJECT, [QID])  # a read: retried
 
     assert request_count(http) == FAST_RETRY.max_retries + 1
     assert caught.value.attempts == FAST_RETRY.max_retries + 1

@@ -67,8 +67,10 @@ def register(commands: Subcommands) -> None:
     parser.add_argument(
         "--user-id",
         metavar="ID",
-        help="your W&B user id: lets items you had already set count as unchanged "
-        "(without it, the current server's no-op answer reads as an update)",
+        help="your W&B user id: items shown as already set to STATE by you are counted "
+        "unchanged and sent no request (without it they are sent, a no-op, and the id is "
+        "learned from your first real write). Walked items are counted exactly either "
+        "way; with --ids-from, an id already shown as yours may count as updated",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="count what would be sent; change nothing"

@@ -19,6 +19,7 @@ from .._errors import BadRequestError, InvalidArgumentError
 from .._walk import Walk
 from . import _annotation_protocol as ap
 from ._annotation_models import Annotation, AnnotationSpec, FeedbackRow, ItemAnnotations
+from ._driver import ProgressDriver
 from ._models import AnnotationState, ItemFilter, Page, QueueItem
 
 if TYPE_CHECKING:
@@ -365,6 +366,12 @@ class _Importer:
         # answer names the caller (the service sets wb_user_id from the credentials),
         # and every later decision uses it.
         self._learning = asyncio.Lock()
+        self._completer = ProgressDriver(
+            weave.queue(queue.project_id, queue.id),
+            weave._send,
+            AnnotationState.COMPLETED,
+            weave._identity,
+        )
         self.reads: Coalescer[tuple[str, list[str]], list[FeedbackRow]] = Coalescer(
             self._read_many, max_batch=batch_items
         )
@@ -391,7 +398,7 @@ class _Importer:
         wrote = await self._annotate(item, work)
         if not self.complete:
             return Outcome.UPDATED if wrote else Outcome.UNCHANGED
-        progress = await self.queue._apply_progress(self.weave, item, AnnotationState.COMPLETED)
+        progress = await self._completer.run(item)
         return Outcome.UPDATED if wrote or progress is Outcome.UPDATED else Outcome.UNCHANGED
 
     async def _annotate(self, item: QueueItem, work: _Prepared) -> bool:
@@ -420,7 +427,8 @@ class _Importer:
                 if self.me is None:
                     learned = next((r.wb_user_id for r in created if r.wb_user_id), None)
                     # A create's answer names its author, who is the caller.
-                    queue._weave.user_id = learned
+                    if learned:
+                        self.weave._identity.learn(learned)
         else:
             created = await self.writes.submit(body)
         me = self.me

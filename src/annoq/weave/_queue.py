@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
 from .. import _config
-from .._bulk import BulkFailure, BulkProgress, BulkResult, Outcome, key_by, run_bulk
-from .._errors import InvalidArgumentError, InvalidTransitionError
+from .._bulk import BulkFailure, BulkProgress, BulkResult, key_by, run_bulk
+from .._errors import AnnoqError, InvalidArgumentError, NotFoundError
 from .._walk import (
     PageData,
     SeenWindow,
@@ -24,6 +23,7 @@ from . import _annotations
 from . import _protocol as proto
 from ._annotation_models import AnnotationSpec
 from ._annotations import AnnotationRow, AnnotationWalk
+from ._driver import MAYBE_APPLIED, ProgressDriver
 from ._models import (
     SETTABLE_STATES,
     AddCallsResult,
@@ -44,10 +44,6 @@ __all__ = ["ItemWalk", "Queue", "WalkMode"]
 
 WalkMode = Literal["stable", "fast"]
 T_co = TypeVar("T_co", covariant=True)
-
-# Legacy servers name the annotator's own current state in the refusal; when it equals the
-# requested state, the update is in fact in place (e.g. our own earlier, lost attempt).
-_SAME_STATE = re.compile(r"from '([a-z_]+)' to '([a-z_]+)'")
 
 
 class ItemWalk(Walk[T_co]):
@@ -132,10 +128,31 @@ class Queue:
         return proto.read_queue(await self._weave._fetch(request))
 
     async def delete(self) -> AnnotationQueue:
-        """Soft-delete the queue (its items stay); a second delete is a NotFoundError."""
-        return proto.read_queue(
-            await self._weave._fetch(proto.delete_queue_request(self.project_id, self.id))
-        )
+        """Soft-delete the queue (its items stay); a second delete is a NotFoundError.
+
+        Resolved against the server, as a repeat of a delete whose answer was lost reads
+        as NotFoundError: the queue is read first (NotFoundError if it is missing or
+        already deleted), then deleted. A 404 from the delete itself, or a lost answer
+        after which the queue reads as missing, means it is deleted now (by this call,
+        or by someone else at the same moment): the queue is returned as read just
+        before (its ``deleted_at`` then unknown, ``None``). Only throttling (429) is
+        retried; after another lost answer, with the queue still there, the error is
+        raised.
+        """
+        before = await self.read()
+        request = proto.delete_queue_request(self.project_id, self.id)
+        try:
+            return proto.read_queue((await self._weave._send_unrepeatable(request)).content)
+        except NotFoundError:
+            return before
+        except MAYBE_APPLIED as error:
+            try:
+                await self.read()
+            except NotFoundError:
+                return before
+            except AnnoqError:
+                raise error from None
+            raise
 
     async def stats(self) -> QueueStats:
         """This queue's item counts."""
@@ -147,10 +164,15 @@ class Queue:
     ) -> AddCallsResult:
         """Add calls as items; already-present calls count as duplicates.
 
-        added = await queue.add_calls(call_ids, display_fields=["inputs.prompt"])
+        Not retried once the request may have reached the server (a repeat after a lost
+        answer would report the calls it had added as duplicates): only throttling
+        (429) is retried. After a :class:`~annoq.TransportError` or a server error some
+        calls may have been added; calling again is safe (present ones are duplicates).
+
+            added = await queue.add_calls(call_ids, display_fields=["inputs.prompt"])
         """
         request = proto.add_calls_request(self.project_id, self.id, call_ids, display_fields)
-        return proto.read_add_calls(await self._weave._fetch(request))
+        return proto.read_add_calls((await self._weave._send_unrepeatable(request)).content)
 
     # -- items: one request ---------------------------------------------------------
 
@@ -192,10 +214,18 @@ class Queue:
     async def update_progress(self, item_id: str, state: AnnotationState | str) -> QueueItem:
         """Set your annotation state of one item; returns the item as it now shows.
 
-        item = await queue.update_progress(item_id, AnnotationState.COMPLETED)
+        A refusal on the first attempt is raised (:class:`~annoq.InvalidTransitionError`),
+        except the legacy server's "from 'X' to 'X'" (your record already holds it: the
+        item is returned). After a retried attempt, a legacy refusal, or retries that
+        ran out, is resolved against the server: when it proves your record holds
+        ``state`` (a refusal naming it, or the item shown as set by you), the item is
+        returned instead of an error.
+
+            item = await queue.update_progress(item_id, AnnotationState.COMPLETED)
         """
-        request = proto.update_progress_request(self.project_id, self.id, item_id, state)
-        return proto.read_item(await self._weave._fetch(request))
+        target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
+        driver = ProgressDriver(self, self._weave._send, target, self._weave._identity)
+        return await driver.update_one(item_id)
 
     # -- walking --------------------------------------------------------------------
 
@@ -452,6 +482,7 @@ class Queue:
         on_failure: Callable[[BulkFailure], object] | None = None,
         fail_fast: bool = False,
         max_retries: int | None = None,
+        exact: bool = False,
     ) -> BulkResult:
         """Set ``state`` on many items, ``concurrency`` at a time; one outcome per input.
 
@@ -463,16 +494,32 @@ class Queue:
         ``max_retries`` times (default ``DEFAULT_BULK_MAX_RETRIES``, more than a single
         call's: over thousands of requests, rare streaks of faults do happen).
 
+        After a run with ``failed == 0`` every input item holds YOUR record in
+        ``state``, whoever else annotated it. Counts are exact for :class:`QueueItem`
+        inputs (the item as read is compared with the answer). For bare ids, once your
+        user id is known, an item whose latest display was already "``state``, by you"
+        counts as updated (the current server answers a repeat exactly like a write);
+        ``exact=True`` reads each item first (one more request each) to count it
+        unchanged. ``on_failure`` is called with each failure as it happens.
+
             result = await queue.bulk_update_progress(ids, "completed", concurrency=32)
             print(result.updated, result.unchanged, result.failed)
         """
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-        weave = self._weave.with_options(max_retries=retries)
+        if not isinstance(exact, bool):
+            raise InvalidArgumentError(f"exact must be True or False, got {exact!r}")
+        weave = self._bulk_view(max_retries)
+        driver = ProgressDriver(
+            weave.queue(self.project_id, self.id),
+            weave._send,
+            target,
+            weave._identity,
+            exact=exact,
+        )
         stats = weave.stats
         return await run_bulk(
             items,
-            lambda work: self._apply_progress(weave, work, target),
+            driver.run,
             key=_work_key,
             concurrency=concurrency,
             on_progress=on_progress,
@@ -481,6 +528,10 @@ class Queue:
             retry_count=lambda: stats.retries,
             fail_fast=fail_fast,
         )
+
+    def _bulk_view(self, max_retries: int | None) -> WeaveSession:
+        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
+        return self._weave.with_options(max_retries=retries)
 
     async def mark_all(
         self,
@@ -498,12 +549,16 @@ class Queue:
         """Set ``state`` on every item matching ``filter``/``states``, streaming.
 
         A stable walk feeds the bulk updater directly (nothing is collected first), so
-        the updates it makes never cause it to skip an item.
+        the updates it makes never cause it to skip an item. The walk's requests are
+        retried as persistently as the updates (``max_retries``); if it fails anyway,
+        :class:`~annoq.BulkInputError` is raised with the partial result. Counts are
+        exact (each walked item is compared with its update's answer).
 
             result = await queue.mark_all("completed", states=["unstarted", "in_progress"])
         """
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        walk = self.items(filter=filter, states=states, page_size=page_size)
+        walker = self._bulk_view(max_retries).queue(self.project_id, self.id)
+        walk = walker.items(filter=filter, states=states, page_size=page_size)
         async with walk:
             return await self.bulk_update_progress(
                 walk,
@@ -514,82 +569,6 @@ class Queue:
                 fail_fast=fail_fast,
                 max_retries=max_retries,
             )
-
-    async def _apply_progress(
-        self, weave: WeaveSession, work: str | QueueItem, target: AnnotationState
-    ) -> Outcome:
-        me = self._weave.user_id
-        before: QueueItem | None = None
-        if isinstance(work, QueueItem):
-            if work.queue_id != self.id:
-                raise InvalidArgumentError(f"item {work.id!r} belongs to queue {work.queue_id!r}")
-            if me is not None and work.annotation_state == target and work.annotator_user_id == me:
-                return Outcome.UNCHANGED  # known to be done already; no request
-            before, item_id = work, work.id
-        elif isinstance(work, str) and work.strip():
-            item_id = work
-        else:
-            raise InvalidArgumentError(f"bulk input must be an item id or QueueItem, got {work!r}")
-        request = proto.update_progress_request(self.project_id, self.id, item_id, target)
-        try:
-            response = await weave._transport.send(request, weave.options)
-        except InvalidTransitionError as refusal:
-            return await self._resolve_refusal(item_id, target, refusal)
-        item = proto.read_item(response.content)
-        if response.attempts > 1:
-            return Outcome.UPDATED  # a retry's 200 after a lost answer: ours, counted once
-        return self._judge(before, item, target)
-
-    def _judge(
-        self, before: QueueItem | None, after: QueueItem, target: AnnotationState
-    ) -> Outcome:
-        """Was a 200 answer a real write or a no-op (our record already had ``target``)?
-
-        A real write makes us the item's latest annotator: the answer shows ``target``
-        set by us. A no-op leaves the item as it was. So with the item as it was before
-        (a ``QueueItem`` input), an unchanged display means a no-op, and whoever the
-        display names after a real write is us (learned for later decisions). With a
-        bare id on the current server a repeat cannot be told from a fresh write (the
-        answers are identical); it counts as updated, and is never written twice.
-        """
-        me = self._weave.user_id
-        if after.annotation_state != target or not after.annotator_user_id:
-            return Outcome.UNCHANGED  # the display is someone else's later state
-        if before is not None:
-            if (
-                before.annotation_state == target
-                and before.annotator_user_id == after.annotator_user_id
-            ):
-                if me is None:
-                    self._weave.user_id = after.annotator_user_id  # a no-op shows our own record
-                return Outcome.UNCHANGED
-            if me is None:
-                self._weave.user_id = after.annotator_user_id  # a real write shows its author
-                return Outcome.UPDATED
-        if me is not None and after.annotator_user_id != me:
-            return Outcome.UNCHANGED
-        return Outcome.UPDATED
-
-    async def _resolve_refusal(
-        self, item_id: str, target: AnnotationState, refusal: InvalidTransitionError
-    ) -> Outcome:
-        """A refused update may be our own earlier attempt (a lost response) or a state
-        we set before; find out from the server instead of reporting a failure."""
-        done = Outcome.UPDATED if refusal.attempts > 1 else Outcome.UNCHANGED
-        named = _SAME_STATE.search(refusal.reason)
-        if named is not None:
-            if named.group(1) == named.group(2) == target.value:
-                return done
-            raise refusal
-        current = await self.get_item(item_id)
-        me = self._weave.user_id
-        if (
-            current is not None
-            and current.annotation_state == target
-            and (me is None or current.annotator_user_id == me)
-        ):
-            return done
-        raise refusal
 
 
 class _WalkPlan:

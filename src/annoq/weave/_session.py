@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Iterable
 import aiohttp
 
 from .. import _config
+from .._args import require_id
 from .._config import Timeout
 from .._retry import RetryBudget, RetryPolicy
-from .._session_base import SessionBase
+from .._session_base import Identity, SessionBase
 from .._transport import aiter_lines, check_base_url
 from . import _protocol as proto
 from ._auth import WeaveAuth, resolve_base_url, resolve_weave_auth
@@ -44,8 +45,10 @@ class WeaveSession(SessionBase):
         retry_budget: session-wide retry token bucket; ``None`` disables it.
         connection_limit: most connections open at once (when annoq makes the session).
         allow_insecure_http: allow credentials over ``http://`` to a non-loopback host.
-        user_id: your W&B user id, if known; lets bulk updates tell your own earlier
-            progress from other annotators' exactly (otherwise it is learned from responses).
+        user_id: your W&B user id, if known. Bulk updates then skip, without a request,
+            items shown as set to the target by you. Without it the id is learned from
+            the first answer that proves a real write of yours; every ``with_options``
+            view shares what is learned.
     """
 
     def __init__(
@@ -65,13 +68,23 @@ class WeaveSession(SessionBase):
         user_agent: str | None = None,
     ) -> None:
         url = check_base_url(resolve_base_url(base_url), allow_insecure_http=allow_insecure_http)
+        identity = Identity(None if user_id is None else require_id(user_id, "user_id"))
         auth: WeaveAuth = resolve_weave_auth(api_key, bearer_token, host=url.host, env=os.environ)
         self._start(
             url, auth, session=session, timeout=timeout, max_retries=max_retries,
             retry_policy=retry_policy, retry_budget=retry_budget,
             connection_limit=connection_limit, user_agent=user_agent,
         )  # fmt: skip
-        self.user_id = user_id
+        self._identity = identity  # shared by every with_options view (a shallow copy)
+
+    @property
+    def user_id(self) -> str | None:
+        """Your W&B user id: given, or learned from a write of yours; ``None`` if unknown."""
+        return self._identity.user_id
+
+    @user_id.setter
+    def user_id(self, value: str | None) -> None:
+        self._identity.give(None if value is None else require_id(value, "user_id"))
 
     @property
     def base_url(self) -> str:
@@ -102,12 +115,17 @@ class WeaveSession(SessionBase):
     ) -> str:
         """Create a queue and return its id.
 
-        qid = await weave.create_queue("entity/project", name="triage")
+        Not retried once the request may have reached the server (a repeat after a lost
+        answer would create a second queue): only throttling (429) is retried. After a
+        :class:`~annoq.TransportError` or a server error the queue may exist: look for
+        it with ``queues(project_id, name=...)`` before creating it again.
+
+            qid = await weave.create_queue("entity/project", name="triage")
         """
         request = proto.create_queue_request(
             project_id, name=name, scorer_refs=scorer_refs, description=description
         )
-        return proto.read_created_id(await self._fetch(request))
+        return proto.read_created_id((await self._send_unrepeatable(request)).content)
 
     async def queues(
         self,
