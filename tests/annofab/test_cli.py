@@ -424,6 +424,20 @@ def stop_counts(err: str, marker: str) -> dict[str, int]:
     return {name: int(value.replace(",", "")) for value, name in found}
 
 
+async def resume(
+    emu: Emulator, conn: tuple[str, ...], action: str, failures: Path
+) -> dict[str, Any]:
+    """Without the faults, run ``action`` again on the failures file; its JSON report."""
+    emu.faults.clear()
+    again = await annoq(
+        "annofab", "operate", *conn, "--json", emu.annofab.project_id, action,
+        "--ids-from", str(failures),
+    )  # fmt: skip
+    assert again.code == 0, again.err
+    report: dict[str, Any] = json.loads(again.out)
+    return report
+
+
 async def interrupt_operate_midway(
     emu: Emulator, conn: tuple[str, ...], tmp_path: Path, sig: signal.Signals, n: int = 400
 ) -> tuple[list[str], Path, Path, Any]:
@@ -472,14 +486,8 @@ async def test_ctrl_c_mid_operate_prints_the_counts_and_the_failures_file_comple
     assert len(finished_ids) == counts["done"]
     assert all(emu.annofab.applied(t, "complete") == 1 for t in finished_ids)
 
-    emu.faults.clear()
-    again = await annoq(
-        "annofab", "operate", *conn, "--json", emu.annofab.project_id, "complete",
-        "--ids-from", str(failures),
-    )  # fmt: skip
+    report = await resume(emu, conn, "complete", failures)
 
-    assert again.code == 0, again.err
-    report = json.loads(again.out)
     assert (report["total"], report["failed"]) == (len(left), 0)
     assert all(emu.annofab.applied(t, "complete") == 1 for t in ids)  # each exactly once
     assert emu.annofab.applied(status="complete") == len(ids)
@@ -533,13 +541,8 @@ async def test_operate_whose_task_walk_fails_midway_writes_the_failures_file_and
     started = emu.annofab.applied(status="working")  # an abandoned start may have landed
     assert done <= started <= done + len(records)
 
-    emu.faults.clear()
-    again = await annoq(
-        "annofab", "operate", *conn, "--json", emu.annofab.project_id, "start",
-        "--ids-from", str(failures),
-    )  # fmt: skip
+    report = await resume(emu, conn, "start", failures)
 
-    assert again.code == 0, again.err
-    assert json.loads(again.out)["total"] == len(records)
+    assert (report["total"], report["failed"]) == (len(records), 0)
     assert all(emu.annofab.task(r["id"])["status"] == "working" for r in records)
     assert all(emu.annofab.applied(r["id"], "working") == 1 for r in records)

@@ -575,7 +575,6 @@ async def operate_command(args: argparse.Namespace, out: Output) -> int:
             unread=(lambda: [_task_key(w) for w in feed.unread()]) if feed is not None else None,
             place=lambda key: task_place(refs.get(key)),
             concurrency=args.concurrency,
-            connection_limit=_config.DEFAULT_CONNECTION_LIMIT,
         )
     return finish_bulk_command(
         run,

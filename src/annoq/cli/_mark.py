@@ -116,7 +116,6 @@ async def mark(args: argparse.Namespace, out: Output) -> int:
             retries=lambda: weave.stats.retries,
             unread=feed.unread if feed is not None else None,
             concurrency=args.concurrency,
-            connection_limit=_config.DEFAULT_CONNECTION_LIMIT,
         )
     return finish_bulk_command(
         run,

@@ -38,6 +38,7 @@ from typing import Any, Final, Generic, TextIO, TypeVar
 
 import attrs
 
+from .. import _config
 from .._bulk import BulkError, BulkFailure, BulkProgress, BulkResult
 from ._errors import EXIT_FAILED, EXIT_OK, describe, printable
 from ._io import atomic_file, json_line
@@ -166,14 +167,15 @@ async def run_bulk_command(
     unread: Callable[[], Sequence[str]] | None = None,
     place: Place | None = None,
     concurrency: int | None = None,
-    connection_limit: int | None = None,
+    connection_limit: int | None = _config.DEFAULT_CONNECTION_LIMIT,
 ) -> BulkRun:
     """Run ``start(hooks)`` with a progress bar and the failures file; see the module.
 
     ``unread`` names (by key) the listed inputs not read yet; ``place`` gives the extra
     fields of a key's failures line.
     When ``concurrency`` (the updates in flight asked for) is above ``connection_limit``
-    (the connections the session's pool opens at once), a note says so, once.
+    (the connections the session's pool opens at once, by default the sessions' own
+    default), a note says so, once.
     """
     if concurrency is not None and connection_limit is not None and concurrency > connection_limit:
         out.note(
