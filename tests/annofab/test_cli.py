@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from annoq.emulator import Emulator, FaultRule
-from tests.cli.conftest import annoq, summary
+from tests.cli.conftest import annoq, finished, start_annoq, summary, until
 from tests.cli.test_demo import annoq_command
 from tests.cli.test_serve import start_serve, stop
 
@@ -403,3 +404,145 @@ async def test_reassign_assigns_the_listed_tasks_and_a_rerun_is_unchanged(
     )  # fmt: skip
     assert json.loads(cleared.out)["updated"] == 6
     assert all("account_id" not in emu.annofab.task(t) for t in ids)
+
+
+# -- interrupted and stopped runs -------------------------------------------------------
+
+SLOW_OPERATIONS = FaultRule(kind="latency", latency=0.02, routes={"annofab_operate"})
+"""Each operation takes 20 ms, so a run of hundreds lasts long enough to be interrupted."""
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def stop_counts(err: str, marker: str) -> dict[str, int]:
+    """The counts of the stop line (the stderr line holding ``marker``)."""
+    lines = [x for x in err.splitlines() if marker in x]
+    assert len(lines) == 1, err
+    found = re.findall(r"([\d,]+) (done|updated|unchanged|failed|in flight|not started)", lines[0])
+    return {name: int(value.replace(",", "")) for value, name in found}
+
+
+async def resume(
+    emu: Emulator, conn: tuple[str, ...], action: str, failures: Path
+) -> dict[str, Any]:
+    """Without the faults, run ``action`` again on the failures file; its JSON report."""
+    emu.faults.clear()
+    again = await annoq(
+        "annofab", "operate", *conn, "--json", emu.annofab.project_id, action,
+        "--ids-from", str(failures),
+    )  # fmt: skip
+    assert again.code == 0, again.err
+    report: dict[str, Any] = json.loads(again.out)
+    return report
+
+
+async def interrupt_operate_midway(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path, sig: signal.Signals, n: int = 400
+) -> tuple[list[str], Path, Path, Any]:
+    """Complete ``n`` listed tasks in a child; send ``sig`` once 20 completes landed."""
+    ids = emu.annofab.seed_tasks(n, assignee=emu.annofab.user)
+    todo = tmp_path / "todo.jsonl"
+    listed = await annoq("annofab", "tasks", *conn, emu.annofab.project_id, "-o", str(todo))
+    assert listed.code == 0, listed.err
+    failures = tmp_path / "failed.jsonl"
+    emu.faults.add(SLOW_OPERATIONS)
+    process = await start_annoq(
+        "annofab", "operate", *conn, emu.annofab.project_id, "complete",
+        "--ids-from", str(todo), "--failures", str(failures),
+    )  # fmt: skip
+    await until(lambda: emu.annofab.applied(status="complete") >= 20, "20 completes")
+    process.send_signal(sig)
+    return ids, todo, failures, await finished(process)
+
+
+async def test_ctrl_c_mid_operate_prints_the_counts_and_the_failures_file_completes_each_task_once(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path
+) -> None:
+    ids, _, failures, ran = await interrupt_operate_midway(emu, conn, tmp_path, signal.SIGINT)
+
+    assert ran.code == 130, ran.err
+    assert "Traceback" not in ran.err
+    counts = stop_counts(ran.err, "operate complete interrupted:")
+    assert counts["done"] > 0
+    assert counts["done"] + counts["in flight"] + counts["not started"] == len(ids)
+    assert f"--ids-from {failures} resumes exactly" in ran.err
+    assert summary(ran.out)["Items"] == f"{counts['done']:,}"
+    assert not [t for t in ids if emu.annofab.task(t)["status"] == "working"]  # put back
+    records = read_jsonl(failures)
+    reasons = [r["reason"] for r in records]
+    assert reasons.count("abandoned") == counts["in flight"]
+    assert reasons.count("not_started") == counts["not started"]
+    assert all(
+        (r["phase"], r["phase_stage"], r["number_of_rejections"]) == ("annotation", 1, 0)
+        for r in records
+    )  # where each was listed: a rerun acts on it only there
+    left = [r["id"] for r in records]
+    never_sent = [r["id"] for r in records if r["reason"] == "not_started"]
+    assert never_sent == ids[len(ids) - counts["not started"] :]
+    assert all(emu.annofab.applied(t) == 0 for t in never_sent)
+    finished_ids = [t for t in ids if t not in set(left)]
+    assert len(finished_ids) == counts["done"]
+    assert all(emu.annofab.applied(t, "complete") == 1 for t in finished_ids)
+
+    report = await resume(emu, conn, "complete", failures)
+
+    assert (report["total"], report["failed"]) == (len(left), 0)
+    assert all(emu.annofab.applied(t, "complete") == 1 for t in ids)  # each exactly once
+    assert emu.annofab.applied(status="complete") == len(ids)
+    assert {(emu.annofab.task(t)["phase"], emu.annofab.task(t)["status"]) for t in ids} == {
+        ("acceptance", "not_started")
+    }  # none accepted by a second complete
+
+
+async def test_sigterm_mid_operate_exits_143_with_the_counts_and_writes_the_failures_file(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path
+) -> None:
+    ids, _, failures, ran = await interrupt_operate_midway(emu, conn, tmp_path, signal.SIGTERM)
+
+    assert ran.code == 143, ran.err
+    assert "annoq: terminated" in ran.err
+    assert "Traceback" not in ran.err
+    counts = stop_counts(ran.err, "operate complete interrupted:")
+    assert counts["done"] + counts["in flight"] + counts["not started"] == len(ids)
+    assert counts["done"] == counts["updated"] > 0
+    records = read_jsonl(failures)
+    assert len(records) == counts["in flight"] + counts["not started"] > 0
+    assert {r["phase"] for r in records} == {"annotation"}
+    assert not [t for t in ids if emu.annofab.task(t)["status"] == "working"]
+    left = {r["id"] for r in records}
+    assert all(emu.annofab.applied(t, "complete") == 1 for t in ids if t not in left)
+
+
+async def test_operate_whose_task_walk_fails_midway_writes_the_failures_file_and_exits_1(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path
+) -> None:
+    emu.annofab.seed_tasks(2000, assignee=emu.annofab.user)
+    failures = tmp_path / "failed.jsonl"
+    emu.faults.add(SLOW_OPERATIONS)
+    process = await start_annoq(
+        "annofab", "operate", *conn, "--max-retries", "0", emu.annofab.project_id, "start",
+        "--where-status", "not_started", "--failures", str(failures),
+    )  # fmt: skip
+    await until(lambda: emu.annofab.applied(status="working") >= 50, "50 starts")
+    emu.faults.add(FaultRule(kind="status", status=500, routes={"annofab_tasks"}))
+    ran = await finished(process)
+
+    assert ran.code == 1, ran.err
+    ran.assert_one_error_line(
+        "operate start stopped: the input failed:", "500", f"--ids-from {failures}"
+    )
+    records = read_jsonl(failures)
+    assert {r["reason"] for r in records} <= {"abandoned"}
+    assert {r["phase"] for r in records} <= {"annotation"}
+    done = int(summary(ran.out)["Items"].replace(",", ""))
+    assert 0 < done < 2000
+    started = emu.annofab.applied(status="working")  # an abandoned start may have landed
+    assert done <= started <= done + len(records)
+
+    report = await resume(emu, conn, "start", failures)
+
+    assert (report["total"], report["failed"]) == (len(records), 0)
+    assert all(emu.annofab.task(r["id"])["status"] == "working" for r in records)
+    assert all(emu.annofab.applied(r["id"], "working") == 1 for r in records)

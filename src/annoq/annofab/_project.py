@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _config
 from .._args import require_count, require_id
-from .._bulk import BulkProgress, BulkResult, run_bulk
+from .._bulk import BulkFailure, BulkProgress, BulkResult, run_bulk
 from .._errors import InvalidArgumentError
 from .._walk import PageData, SeenWindow, Walk, dedupe, walk_pages
 from . import _protocol as proto
@@ -337,6 +337,7 @@ class Project:
         take_over: bool = True,
         concurrency: int = _config.ANNOFAB_BULK_CONCURRENCY,
         on_progress: Callable[[BulkProgress], object] | None = None,
+        on_failure: Callable[[BulkFailure], object] | None = None,
         fail_fast: bool = False,
         max_retries: int | None = None,
     ) -> BulkResult:
@@ -362,7 +363,8 @@ class Project:
         step quotes the previous answer's ``updated_datetime``. A 409 reads the task
         again and decides afresh. A failure, ``fail_fast`` or a cancellation after
         starting puts the task back to ``break``; inputs in flight when the run stops
-        early are listed in ``result.abandoned``. Failures carry a reason
+        early are listed in ``result.abandoned``. ``on_failure`` is called with each
+        failure as it happens (to stream them to a file). Failures carry a reason
         (``not_found``, ``permission_denied``, ``invalid_transition``, ``conflict``,
         ``wrong_phase``, ``task_complete``, ``phase_changed``, ...).
 
@@ -375,7 +377,7 @@ class Project:
         put_back = goal not in (OperateAction.START, OperateAction.CANCEL) and not force
         return await self._bulk(
             tasks, planner, put_back, origins, on_moved,
-            concurrency, on_progress, fail_fast, max_retries,
+            concurrency, on_progress, on_failure, fail_fast, max_retries,
         )  # fmt: skip
 
     async def bulk_reassign(
@@ -388,6 +390,7 @@ class Project:
         on_moved: OnMoved = "unchanged",
         concurrency: int = _config.ANNOFAB_BULK_CONCURRENCY,
         on_progress: Callable[[BulkProgress], object] | None = None,
+        on_failure: Callable[[BulkFailure], object] | None = None,
         fail_fast: bool = False,
         max_retries: int | None = None,
     ) -> BulkResult:
@@ -405,7 +408,7 @@ class Project:
         )
         return await self._bulk(
             tasks, planner, False, origins, on_moved,
-            concurrency, on_progress, fail_fast, max_retries,
+            concurrency, on_progress, on_failure, fail_fast, max_retries,
         )  # fmt: skip
 
     # -- dry runs -------------------------------------------------------------------
@@ -520,6 +523,7 @@ class Project:
         on_moved: OnMoved,
         concurrency: int,
         on_progress: Callable[[BulkProgress], object] | None,
+        on_failure: Callable[[BulkFailure], object] | None,
         fail_fast: bool,
         max_retries: int | None,
     ) -> BulkResult:
@@ -535,6 +539,7 @@ class Project:
             key=_work_key,
             concurrency=concurrency,
             on_progress=on_progress,
+            on_failure=on_failure,
             throttle_count=lambda: stats.rate_limited,
             retry_count=lambda: stats.retries,
             fail_fast=fail_fast,

@@ -8,7 +8,7 @@ import contextlib
 import csv
 import enum
 import warnings
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -16,7 +16,7 @@ import attrs
 import orjson
 
 from .. import _config
-from .._bulk import BulkFailure
+from .._bulk import BulkResult
 from .._errors import (
     AuthenticationError,
     MFARequiredError,
@@ -36,19 +36,11 @@ from ..annofab import (
     TaskStatus,
 )
 from ..annofab._protocol import format_lock
-from ._errors import EXIT_AUTH, EXIT_FAILED, EXIT_OK, CliError
-from ._io import FORMATS, atomic_file, json_line, output_to
+from ._errors import EXIT_AUTH, EXIT_OK, CliError
+from ._io import FORMATS, json_line, output_to
 from ._options import common_options, count, json_option, positive, seconds
-from ._render import (
-    Output,
-    Stopwatch,
-    bulk_json,
-    bulk_progress,
-    bulk_rows,
-    is_terminal,
-    number,
-    rate,
-)
+from ._render import Output, Stopwatch, is_terminal, number, rate
+from ._run import CountingFeed, Hooks, finish_bulk_command, run_bulk_command
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -195,8 +187,11 @@ def register(commands: Subcommands) -> None:
     operate.add_argument(
         "--failures",
         metavar="FILE",
-        help="write failed tasks as JSONL {id, phase, phase_stage, reason, message} "
-        "(for --ids-from)",
+        help="write failed tasks as JSONL {id, phase, phase_stage, number_of_rejections, "
+        "reason, message}, as they fail; a run that stops early (Ctrl-C, SIGTERM, an "
+        "error) adds the tasks it did not finish, so feeding the file back with "
+        "--ids-from resumes it, each task acted on only where it was listed (empty when "
+        "none failed)",
     )
     operate.set_defaults(handler=operate_command)
 
@@ -516,23 +511,26 @@ def _need_phases(inputs: list[str | TaskRef], args: argparse.Namespace) -> None:
 PHASE_ACTIONS: Final = frozenset({"complete", "reject", "cancel"})
 
 
-def failure_line(failure: BulkFailure, ref: TaskRef | None) -> dict[str, Any]:
-    """A failure as a ``--failures`` line: ``{"id", "phase"?, "phase_stage"?,
-    "number_of_rejections"?, "reason", "message"}``, ready for ``--ids-from``."""
-    record: dict[str, Any] = {"id": failure.key}
-    if ref is not None:
-        record["phase"] = ref.phase.value
-        if ref.phase_stage is not None:
-            record["phase_stage"] = ref.phase_stage
-        if ref.number_of_rejections is not None:
-            record["number_of_rejections"] = ref.number_of_rejections
-    record["reason"] = failure.reason
-    record["message"] = str(failure.error)
+def task_place(ref: TaskRef | None) -> dict[str, Any]:
+    """Where a task was listed, as the fields of its ``--failures`` line
+    (``"phase"``, ``"phase_stage"``, ``"number_of_rejections"``; none for a bare id), so
+    that feeding the file back with ``--ids-from`` acts on it only there."""
+    if ref is None:
+        return {}
+    record: dict[str, Any] = {"phase": ref.phase.value}
+    if ref.phase_stage is not None:
+        record["phase_stage"] = ref.phase_stage
+    if ref.number_of_rejections is not None:
+        record["number_of_rejections"] = ref.number_of_rejections
     return record
 
 
+def _task_key(work: str | TaskRef) -> str:
+    return work.task_id if isinstance(work, TaskRef) else work
+
+
 async def operate_command(args: argparse.Namespace, out: Output) -> int:
-    """Run the bulk operation (or its dry run) and report it."""
+    """Run the bulk operation (or its dry run) and report it (also when it stops early)."""
     _check_operate(args)
     ids: list[str | TaskRef] | None = None
     if args.ids_from is not None:
@@ -540,58 +538,51 @@ async def operate_command(args: argparse.Namespace, out: Output) -> int:
             args.ids_from, out.stdin, phase=args.phase, phase_stage=args.phase_stage
         )
         _need_phases(ids, args)
-    refs: dict[str, TaskRef] | None = None
-    if args.failures and ids is not None:
+    refs: dict[str, TaskRef] = {}  # where each task was listed, for --failures
+    if ids is not None:
         refs = {w.task_id: w for w in ids if isinstance(w, TaskRef)}
-    elif args.failures:
-        refs = {}
-    total = len(ids) if ids is not None else None
+    feed = CountingFeed(ids) if ids is not None else None
     async with _annofab(args) as (af, project), contextlib.AsyncExitStack() as stack:
-        inputs: Any = ids
-        if inputs is None:
+        inputs: Any = feed
+        if feed is None:
             inputs = await stack.enter_async_context(
-                contextlib.aclosing(_where(project, args, refs))
+                contextlib.aclosing(_where(project, args, refs if args.failures else None))
             )
         if args.dry_run:
-            return await _dry_run(project, inputs, args, out)
-        sink: contextlib.AbstractContextManager[TextIO | None] = (
-            atomic_file(args.failures) if args.failures else contextlib.nullcontext()
-        )
-        with sink as failures, out.progress(_title(args), total) as bar:
+            return await _dry_run(project, ids if ids is not None else inputs, args, out)
+
+        def start(hooks: Hooks) -> Awaitable[BulkResult]:
             options: dict[str, Any] = {
                 "on_moved": args.on_moved,
                 "concurrency": args.concurrency,
-                "on_progress": bulk_progress(bar, lambda: af.stats.retries, total),
+                "on_progress": hooks.on_progress,
+                "on_failure": hooks.on_failure,
                 "max_retries": args.max_retries,
             }
             if args.action == "reassign":
-                result = await project.bulk_reassign(inputs, args.to, **options)
-            else:
-                result = await project.bulk_operate(
-                    inputs,
-                    args.action,
-                    force=args.force,
-                    take_over=not args.no_take_over,
-                    **options,
-                )
-            if failures is not None:
-                known = refs or {}
-                failures.writelines(
-                    json_line(failure_line(f, known.get(f.key))) for f in result.failures
-                )
-    if out.json:
-        out.emit_json({"action": args.action, **bulk_json(result)})
-    elif not out.quiet:
-        out.table(bulk_rows(result), title=f"{args.action} in project {args.project}")
-        if result.failed and args.failures:
-            out.note(
-                f"{number(result.failed)} failures written to {args.failures}; retry them "
-                f"with --ids-from {args.failures}"
+                return project.bulk_reassign(inputs, args.to, **options)
+            return project.bulk_operate(
+                inputs, args.action, force=args.force, take_over=not args.no_take_over, **options
             )
-        elif result.failed:
-            first = result.failures[0]
-            out.note(f"first failure: {first.key}: {first.error} (--failures FILE saves all)")
-    return EXIT_OK if result.ok else EXIT_FAILED
+
+        run = await run_bulk_command(
+            out,
+            start,
+            description=_title(args),
+            total=len(feed) if feed is not None else None,
+            failures=args.failures,
+            retries=lambda: af.stats.retries,
+            unread=(lambda: [_task_key(w) for w in feed.unread()]) if feed is not None else None,
+            place=lambda key: task_place(refs.get(key)),
+            concurrency=args.concurrency,
+        )
+    return finish_bulk_command(
+        run,
+        out,
+        what=f"operate {args.action}",
+        title=f"{args.action} in project {args.project}",
+        head={"action": args.action},
+    )
 
 
 def _title(args: argparse.Namespace) -> str:

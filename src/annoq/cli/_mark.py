@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _config
 from .._bulk import BulkResult
 from ..weave import Queue, QueueStats
-from ._errors import EXIT_FAILED, EXIT_OK, printable
+from ._errors import EXIT_OK
 from ._io import read_ids
 from ._options import (
     SETTABLE_STATES,
@@ -21,8 +21,8 @@ from ._options import (
     make_session,
     positive,
 )
-from ._render import Output, bulk_json, bulk_rows, number
-from ._run import BulkRun, CountingFeed, Hooks, retry_hint, run_bulk_command, stop_line
+from ._render import Output, number
+from ._run import CountingFeed, Hooks, finish_bulk_command, run_bulk_command
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -118,13 +118,14 @@ async def mark(args: argparse.Namespace, out: Output) -> int:
             retries=lambda: weave.stats.retries,
             unread=feed.unread if feed is not None else None,
             concurrency=args.concurrency,
-            connection_limit=_config.DEFAULT_CONNECTION_LIMIT,
         )
-    _report(run, args, out)
-    if run.interrupted:
-        assert run.stopped is not None
-        raise run.stopped
-    return EXIT_OK if run.result.ok and run.stopped is None else EXIT_FAILED
+    return finish_bulk_command(
+        run,
+        out,
+        what=f"mark {args.state}",
+        title=f"Marked {args.state} in queue {args.queue}",
+        head={"state": args.state},
+    )
 
 
 def _known_total(stats: QueueStats, args: argparse.Namespace) -> int | None:
@@ -134,29 +135,6 @@ def _known_total(stats: QueueStats, args: argparse.Namespace) -> int | None:
     if set(args.where_state) == {"unstarted", "in_progress"}:
         return stats.total_items - stats.completed_items
     return None
-
-
-def _report(run: BulkRun, args: argparse.Namespace, out: Output) -> None:
-    result = run.result
-    if run.stopped is not None:
-        line = stop_line(run, f"mark {args.state}")
-        if run.interrupted:
-            out.stderr.write(f"annoq: {printable(line)}\n")
-        else:
-            out.error(line)
-    if out.json:
-        out.emit_json({"state": args.state, **bulk_json(result)})
-        return
-    if out.quiet:
-        return
-    out.table(bulk_rows(result), title=f"Marked {args.state} in queue {args.queue}")
-    if run.stopped is not None:
-        return
-    if result.failed and args.failures:
-        out.note(retry_hint(result, args.failures))
-    elif result.failed:
-        first = result.failures[0]
-        out.note(f"first failure: {first.key}: {first.error} (--failures FILE saves them all)")
 
 
 async def _dry_run(

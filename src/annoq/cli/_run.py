@@ -1,7 +1,8 @@
 """One bulk run on the command line: progress, the ``--failures`` file, and what is
 said and saved when the run stops early (Ctrl-C, SIGTERM, a failed input or walk).
 
-Every bulk command (``mark``, ``annofab operate``) runs through :func:`run_bulk_command`:
+Every bulk command (``mark``, ``annofab operate``) runs through :func:`run_bulk_command`,
+then reports with :func:`finish_bulk_command`:
 
     feed = CountingFeed(ids)                      # when the inputs are a known list
     run = await run_bulk_command(
@@ -15,13 +16,16 @@ Every bulk command (``mark``, ``annofab operate``) runs through :func:`run_bulk_
         retries=lambda: session.stats.retries,
         unread=feed.unread,
     )
+    return finish_bulk_command(run, out, what="mark completed", title="Marked completed")
 
 The failures file gets each failure as it happens, then, if the run stopped early, the
 inputs that were read but not finished (``"reason": "abandoned"``) and, for a list of
 ids, those never read (``"not_started"``): feeding it back with ``--ids-from`` resumes
-exactly where the run stopped. A cancelled run (Ctrl-C, SIGTERM) still re-raises
-``CancelledError`` after the caller reports it; :func:`annoq.cli.main` maps it to the
-exit status 130 or 143.
+exactly where the run stopped. A backend whose inputs carry more than an id (an Annofab
+task's phase, so that a rerun acts on it only where it was listed) passes ``place``: the
+extra fields of each key's line. A cancelled run (Ctrl-C, SIGTERM) still re-raises
+``CancelledError`` after :func:`finish_bulk_command` reports it; :func:`annoq.cli.main`
+maps it to the exit status 130 or 143.
 """
 
 from __future__ import annotations
@@ -29,15 +33,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Final, TextIO
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, Final, Generic, TextIO, TypeVar
 
 import attrs
 
+from .. import _config
 from .._bulk import BulkError, BulkFailure, BulkProgress, BulkResult
-from ._errors import describe
+from ._errors import EXIT_FAILED, EXIT_OK, describe, printable
 from ._io import atomic_file, json_line
-from ._render import Bar, Output, bulk_progress, number
+from ._render import Bar, Output, bulk_json, bulk_progress, bulk_rows, number
+
+T = TypeVar("T")
+
+Place = Callable[[str], Mapping[str, Any]]
+"""The fields a failures line carries besides its id, reason and message, by key."""
 
 ABANDONED: Final = "abandoned"
 """Reason code of an input that was read but not finished when the run stopped."""
@@ -52,27 +62,32 @@ FIXED_FIRST_REASONS: Final = {
     "not_found": "does not exist",
     "permission_denied": "fix the key's access first",
     "unauthenticated": "fix the credentials first",
+    "wrong_phase": "the task is not in a phase the action applies to",
+    "phase_changed": "the task moved on since it was listed",
+    "phase_required": "give the phase the tasks were listed in with --phase",
+    "assigned_to_other": "someone else holds the task (without --no-take-over it is taken over)",
+    "task_complete": "the task is complete",
 }
 """Failure reasons a retry alone does not fix, with what stands in the way."""
 
 
-class CountingFeed:
+class CountingFeed(Generic[T]):
     """A list of inputs handed to a bulk run, counting how many it has read, so that
     :meth:`unread` can name the ones it never reached."""
 
-    def __init__(self, inputs: Sequence[str]) -> None:
+    def __init__(self, inputs: Sequence[T]) -> None:
         self._inputs = inputs
         self.read = 0
 
     def __len__(self) -> int:
         return len(self._inputs)
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[T]:
         for work in self._inputs:
             self.read += 1
             yield work
 
-    def unread(self) -> Sequence[str]:
+    def unread(self) -> Sequence[T]:
         """The inputs not read yet, in order."""
         return self._inputs[self.read :]
 
@@ -107,10 +122,12 @@ class BulkRun:
 
 
 class FailureLog:
-    """Failure records written to ``stream`` as they happen (``None``: not kept)."""
+    """Failure records written to ``stream`` as they happen (``None``: not kept):
+    ``{"id", **place(id), "reason", "message"}`` lines, ready for ``--ids-from``."""
 
-    def __init__(self, stream: TextIO | None) -> None:
+    def __init__(self, stream: TextIO | None, place: Place | None = None) -> None:
         self._stream = stream
+        self._place = place
         self.streamed = 0
 
     def add(self, failure: BulkFailure) -> None:
@@ -131,7 +148,11 @@ class FailureLog:
 
     def _write(self, key: str, reason: str, message: str) -> None:
         if self._stream is not None:
-            self._stream.write(json_line({"id": key, "reason": reason, "message": message}))
+            record: dict[str, Any] = {"id": key}
+            if self._place is not None:
+                record.update(self._place(key))
+            record.update(reason=reason, message=message)
+            self._stream.write(json_line(record))
             self._stream.flush()
 
 
@@ -144,13 +165,17 @@ async def run_bulk_command(
     failures: str | None,
     retries: Callable[[], int],
     unread: Callable[[], Sequence[str]] | None = None,
+    place: Place | None = None,
     concurrency: int | None = None,
-    connection_limit: int | None = None,
+    connection_limit: int | None = _config.DEFAULT_CONNECTION_LIMIT,
 ) -> BulkRun:
     """Run ``start(hooks)`` with a progress bar and the failures file; see the module.
 
+    ``unread`` names (by key) the listed inputs not read yet; ``place`` gives the extra
+    fields of a key's failures line.
     When ``concurrency`` (the updates in flight asked for) is above ``connection_limit``
-    (the connections the session's pool opens at once), a note says so, once.
+    (the connections the session's pool opens at once, by default the sessions' own
+    default), a note says so, once.
     """
     if concurrency is not None and connection_limit is not None and concurrency > connection_limit:
         out.note(
@@ -162,7 +187,7 @@ async def run_bulk_command(
         atomic_file(failures) if failures else contextlib.nullcontext()
     )
     with sink as stream, out.progress(description, total) as bar:
-        log = FailureLog(stream)
+        log = FailureLog(stream, place)
         hooks = Hooks(_watch(bar, retries, total, last), log.add)
         stopped: BaseException | None = None
         try:
@@ -194,6 +219,37 @@ def _watch(
         draw(event)
 
     return on_progress
+
+
+def finish_bulk_command(
+    run: BulkRun, out: Output, *, what: str, title: str, head: Mapping[str, Any]
+) -> int:
+    """Report a bulk command's run and give its exit status; re-raise an interruption
+    once reported.
+
+    ``what`` names the command in the stop line (``"mark completed"``), ``title`` heads
+    the summary table, ``head`` leads the ``--json`` report (``{"state": "completed"}``).
+    """
+    result = run.result
+    if run.stopped is not None:
+        line = stop_line(run, what)
+        if run.interrupted:
+            out.stderr.write(f"annoq: {printable(line)}\n")
+        else:
+            out.error(line)
+    if out.json:
+        out.emit_json({**head, **bulk_json(result)})
+    elif not out.quiet:
+        out.table(bulk_rows(result), title=title)
+        if run.stopped is None and result.failed and run.failures:
+            out.note(retry_hint(result, run.failures))
+        elif run.stopped is None and result.failed:
+            first = result.failures[0]
+            out.note(f"first failure: {first.key}: {first.error} (--failures FILE saves them all)")
+    if run.interrupted:
+        assert run.stopped is not None
+        raise run.stopped
+    return EXIT_OK if result.ok and run.stopped is None else EXIT_FAILED
 
 
 def stop_line(run: BulkRun, what: str) -> str:
