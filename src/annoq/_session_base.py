@@ -13,8 +13,10 @@ from typing import Self
 import aiohttp
 from yarl import URL
 
-from ._args import make_options
+from . import _config
+from ._args import make_options, require_count
 from ._config import Timeout
+from ._errors import InvalidArgumentError
 from ._retry import RetryBudget, RetryPolicy
 from ._transport import Auth, Request, RequestOptions, Response, Transport, TransportStats
 
@@ -39,11 +41,31 @@ class SessionBase:
         retry_budget: RetryBudget | bool | None,
         connection_limit: int,
         user_agent: str | None,
+        max_response_bytes: int = _config.DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        require_count(connection_limit, "connection_limit", minimum=1)
+        require_count(max_response_bytes, "max_response_bytes", minimum=1)
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise InvalidArgumentError(
+                f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
+            )
+        if user_agent is not None and (
+            not isinstance(user_agent, str)
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_agent)
+        ):
+            raise InvalidArgumentError("user_agent must be a string without control characters")
+        if retry_budget is not None and not isinstance(retry_budget, bool | RetryBudget):
+            raise InvalidArgumentError(
+                f"retry_budget must be a RetryBudget, True or None, got {retry_budget!r}"
+            )
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise InvalidArgumentError(
+                f"retry_policy must be a RetryPolicy, got {type(retry_policy).__name__}"
+            )
         budget = RetryBudget() if retry_budget is True else (retry_budget or None)
         self._transport = Transport(
             url, auth, session=session, connection_limit=connection_limit,
-            user_agent=user_agent, budget=budget,
+            user_agent=user_agent, budget=budget, max_response_bytes=max_response_bytes,
         )  # fmt: skip
         self._options = make_options(RequestOptions(), timeout, max_retries, retry_policy)
 

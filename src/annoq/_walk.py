@@ -22,6 +22,7 @@ from typing import Any, Generic, Self, TypeVar
 import attrs
 import orjson
 
+from . import _config
 from ._errors import AnnoqError, InvalidArgumentError
 
 __all__ = [
@@ -90,8 +91,12 @@ async def walk_pages(
     the loop early (break, exception, cancellation) cancels and awaits every request
     still in flight, so nothing is left pending.
     """
-    if prefetch < 0:
-        raise InvalidArgumentError(f"prefetch must be >= 0, got {prefetch!r}")
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or not (
+        0 <= prefetch <= _config.MAX_PREFETCH
+    ):
+        raise InvalidArgumentError(
+            f"prefetch must be an integer from 0 to {_config.MAX_PREFETCH}, got {prefetch!r}"
+        )
     in_flight: deque[asyncio.Task[PageData[T]]] = deque()
     next_index = 0
 
@@ -156,6 +161,9 @@ class SeenWindow:
             if len(self._order) > self._capacity:
                 self._seen.discard(self._order.popleft())
         return True
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._seen
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -8,7 +8,7 @@ import aiohttp
 import anyio
 
 from .. import _config
-from .._args import require_id
+from .._args import require_segment
 from .._config import Timeout
 from .._retry import RetryBudget, RetryPolicy
 from .._session_base import SessionBase
@@ -129,4 +129,4 @@ class AnnofabSession(SessionBase):
 
         project = af.project("prj-1")
         """
-        return Project(self, require_id(project_id, "project_id"))
+        return Project(self, require_segment(project_id, "project_id"))
