@@ -510,21 +510,20 @@ async def aiter_lines(
     size = 0
     async for chunk in response.content.iter_any():
         size += len(chunk)
-        if size > max_bytes:
+        pending += chunk
+        end = pending.rfind(b"\n")
+        if end >= 0:
+            lines = bytes(pending[:end]).split(b"\n")
+            del pending[: end + 1]
+            for raw in lines:
+                line = raw.strip()
+                if line:
+                    yield line
+        if size > max_bytes:  # the lines complete within the cap went out first
             raise ResponseDecodeError(
                 f"streamed response is larger than the {max_bytes:,}-byte limit "
                 "(max_response_bytes); not read further"
             )
-        pending += chunk
-        end = pending.rfind(b"\n")
-        if end < 0:
-            continue
-        lines = bytes(pending[:end]).split(b"\n")
-        del pending[: end + 1]
-        for raw in lines:
-            line = raw.strip()
-            if line:
-                yield line
     last = bytes(pending).strip()
     if last:
         yield last
