@@ -75,21 +75,27 @@ def redirect_to(target: str, status: int = 307) -> Handler:
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_a_redirect_to_another_origin_never_gets_the_progress_body_or_the_key(status):
     other = Recorder()
-    async with serve(other.handle) as elsewhere, serve(redirect_to(elsewhere, status)) as base:
-        async with WeaveSession(KEY, base_url=base, retry_policy=NO_RETRY) as weave:
-            with pytest.raises(InsecureTransportError, match="another origin") as caught:
-                await weave.queue(PROJECT, QID).update_progress("item-1", "completed")
+    async with (
+        serve(other.handle) as elsewhere,
+        serve(redirect_to(elsewhere, status)) as base,
+        WeaveSession(KEY, base_url=base, retry_policy=NO_RETRY) as weave,
+    ):
+        with pytest.raises(InsecureTransportError, match="another origin") as caught:
+            await weave.queue(PROJECT, QID).update_progress("item-1", "completed")
     assert other.received == []
     assert KEY not in str(caught.value)
 
 
 async def test_a_bulk_run_behind_a_redirect_fails_its_items_and_sends_nothing_elsewhere():
     other = Recorder()
-    async with serve(other.handle) as elsewhere, serve(redirect_to(elsewhere)) as base:
-        async with WeaveSession(KEY, base_url=base) as weave:
-            result = await weave.queue(PROJECT, QID).bulk_update_progress(
-                ["item-1", "item-2", "item-3"], "completed"
-            )
+    async with (
+        serve(other.handle) as elsewhere,
+        serve(redirect_to(elsewhere)) as base,
+        WeaveSession(KEY, base_url=base) as weave,
+    ):
+        result = await weave.queue(PROJECT, QID).bulk_update_progress(
+            ["item-1", "item-2", "item-3"], "completed"
+        )
     assert result.failed == 3
     assert {type(f.error) for f in result.failures} == {InsecureTransportError}
     assert other.received == []
@@ -97,20 +103,25 @@ async def test_a_bulk_run_behind_a_redirect_fails_its_items_and_sends_nothing_el
 
 async def test_a_redirect_of_the_annofab_login_never_resends_the_password():
     other = Recorder()
-    async with serve(other.handle) as elsewhere, serve(redirect_to(elsewhere, 308)) as base:
-        async with AnnofabSession(user_id="alice", password=PASSWORD, endpoint=base) as af:
-            with pytest.raises(InsecureTransportError) as caught:
-                await af.account_id()
+    async with (
+        serve(other.handle) as elsewhere,
+        serve(redirect_to(elsewhere, 308)) as base,
+        AnnofabSession(user_id="alice", password=PASSWORD, endpoint=base) as af,
+    ):
+        with pytest.raises(InsecureTransportError) as caught:
+            await af.account_id()
     assert other.received == []
     assert PASSWORD not in str(caught.value)
     assert PASSWORD not in repr(caught.value)
 
 
 async def test_a_redirect_to_plain_http_off_this_machine_is_refused_as_plain_http():
-    async with serve(redirect_to("http://annoq-test.invalid:8080")) as base:
-        async with WeaveSession(KEY, base_url=base, retry_policy=NO_RETRY) as weave:
-            with pytest.raises(InsecureTransportError, match="plain http"):
-                await weave.create_queue(PROJECT, name="x")
+    async with (
+        serve(redirect_to("http://annoq-test.invalid:8080")) as base,
+        WeaveSession(KEY, base_url=base, retry_policy=NO_RETRY) as weave,
+    ):
+        with pytest.raises(InsecureTransportError, match="plain http"):
+            await weave.create_queue(PROJECT, name="x")
 
 
 async def test_a_redirect_within_the_same_origin_is_not_followed_either():
@@ -122,10 +133,9 @@ async def test_a_redirect_within_the_same_origin_is_not_followed_either():
             return web.Response(status=307, headers={"Location": "/moved/annotation_queues"})
         return web.json_response({"id": "q-1"})
 
-    async with serve(handler) as base:
-        async with WeaveSession(KEY, base_url=base) as weave:
-            with pytest.raises(APIError, match="not followed") as caught:
-                await weave.create_queue(PROJECT, name="x")
+    async with serve(handler) as base, WeaveSession(KEY, base_url=base) as weave:
+        with pytest.raises(APIError, match="not followed") as caught:
+            await weave.create_queue(PROJECT, name="x")
     assert caught.value.status == 307
     assert hits == ["/annotation_queues"]  # sent once, never retried, never followed
 
@@ -165,11 +175,12 @@ async def test_an_endless_chunked_body_is_refused_once_it_passes_the_cap():
             await response.write(chunk)
             sent[0] += len(chunk)
 
-    async with serve(handler) as base:
-        async with WeaveSession(KEY, base_url=base, max_response_bytes=1024 * 1024) as weave:
-            with anyio.fail_after(20):
-                with pytest.raises(ResponseDecodeError, match="max_response_bytes"):
-                    await weave.queue(PROJECT, QID).query_page(limit=10)
+    async with (
+        serve(handler) as base,
+        WeaveSession(KEY, base_url=base, max_response_bytes=1024 * 1024) as weave,
+    ):
+        with anyio.fail_after(20), pytest.raises(ResponseDecodeError, match="max_response_bytes"):
+            await weave.queue(PROJECT, QID).query_page(limit=10)
     assert sent[0] < 64 * 1024 * 1024  # the client stopped reading near its cap
 
 
@@ -211,41 +222,47 @@ def stream_of(*parts: bytes, stall: asyncio.Event | None = None) -> Handler:
     return handler
 
 
+async def collect_names(weave: WeaveSession, names: list[str]) -> None:
+    async for queue in weave.queues(PROJECT):
+        names.append(queue.name)
+
+
 async def test_a_long_ndjson_line_within_the_cap_is_read_whole():
     """aiohttp's own line reader refuses lines past 512 KiB (LineTooLong, untyped)."""
     description = "d" * 3_000_000
     line = queue_line("long")[:-1] + b',"description":"' + description.encode() + b'"}\n'
-    async with serve(stream_of(queue_line("first") + b"\n", line)) as base:
-        async with WeaveSession(KEY, base_url=base) as weave:
-            queues = [q async for q in weave.queues(PROJECT)]
+    async with (
+        serve(stream_of(queue_line("first") + b"\n", line)) as base,
+        WeaveSession(KEY, base_url=base) as weave,
+    ):
+        queues = [q async for q in weave.queues(PROJECT)]
     assert [q.name for q in queues] == ["first", "long"]
     assert queues[1].description == description
 
 
 async def test_an_ndjson_line_past_the_cap_is_a_decode_error():
     endless_line = b'{"id": "' + b"x" * 200_000
-    async with serve(stream_of(queue_line("first") + b"\n", endless_line)) as base:
-        async with WeaveSession(KEY, base_url=base, max_response_bytes=100_000) as weave:
-            names = []
-            with pytest.raises(ResponseDecodeError, match="max_response_bytes"):
-                async for queue in weave.queues(PROJECT):
-                    names.append(queue.name)
+    async with (
+        serve(stream_of(queue_line("first") + b"\n", endless_line)) as base,
+        WeaveSession(KEY, base_url=base, max_response_bytes=100_000) as weave,
+    ):
+        names: list[str] = []
+        with pytest.raises(ResponseDecodeError, match="max_response_bytes"):
+            await collect_names(weave, names)
     assert names == ["first"]
 
 
 @pytest.mark.parametrize(
-    "timeout",
+    "limits",
     [Timeout(total=None, connect=5.0, read=0.3), Timeout(total=0.5, connect=5.0, read=None)],
     ids=["read", "total"],
 )
-async def test_a_stream_that_stalls_midway_raises_annoq_timeout_error(timeout):
+async def test_a_stream_that_stalls_midway_raises_annoq_timeout_error(limits):
     stall = asyncio.Event()
     async with serve(stream_of(queue_line("first") + b"\n", stall=stall)) as base:
-        async with WeaveSession(KEY, base_url=base, timeout=timeout) as weave:
-            names = []
-            with anyio.fail_after(10):
-                with pytest.raises(annoq.TimeoutError, match="while streaming"):
-                    async for queue in weave.queues(PROJECT):
-                        names.append(queue.name)
+        async with WeaveSession(KEY, base_url=base, timeout=limits) as weave:
+            names: list[str] = []
+            with anyio.fail_after(10), pytest.raises(annoq.TimeoutError, match="while streaming"):
+                await collect_names(weave, names)
         stall.set()
     assert names == ["first"]

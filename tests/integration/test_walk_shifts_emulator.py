@@ -40,9 +40,7 @@ async def test_stable_walk_skips_no_item_when_earlier_items_are_deleted(annoq_em
     assert len(deleted) >= 27
 
 
-async def test_stable_walk_skips_no_item_when_the_last_item_read_is_deleted(
-    annoq_emulator, weave
-):
+async def test_stable_walk_skips_no_item_when_the_last_item_read_is_deleted(annoq_emulator, weave):
     emu = annoq_emulator
     qid = emu.weave.seed_queue(500)
     at_start = emu.weave.item_ids(qid)
@@ -84,11 +82,13 @@ async def capping_proxy(emu: Emulator, cap: int) -> AsyncIterator[tuple[str, lis
         asked.append(body.get("limit", -1))
         if body.get("limit") is not None:
             body["limit"] = min(body["limit"], cap)
-        async with aiohttp.ClientSession(headers=emu.auth_headers()) as http:
-            async with http.post(emu.url(request.path), json=body) as answer:
-                return web.Response(
-                    status=answer.status, body=await answer.read(), content_type="application/json"
-                )
+        async with (
+            aiohttp.ClientSession(headers=emu.auth_headers()) as http,
+            http.post(emu.url(request.path), json=body) as answer,
+        ):
+            return web.Response(
+                status=answer.status, body=await answer.read(), content_type="application/json"
+            )
 
     app = web.Application()
     app.router.add_post("/annotation_queues/{queue_id}/items/query", items_query)
@@ -103,15 +103,15 @@ async def capping_proxy(emu: Emulator, cap: int) -> AsyncIterator[tuple[str, lis
         await runner.cleanup()
 
 
-async def test_a_server_capping_the_page_size_does_not_end_the_walk_early(
-    annoq_emulator, caplog
-):
+async def test_a_server_capping_the_page_size_does_not_end_the_walk_early(annoq_emulator, caplog):
     emu = annoq_emulator
     qid = emu.weave.seed_queue(1_234)
     caplog.set_level(logging.WARNING, logger="annoq")
-    async with capping_proxy(emu, cap=100) as (base, asked):
-        async with WeaveSession(emu.api_key, base_url=base, retry_policy=FAST_RETRIES) as weave:
-            ids = [item.id async for item in weave.queue(emu.project, qid).items(page_size=500)]
+    async with (
+        capping_proxy(emu, cap=100) as (base, asked),
+        WeaveSession(emu.api_key, base_url=base, retry_policy=FAST_RETRIES) as weave,
+    ):
+        ids = [item.id async for item in weave.queue(emu.project, qid).items(page_size=500)]
     assert ids == emu.weave.item_ids(qid)
     assert asked[0] == 500
     # Besides the first page, the two fetched ahead and the request that found more,
@@ -124,10 +124,12 @@ async def test_a_server_capping_the_page_size_does_not_end_the_walk_early(
 async def test_a_short_last_page_ends_the_walk_after_one_more_request(annoq_emulator):
     emu = annoq_emulator
     qid = emu.weave.seed_queue(250)
-    async with capping_proxy(emu, cap=10_000) as (base, asked):
-        async with WeaveSession(emu.api_key, base_url=base, retry_policy=FAST_RETRIES) as weave:
-            walk = weave.queue(emu.project, qid).pages(page_size=100, prefetch=0)
-            pages = [p async for p in walk]
+    async with (
+        capping_proxy(emu, cap=10_000) as (base, asked),
+        WeaveSession(emu.api_key, base_url=base, retry_policy=FAST_RETRIES) as weave,
+    ):
+        walk = weave.queue(emu.project, qid).pages(page_size=100, prefetch=0)
+        pages = [p async for p in walk]
     assert [len(p.items) for p in pages] == [100, 100, 50]
     assert [p.offset for p in pages] == [0, 100, 200]
     # Three pages (each after the first re-reads one item) and the request that proves
