@@ -18,8 +18,9 @@ EPILOG = """\
 exit status: 0 done; 1 some items failed, or the server was unreachable or kept failing;
 2 usage or input error; 3 missing or wrong credentials, or no permission.
 
-environment: WANDB_API_KEY (else ~/.netrc, machine api.wandb.ai), WF_TRACE_SERVER_URL or
-WEAVE_TRACE_BASE_URL (default https://trace.wandb.ai).
+environment: WANDB_API_KEY (else ~/.netrc, machine: the host of WANDB_BASE_URL, default
+api.wandb.ai), WF_TRACE_SERVER_URL or WEAVE_TRACE_BASE_URL (else WANDB_BASE_URL/traces for a
+W&B other than api.wandb.ai, else https://trace.wandb.ai).
 Annofab ('annoq annofab ...'): ANNOFAB_PAT, else ANNOFAB_USER_ID and ANNOFAB_PASSWORD, else
 ~/.netrc for the endpoint's host; ANNOFAB_ENDPOINT_URL (default https://annofab.com).
 """
