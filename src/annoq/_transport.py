@@ -93,12 +93,18 @@ class Request:
 
 @attrs.frozen
 class Response:
-    """A successful (2xx) response, read whole. ``attempts`` counts sends (1 = no retry)."""
+    """A successful (2xx) response, read whole. ``attempts`` counts sends (1 = no retry).
+
+    ``uncertain`` is true when an earlier send may have been applied by the server: it
+    ended without a clear answer (a lost connection, a timeout, a 408 or 5xx). Sends
+    answered 429 were refused unapplied and leave it false.
+    """
 
     status: int
     headers: CIMultiDictProxy[str]
     content: bytes
     attempts: int = 1
+    uncertain: bool = False
 
 
 _DEFAULT_RETRY = RetryPolicy()
@@ -244,8 +250,10 @@ class Transport:
 
     async def send(self, request: Request, options: RequestOptions) -> Response:
         """Send ``request``, retrying per ``options.retry``; a 2xx Response or an error."""
-        response, content, attempts = await self._exchange(request, options, read_body=True)
-        return Response(response.status, response.headers, content, attempts)
+        response, content, attempts, uncertain = await self._exchange(
+            request, options, read_body=True
+        )
+        return Response(response.status, response.headers, content, attempts, uncertain)
 
     @asynccontextmanager
     async def stream(
@@ -257,7 +265,7 @@ class Transport:
         caller reads is raised as :class:`TransportError` (:class:`TimeoutError` when a
         time limit ran out).
         """
-        response, _, attempts = await self._exchange(request, options, read_body=False)
+        response, _, attempts, _ = await self._exchange(request, options, read_body=False)
         try:
             yield response
         except (builtins.TimeoutError, aiohttp.ClientError) as exc:
@@ -272,7 +280,7 @@ class Transport:
 
     async def _exchange(
         self, request: Request, options: RequestOptions, *, read_body: bool
-    ) -> tuple[aiohttp.ClientResponse, bytes, int]:
+    ) -> tuple[aiohttp.ClientResponse, bytes, int, bool]:
         """The attempt loop shared by :meth:`send` and :meth:`stream`: a 2xx response
         (read and released when ``read_body``, else open for the caller) or an error.
 
@@ -290,6 +298,7 @@ class Transport:
         attempt = 0  # retries spent (not counting 429 waits)
         throttled = 0  # 429 answers waited out
         sends = 0
+        uncertain = False  # an earlier send may have been applied
         refreshed = False
         client = self._client()
         while True:
@@ -327,7 +336,7 @@ class Transport:
                         if self.budget is not None:
                             self.budget.record_success()
                         handed_over = not read_body
-                        return response, content, sends
+                        return response, content, sends, uncertain
                     content = await _read_error_body(response)
                     if 300 <= status < 400:
                         raise self._redirect_error(response, request, url, sends)
@@ -352,6 +361,8 @@ class Transport:
                         response.release()
             if status is None:
                 self.stats.transport_errors += 1
+            if status is None or status == 408 or status >= 500:
+                uncertain = True
             if status == 429:
                 self.stats.rate_limited += 1
                 throttled += 1

@@ -91,8 +91,10 @@ async def walk_pages(
     the loop early (break, exception, cancellation) cancels and awaits every request
     still in flight, so nothing is left pending.
     """
-    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or not (
-        0 <= prefetch <= _config.MAX_PREFETCH
+    if (
+        isinstance(prefetch, bool)
+        or not isinstance(prefetch, int)
+        or not (0 <= prefetch <= _config.MAX_PREFETCH)
     ):
         raise InvalidArgumentError(
             f"prefetch must be an integer from 0 to {_config.MAX_PREFETCH}, got {prefetch!r}"

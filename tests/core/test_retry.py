@@ -10,7 +10,7 @@ import aiohttp
 import anyio
 import pytest
 
-from annoq import APIError, RetryBudget, RetryPolicy, ServerError, WeaveSession
+from annoq import APIError, RateLimitError, RetryBudget, RetryPolicy, ServerError, WeaveSession
 from annoq._retry import (
     RETRYABLE_STATUSES,
     backoff_delay,
@@ -18,6 +18,7 @@ from annoq._retry import (
     retry_delay,
     should_retry,
 )
+from annoq._transport import Request
 from tests.core._support import (
     API_KEY,
     BASE,
@@ -327,3 +328,42 @@ async def test_each_retry_is_logged_at_debug_with_attempt_and_wait_but_no_creden
         assert "https://trace.example/annotation_queues" in message
     assert API_KEY not in caplog.text
     assert KEY_B64 not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("first", "uncertain"),
+    [(429, False), (503, True), (500, True), (408, True), (None, True)],
+)
+async def test_a_response_says_whether_an_earlier_send_may_have_been_applied(
+    http: MockHTTP, weave: WeaveSession, first: int | None, uncertain: bool
+) -> None:
+    if first is None:
+        http.post(url("/annotation_queues"), exception=aiohttp.ServerDisconnectedError())
+    else:
+        http.post(url("/annotation_queues"), status=first, headers={"Retry-After": "0"})
+    http.post(url("/annotation_queues"), payload={"id": "q-1"})
+    response = await weave._send(Request("POST", "/annotation_queues", json={}))
+    assert response.attempts == 2
+    assert response.uncertain is uncertain
+
+
+async def test_a_429_is_waited_out_without_spending_a_retry(http: MockHTTP) -> None:
+    for _ in range(5):
+        http.post(url("/annotation_queues"), status=429, headers={"Retry-After": "0"})
+    http.post(url("/annotation_queues"), payload={"id": "q-1"})
+    async with WeaveSession(
+        API_KEY, base_url=BASE, retry_policy=RetryPolicy(max_retries=1, backoff_base=0.001)
+    ) as weave:
+        assert await weave.create_queue(PROJECT, name="x") == "q-1"
+        assert weave.stats.rate_limited == 5
+    assert request_count(http) == 6
+
+
+async def test_waiting_out_429s_stops_after_max_throttled_retries(http: MockHTTP) -> None:
+    http.post(url("/annotation_queues"), status=429, headers={"Retry-After": "0"}, repeat=True)
+    policy = RetryPolicy(max_retries=3, backoff_base=0.001, max_throttled_retries=7)
+    async with WeaveSession(API_KEY, base_url=BASE, retry_policy=policy) as weave:
+        with pytest.raises(RateLimitError) as caught:
+            await weave.create_queue(PROJECT, name="x")
+    assert caught.value.attempts == 8
+    assert request_count(http) == 8
