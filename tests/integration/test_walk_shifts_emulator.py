@@ -11,7 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
+import anyio
 import orjson
+import pytest
 from aiohttp import web
 
 from annoq import WeaveSession
@@ -135,3 +137,37 @@ async def test_a_short_last_page_ends_the_walk_after_one_more_request(annoq_emul
     # Three pages (each after the first re-reads one item) and the request that proves
     # the list ends after the short one.
     assert asked == [100, 101, 101, 101]
+
+
+async def test_a_list_that_keeps_moving_under_the_walk_is_a_pagination_error_not_a_hang():
+    """A server whose page at offset N never holds the item the page before ended with
+    (each offset shows other ids): the walk backs up a bounded number of times, then
+    says so, instead of walking forever."""
+    from annoq import PaginationError
+    from tests.core._support import item_json
+
+    async def items_query(request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        offset, limit = body.get("offset", 0), body.get("limit", 10)
+        ids = [f"{offset}-{i}" for i in range(limit)]
+        return web.json_response({"items": [item_json(id=i) for i in ids]})
+
+    app = web.Application()
+    app.router.add_post("/annotation_queues/{queue_id}/items/query", items_query)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        async with WeaveSession("k" * 40, base_url=f"http://{host}:{port}") as weave:
+            walk = weave.queue("entity/project", "q-1").items(page_size=10, prefetch=0)
+            with anyio.fail_after(30), pytest.raises(PaginationError, match="keeps moving"):
+                await drain(walk)
+    finally:
+        await runner.cleanup()
+
+
+async def drain(walk: AsyncIterator[object]) -> None:
+    async for _ in walk:
+        pass

@@ -344,9 +344,16 @@ class Queue:
         size = plan.page_size
         backing_up = 0  # pages backed up from `backup_from`, while re-finding our place
         backup_from = 0
-        short: int | None = None  # items a short page held, when the next request tells
+        # (items, limit) of a short page, while the next request tells what it means
+        short: tuple[int, int] | None = None
+        stalls = 0  # back-ups since a page last held an item not read before
         warned = False
         while True:
+            if stalls > _MAX_STALLS:
+                raise PaginationError(
+                    f"the list of queue {self.id} keeps moving under the walk (backed up "
+                    f"{stalls} times without finding an item not read before)"
+                )
             if short is not None:
                 # One request right after a short page: the end, or a capping server.
                 back = overlap if walker.anchor is not None else 0
@@ -357,22 +364,26 @@ class Queue:
                     backing_up, backup_from = 1, walker.position
                     walker.restart(max(0, backup_from - size))
                     short = None
+                    stalls += 1
                     continue
                 if len(raw) <= back:
                     return  # nothing after the short page: the end of the list
+                given, asked = short
                 if not warned:
                     warned = True
                     log.warning(
                         "queue %s: the server answered %d items for a page of %d although "
                         "more follow; continuing with pages of %d",
-                        self.id, short, size + overlap, short,
+                        self.id, given, asked, given,
                     )  # fmt: skip
-                size = max(1, short - overlap)
+                size = max(1, given - overlap)  # later requests ask for what it gives
                 walked = walker.take(offset, back, raw, full=len(raw) == limit, size=size)
+                if walked.new:
+                    stalls = 0
                 yield walked
                 if walker.remaining == 0:
                     return
-                short = len(raw) if len(raw) < limit else None
+                short = (len(raw), limit) if len(raw) < size + back else None
                 continue
 
             seg_start, seg_size = walker.position, size
@@ -412,7 +423,7 @@ class Queue:
                     full = len(page.items) == limit
                     walked = walker.take(offset, back, page.items, full=full, size=seg_size)
                     if walked.new:
-                        backing_up = 0
+                        backing_up = stalls = 0
                     yield walked
                     if walker.remaining == 0:
                         return
@@ -431,8 +442,10 @@ class Queue:
             if outcome == "end":
                 return
             if outcome == "short":
-                short = len(page.items)
-            elif outcome == "backup":
+                short = (len(page.items), seg_size + (lead if index == 0 else overlap))
+                continue
+            stalls += 1
+            if outcome == "backup":
                 backing_up, backup_from = 1, walker.position
                 log.debug(
                     "walk of queue %s: items deleted before offset %d; backing up a page",
@@ -594,6 +607,9 @@ class Queue:
 
 #: How many pages a walk backs up at most to find its place after deletions before it.
 _MAX_BACKUP_PAGES = 4
+#: Back-ups in a row without an item not read before, after which the server's list is
+#: taken to be unstable (a PaginationError) rather than walked forever.
+_MAX_STALLS = 20
 
 
 class _Walker:
