@@ -108,6 +108,9 @@ class BulkResult:
     ``duplicates`` lists input keys that appeared more than once (each repeat is counted
     as ``unchanged`` and sent no request). ``complete`` is ``False`` when the run was
     stopped early (fail-fast or cancellation) and not every input was read.
+    ``abandoned`` lists the keys of inputs that were read but not finished when it
+    stopped (their request may or may not have taken effect), so
+    ``total + len(abandoned)`` is the number of inputs read.
     """
 
     total: int
@@ -119,6 +122,7 @@ class BulkResult:
     elapsed: float
     retries: int = 0
     complete: bool = True
+    abandoned: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -250,6 +254,7 @@ class BulkRun(Generic[W]):
         self.adaptive = _AdaptiveLimit(self.limiter, concurrency)
         self.started = time.monotonic()
         self.aborted: BulkFailure | None = None
+        self.abandoned: list[str] = []
         self.input_exhausted = False
 
     def _is_repeat(self, key: str) -> bool:
@@ -274,6 +279,7 @@ class BulkRun(Generic[W]):
             elapsed=time.monotonic() - self.started,
             retries=retries,
             complete=self.input_exhausted and self.aborted is None,
+            abandoned=tuple(self.abandoned),
         )
 
     def progress(self, *, final: bool = False, result: BulkResult | None = None) -> None:
@@ -319,6 +325,9 @@ class BulkRun(Generic[W]):
             if self.fail_fast and self.aborted is None:
                 self.aborted = failure
                 cancel.cancel()
+        except BaseException:
+            self.abandoned.append(key)  # cancelled (or a bug) before it finished
+            raise
         else:
             if outcome is Outcome.UPDATED:
                 c.updated += 1

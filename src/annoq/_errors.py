@@ -272,9 +272,9 @@ _STATUS_CLASSES: dict[int, type[APIError]] = {
     429: RateLimitError,
 }
 
-# Weave's wording for refused transitions (rules 1, 3 and 4 of WEAVE_SEMANTICS.md) and
-# for an item id that is not in the queue (rule 5). Older servers send no error_type, so
-# the reason text is what distinguishes them.
+# Weave's wording for refused transitions (rules 1, 3 and 4 of "Progress updates" in
+# docs/semantics/weave.md) and for an item id that is not in the queue (rule 5). Older
+# servers send no error_type, so the reason text is what distinguishes them.
 _TRANSITION_MARKERS = (
     "invalid state transition",
     "cannot transition to",

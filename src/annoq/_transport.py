@@ -52,6 +52,15 @@ log = logging.getLogger("annoq")
 
 _ACCEPT_JSON = {"Accept": "application/json"}
 
+#: Answers that say a request was not applied, so even a retry-unsafe one may be resent.
+_NOT_APPLIED_STATUSES = frozenset({408, 429})
+#: Methods aiohttp itself resends once when a connection drops (RFC 9112 section 9.3.1.1).
+_AIOHTTP_RESENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_NOT_RESENT = (
+    "not re-sent: this operation could apply twice if repeated, and the request may have "
+    "reached the server; check its effect before sending it again"
+)
+
 
 class Auth(Protocol):
     """How a backend authenticates: the headers to send, and what to do on a 401."""
@@ -80,7 +89,9 @@ class Request:
     """A request as data: built by pure functions, sent by :class:`Transport`.
 
     ``json`` is encoded with orjson; ``None`` sends no body. The body never shows in the
-    repr (a login carries a password, a refresh its token).
+    repr (a login carries a password, a refresh its token). ``retry_unsafe`` marks a
+    request that could apply twice if repeated: it is never re-sent once it may have
+    reached the server (a drop after sending, a timeout, a 5xx), and the error says so.
     """
 
     method: str
@@ -89,6 +100,7 @@ class Request:
     json: Any = attrs.field(default=None, repr=False)
     accept: str = "application/json"
     authenticated: bool = True
+    retry_unsafe: bool = False
 
 
 @attrs.frozen
@@ -96,8 +108,8 @@ class Response:
     """A successful (2xx) response, read whole. ``attempts`` counts sends (1 = no retry).
 
     ``uncertain`` is true when an earlier send may have been applied by the server: it
-    ended without a clear answer (a lost connection, a timeout, a 408 or 5xx). Sends
-    answered 429 were refused unapplied and leave it false.
+    ended without a clear answer (a connection lost after sending, a timeout, a 5xx).
+    Sends answered 408 or 429, or never connected, were not applied and leave it false.
     """
 
     status: int
@@ -228,6 +240,8 @@ class Transport:
         self.budget = budget
         self.stats = TransportStats()
         self._static_headers = {**_ACCEPT_JSON, "User-Agent": user_agent or default_user_agent()}
+        self._unsafe_in_flight = 0  # retry-unsafe PUT/DELETE requests being sent
+        self._aiohttp_resends = True
         self._body_headers = {**self._static_headers, "Content-Type": "application/json"}
 
     def _client(self) -> aiohttp.ClientSession:
@@ -310,6 +324,10 @@ class Transport:
             error: APIError | TransportError
             retry_after: float | None = None
             status: int | None = None
+            unsent = False  # certainly never reached the server (no connection was made)
+            unsafe_resend = request.retry_unsafe and request.method in _AIOHTTP_RESENT_METHODS
+            if unsafe_resend:
+                self._aiohttp_resend(client, off=True)
             try:
                 response = await client.request(
                     request.method,
@@ -322,6 +340,7 @@ class Transport:
                 )
             except (builtins.TimeoutError, aiohttp.ClientError) as exc:
                 error = self._transport_error(exc, request, url, sends - 1)
+                unsent = isinstance(exc, aiohttp.ClientConnectorError)
             else:
                 handed_over = False
                 try:
@@ -359,9 +378,12 @@ class Transport:
                 finally:
                     if not handed_over:
                         response.release()
+            finally:
+                if unsafe_resend:
+                    self._aiohttp_resend(client, off=False)
             if status is None:
                 self.stats.transport_errors += 1
-            if status is None or status == 408 or status >= 500:
+            if (status is None and not unsent) or (status is not None and status >= 500):
                 uncertain = True
             if status == 429:
                 self.stats.rate_limited += 1
@@ -369,11 +391,15 @@ class Transport:
                 if not should_wait_out_throttling(throttled=throttled, policy=policy):
                     raise error
                 # The server acted on nothing and said when to come back: wait, then
-                # resend; no retry is spent and the budget is not touched.
+                # resend (even a retry-unsafe request); no retry is spent and the
+                # budget is not touched.
                 delay = retry_delay(throttled - 1, policy, retry_after=retry_after)
                 budget_wait = 0.0
             else:
                 if not should_retry(status=status, attempt=attempt, max_retries=policy.max_retries):
+                    raise error
+                if request.retry_unsafe and not unsent and status not in _NOT_APPLIED_STATUSES:
+                    error.add_note(_NOT_RESENT)
                     raise error
                 delay = retry_delay(attempt, policy, retry_after=retry_after)
                 # An empty budget slows retries down (each waits for a token); it never
@@ -453,6 +479,21 @@ class Transport:
         )
         error.attempts = sends
         return error
+
+    def _aiohttp_resend(self, client: aiohttp.ClientSession, *, off: bool) -> None:
+        """aiohttp resends PUT and DELETE once by itself when a connection drops; its
+        switch is per session, so it is off while any retry-unsafe PUT/DELETE is sent."""
+        if not hasattr(client, "_retry_connection"):
+            return  # an aiohttp that does not resend by itself
+        if off:
+            if self._unsafe_in_flight == 0:
+                self._aiohttp_resends = client._retry_connection
+            self._unsafe_in_flight += 1
+            client._retry_connection = False
+        else:
+            self._unsafe_in_flight -= 1
+            if self._unsafe_in_flight == 0:
+                client._retry_connection = self._aiohttp_resends
 
     def _transport_error(
         self,

@@ -1,6 +1,6 @@
-"""The emulated task state machine, row by row of ANNOFAB_NOTES.md's table: each row once
-allowed and once refused (wrong actor or wrong state), over HTTP. A refused operation
-changes nothing and is not counted as applied."""
+"""The emulated task state machine, row by row of the table in docs/semantics/annofab.md
+("Operating on a task"): each row once allowed and once refused (wrong actor or wrong
+state), over HTTP. A refused operation changes nothing and is not counted as applied."""
 
 from __future__ import annotations
 

@@ -332,7 +332,7 @@ async def test_each_retry_is_logged_at_debug_with_attempt_and_wait_but_no_creden
 
 @pytest.mark.parametrize(
     ("first", "uncertain"),
-    [(429, False), (503, True), (500, True), (408, True), (None, True)],
+    [(429, False), (503, True), (500, True), (408, False), (None, True)],
 )
 async def test_a_response_says_whether_an_earlier_send_may_have_been_applied(
     http: MockHTTP, weave: WeaveSession, first: int | None, uncertain: bool

@@ -88,7 +88,7 @@ async def test_actor_controlled_through_the_control_route(api: Api, emu: Emulato
     )
     assert status == 200
     assert body["actions"] >= 10
-    status, body = await api.call("POST", "/_emulator/actor/stop")
+    status, body = await api.call("POST", "/_emulator/actor/stop", {})
     assert status == 200
     (state,) = body["actors"]
     assert state["running"] is False

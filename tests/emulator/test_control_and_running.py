@@ -79,7 +79,9 @@ async def test_control_calls_items_progress_applied_and_state_log(api: Api, emu:
     ]
     _, log = await api.call("GET", "/_emulator/state_log", params={"since": "1"})
     assert log["changes"] == []
-    status, _ = await api.call("POST", "/_emulator/calls", data=b"[1]")
+    status, _ = await api.call(
+        "POST", "/_emulator/calls", data=b"[1]", headers={"Content-Type": "application/json"}
+    )
     assert status == 400
 
 
@@ -243,3 +245,52 @@ def test_public_names_are_exported_and_documented() -> None:
         if callable(obj):
             assert obj.__doc__, obj
             assert obj.__module__ == "annoq.emulator", obj
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_python_m_annoq_emulator_takes_fault_and_latency_flags() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "annoq.emulator", "--port", "0", "--api-key", "k",
+        "--latency", "10", "--fault", "429:1:stats", "--retry-after", "0.5",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        while not lines or not lines[-1].startswith("API key:"):
+            raw = await asyncio.wait_for(proc.stdout.readline(), 20)
+            assert raw, lines
+            lines.append(raw.decode().strip())
+        base_url = lines[0].rsplit(" ", 1)[1]
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer k"}) as http:
+            body = {"project_id": "entity/project", "queue_ids": []}
+            async with http.post(f"{base_url}/annotation_queues/stats", json=body) as resp:
+                assert resp.status == 429
+                assert resp.headers["Retry-After"] == "0.5"
+            async with http.get(f"{base_url}/_emulator/faults") as resp:
+                rules = (await resp.json())["rules"]
+        assert [(r["kind"], r["latency"], r["routes"]) for r in rules] == [
+            ("latency", 0.01, None),
+            ("status", 0.0, ["stats"]),
+        ]
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await proc.communicate()
+
+
+async def test_python_m_annoq_emulator_refuses_a_bad_fault_flag() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "annoq.emulator", "--port", "0", "--fault", "teapot:1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2
+    assert out == b""
+    assert "unknown fault kind 'teapot'" in err.decode()

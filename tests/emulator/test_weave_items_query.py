@@ -1,4 +1,4 @@
-"""Item-query rules of WEAVE_SEMANTICS.md ("Item queries"), over HTTP."""
+"""Item-query rules of docs/semantics/weave.md ("Item queries"), over HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Progress rules of WEAVE_SEMANTICS.md ("Progress: state per annotator"), over HTTP."""
+"""Progress rules of docs/semantics/weave.md ("Progress updates"), over HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Queue rules of WEAVE_SEMANTICS.md ("Queues"), and add-calls, over HTTP."""
+"""Queue rules of docs/semantics/weave.md ("Queues"), and add-calls, over HTTP."""
 
 from __future__ import annotations
 

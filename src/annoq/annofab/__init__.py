@@ -15,7 +15,9 @@ bulk runner, retrying transport); only the Annofab adapter lives here.
 from ._auth import LoginAuth, PatAuth
 from ._models import (
     Account,
+    OnMoved,
     OperateAction,
+    OperatePlan,
     OverLimitError,
     OverLimitWarning,
     PhaseHistory,
@@ -24,6 +26,7 @@ from ._models import (
     TaskPage,
     TaskPhase,
     TaskQuery,
+    TaskRef,
     TaskStateError,
     TaskStatus,
 )
@@ -34,7 +37,9 @@ __all__ = [
     "Account",
     "AnnofabSession",
     "LoginAuth",
+    "OnMoved",
     "OperateAction",
+    "OperatePlan",
     "OverLimitError",
     "OverLimitWarning",
     "PatAuth",
@@ -45,6 +50,7 @@ __all__ = [
     "TaskPage",
     "TaskPhase",
     "TaskQuery",
+    "TaskRef",
     "TaskStateError",
     "TaskStatus",
     "TaskWalk",

@@ -10,11 +10,13 @@ import anyio
 from .. import _config
 from .._args import require_segment
 from .._config import Timeout
+from .._errors import InvalidArgumentError
 from .._retry import RetryBudget, RetryPolicy
 from .._session_base import SessionBase
 from .._transport import check_base_url as _check_base_url
 from . import _protocol as proto
-from ._auth import AnnofabAuth, LoginAuth, resolve_annofab_auth, resolve_endpoint
+from ._api import AnnofabApi, AnnofabApiV2
+from ._auth import AnnofabAuth, LoginAuth, MfaCode, resolve_annofab_auth, resolve_endpoint
 from ._models import Account
 from ._project import Project
 
@@ -41,10 +43,12 @@ class AnnofabSession(SessionBase):
             result = await project.bulk_operate(ids, "complete")
 
     Parameters:
-        pat: a personal access token (``Authorization: Bearer``); the only way for
-            accounts with multi-factor authentication.
+        pat: a personal access token (``Authorization: Bearer``); never refreshed.
         user_id, password: log in with ``POST /api/v1/login`` on first use; tokens are
             renewed on a 401 (one refresh for all concurrent requests).
+        mfa_code: for an account with multi-factor authentication, the one-time code
+            answering the login's challenge, or a function (sync or async) returning a
+            fresh code each time a login is challenged (a later re-login needs one).
         endpoint: else ``ANNOFAB_ENDPOINT_URL``, else ``https://annofab.com``.
         session: an existing ``aiohttp.ClientSession`` to use; annoq never closes it.
         timeout: default time limits of every request (:class:`annoq.Timeout`); there
@@ -66,6 +70,7 @@ class AnnofabSession(SessionBase):
         user_id: str | None = None,
         password: str | None = None,
         *,
+        mfa_code: MfaCode | None = None,
         endpoint: str | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: Timeout | float | None = None,
@@ -77,7 +82,9 @@ class AnnofabSession(SessionBase):
         user_agent: str | None = None,
     ) -> None:
         url = _check_base_url(resolve_endpoint(endpoint), allow_insecure_http=allow_insecure_http)
-        auth = resolve_annofab_auth(pat, user_id, password, host=url.host, env=os.environ)
+        auth = resolve_annofab_auth(
+            pat, user_id, password, host=url.host, env=os.environ, mfa_code=mfa_code
+        )
         self._start(
             url, auth, session=session, timeout=timeout, max_retries=max_retries,
             retry_policy=retry_policy, retry_budget=retry_budget,
@@ -101,6 +108,49 @@ class AnnofabSession(SessionBase):
 
     def __repr__(self) -> str:
         return f"AnnofabSession(endpoint={self.endpoint!r}, auth={self.auth!r})"
+
+    # -- the whole API, low level ---------------------------------------------------
+
+    @property
+    def api(self) -> AnnofabApi:
+        """Every v1 operation as a coroutine, named as in the official client.
+
+        page = await af.api.get_input_data_list("prj-1", query_params={"limit": 200})
+        """
+        return AnnofabApi(self._send)
+
+    @property
+    def api2(self) -> AnnofabApiV2:
+        """Every v2 operation (cached reads) as a coroutine; names end in ``_v2``.
+
+        members = await af.api2.get_project_members_v2("prj-1")
+        """
+        return AnnofabApiV2(self._send)
+
+    # -- logging in and out -----------------------------------------------------------
+
+    async def login(self, *, mfa_code: MfaCode | None = None) -> None:
+        """Log in now instead of on first use (again after a refusal); ``mfa_code``
+        answers an MFA challenge. Only for user id and password sessions.
+
+            af = AnnofabSession(user_id="alice", password=pw)
+            await af.login(mfa_code=input("code: "))
+        """
+        auth = self.auth
+        if not isinstance(auth, LoginAuth):
+            raise InvalidArgumentError(
+                "this session uses a personal access token; there is nothing to log in"
+            )
+        await auth.login(self._transport, mfa_code=mfa_code)
+
+    async def logout(self) -> bool:
+        """Revoke this session's login tokens (``POST /logout``); ``False`` when there
+        were none (not logged in yet, or a personal access token, which stays valid).
+        A later request logs in again."""
+        auth = self.auth
+        if not isinstance(auth, LoginAuth):
+            return False
+        return await auth.logout(self._transport)
 
     # -- the caller -----------------------------------------------------------------
 

@@ -41,7 +41,12 @@ def register(commands: Subcommands) -> None:
     )
     parser.add_argument("--project", default="entity/project", help="project of the queue")
     parser.add_argument("--api-key", help="API key of the default user (default: generated)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (ids, data, faults)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed: ids, data, faults and keys repeat (default: random keys)",
+    )
     parser.add_argument(
         "--legacy-progress",
         action="store_true",
@@ -59,13 +64,46 @@ def register(commands: Subcommands) -> None:
         metavar="N",
         help="tasks in the seeded Annofab project, with --annofab (default 1000)",
     )
+    network = parser.add_argument_group("network")
+    network.add_argument(
+        "--control-token",
+        metavar="TOKEN",
+        help="token the /_emulator/ control routes require (header X-Annoq-Emulator-Token); "
+        "default: none on loopback, generated and printed off loopback",
+    )
+    network.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another Host name the control routes accept (repeatable), e.g. a container "
+        "name; loopback, this machine's name and the bound address always are",
+    )
     faults = parser.add_argument_group("faults")
+    faults.add_argument(
+        "--latency",
+        type=milliseconds,
+        default=0.0,
+        metavar="MS",
+        help="every request to the service routes waits MS milliseconds (default 0)",
+    )
+    faults.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND:RATE[:ROUTE]",
+        help="a fault rule (repeatable): KIND is a status code (429, 503, ...), drop, "
+        "apply-then-drop (the write is applied, the answer lost) or latency=MS; RATE a "
+        "share of requests in [0, 1]; ROUTE route names joined by commas (default: all), "
+        "e.g. --fault 429:0.2:progress --fault apply-then-drop:0.05:progress",
+    )
     faults.add_argument(
         "--fault-rate",
         type=float,
         default=0.0,
         metavar="P",
-        help="share of requests (0..1) that fail with --fault-status (default 0)",
+        help="share of requests (0..1) that fail with --fault-status (default 0; "
+        "the same as --fault CODE:P)",
     )
     faults.add_argument(
         "--fault-status", type=int, default=503, metavar="CODE", help="status (default 503)"
@@ -77,13 +115,51 @@ def register(commands: Subcommands) -> None:
         help="only this route (repeatable; default all), e.g. progress, items_query, stats",
     )
     faults.add_argument(
-        "--retry-after", metavar="SECONDS", help="Retry-After header sent with the faults"
+        "--retry-after",
+        metavar="SECONDS",
+        help="Retry-After header sent with the status faults",
     )
     parser.set_defaults(handler=serve_command)
 
 
+def milliseconds(text: str) -> float:
+    """argparse type: a number of milliseconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be >= 0 milliseconds, got {text!r}")
+    return value
+
+
+def fault_rules(args: argparse.Namespace) -> list[FaultRule]:
+    """The rules the fault options describe, in order: latency, --fault-*, --fault."""
+    from ..emulator import ANNOFAB_ROUTE_NAMES, ROUTE_NAMES, FaultRule
+    from ..emulator._faults import parse_fault_spec
+
+    rules: list[FaultRule] = []
+    if args.latency > 0:
+        rules.append(FaultRule(kind="latency", latency=args.latency / 1000, rate=1.0))
+    rule = fault_rule(args)
+    if rule is not None:
+        rules.append(rule)
+    for spec in args.fault:
+        try:
+            rules.append(
+                parse_fault_spec(
+                    spec,
+                    known_routes=(*ROUTE_NAMES, *ANNOFAB_ROUTE_NAMES),
+                    retry_after=args.retry_after,
+                )
+            )
+        except ValueError as error:
+            raise CliError(f"bad --fault: {error}") from None
+    return rules
+
+
 def fault_rule(args: argparse.Namespace) -> FaultRule | None:
-    """The rule the fault options describe (``None`` for no faults)."""
+    """The rule the ``--fault-rate/-status/-route`` options describe (``None``: none)."""
     from ..emulator import ANNOFAB_ROUTE_NAMES, ROUTE_NAMES, FaultRule
 
     routes = (*ROUTE_NAMES, *ANNOFAB_ROUTE_NAMES)
@@ -109,18 +185,21 @@ def fault_rule(args: argparse.Namespace) -> FaultRule | None:
 async def serve_command(args: argparse.Namespace, out: Output) -> int:
     """Serve until stopped; faults are in place before the server is announced."""
     from ..emulator import serve
+    from ..emulator._faults import describe_rule
 
-    rule = fault_rule(args)
-    rules = [rule] if rule is not None else []
+    rules = fault_rules(args)
+    announced = False
 
     def echo(line: str) -> None:
+        nonlocal announced
         _say(out, line)
-        if rule is not None and line.startswith("Use:"):
-            _say(
-                out,
-                f"Faults: {rule.rate * 100:g}% of requests to "
-                f"{', '.join(sorted(rule.routes or ())) or 'every route'} answer {rule.status}",
-            )
+        if rules and not announced and line.startswith("Use:"):
+            announced = True
+            _say(out, "Faults: " + "; ".join(describe_rule(rule) for rule in rules))
+
+    def warn(line: str) -> None:
+        out.stderr.write(f"annoq: {line}\n")
+        out.stderr.flush()
 
     await serve(
         host=args.host,
@@ -132,7 +211,10 @@ async def serve_command(args: argparse.Namespace, out: Output) -> int:
         api_key=args.api_key,
         annofab_tasks=args.annofab_tasks if args.annofab else None,
         faults=rules,
+        control_token=args.control_token,
+        allowed_hosts=args.allow_host,
         echo=echo,
+        warn=warn,
     )
     return EXIT_OK
 

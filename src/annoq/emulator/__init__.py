@@ -32,7 +32,9 @@ suite: the ``annoq_emulator`` pytest fixture (see `annoq.emulator.pytest_plugin`
 
 The emulator never imports annoq's client: it is the reference the client is proven
 against. Control routes for other processes live under ``/_emulator/`` (see
-``annoq.emulator._control``).
+``annoq.emulator._control`` and the README's "The emulator's control routes"): they check
+``Host``, take JSON bodies only, and need ``emu.control_token`` when bound off loopback.
+Credentials are random on every run unless a ``seed`` is given.
 """
 
 from ._actor import Actor, ActorAction

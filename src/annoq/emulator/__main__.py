@@ -8,7 +8,10 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
+from ._annofab_app import ANNOFAB_ROUTE_NAMES
 from ._emulator import DEFAULT_PROJECT, serve
+from ._faults import FaultKind, FaultRule, parse_fault_spec
+from ._weave_app import ROUTE_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,14 +26,58 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed-items", type=int, default=0, help="items in the seeded queue (default 0)"
     )
     parser.add_argument("--project", default=DEFAULT_PROJECT, help="project of the queue")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (ids, data, faults)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed: ids, data, faults and keys repeat (default: random keys)",
+    )
     parser.add_argument(
         "--legacy-progress",
         action="store_true",
         help="emulate the older server: a repeated progress update answers 400",
     )
     parser.add_argument("--api-key", default=None, help="API key of the default user")
+    parser.add_argument(
+        "--control-token",
+        default=None,
+        help="token the control routes require (default: none on loopback, else generated)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another Host name the control routes accept (repeatable)",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, metavar="MS", help="latency of every request"
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND:RATE[:ROUTE]",
+        help="a fault rule (repeatable): KIND is a status code, drop, apply-then-drop or "
+        "latency=MS; RATE in [0, 1]; ROUTE route names joined by commas (default: all)",
+    )
+    parser.add_argument(
+        "--retry-after", default=None, metavar="SECONDS", help="Retry-After of status faults"
+    )
     return parser
+
+
+def fault_rules(args: argparse.Namespace) -> list[FaultRule]:
+    """The rules of ``--latency`` and ``--fault`` (``ValueError`` naming a bad one)."""
+    if not 0 <= args.latency < float("inf"):
+        raise ValueError(f"--latency must be >= 0 ms, got {args.latency}")
+    rules = []
+    if args.latency > 0:
+        rules.append(FaultRule(kind=FaultKind.LATENCY, latency=args.latency / 1000))
+    known = (*ROUTE_NAMES, *ANNOFAB_ROUTE_NAMES)
+    for spec in args.fault:
+        rules.append(parse_fault_spec(spec, known_routes=known, retry_after=args.retry_after))
+    return rules
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.seed_items < 0:
         print("--seed-items must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        rules = fault_rules(args)
+    except ValueError as error:
+        print(f"bad fault option: {error}", file=sys.stderr)
         return 2
 
     def echo(line: str) -> None:
@@ -53,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 legacy_progress=args.legacy_progress,
                 api_key=args.api_key,
+                faults=rules,
+                control_token=args.control_token,
+                allowed_hosts=args.allow_host,
                 echo=echo,
             )
         )

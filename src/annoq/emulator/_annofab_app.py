@@ -22,6 +22,8 @@ API: Final = "/api/v1"
 
 ANNOFAB_ROUTE_NAMES: Final = (
     "annofab_login",
+    "annofab_login_challenge",
+    "annofab_logout",
     "annofab_refresh",
     "annofab_my_account",
     "annofab_tasks",
@@ -34,6 +36,7 @@ ANNOFAB_ROUTE_NAMES: Final = (
 """Names of the Annofab routes, as fault rules refer to them."""
 
 _Handler = Callable[["AnnofabService", web.Request], Awaitable[web.StreamResponse]]
+_Plain = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -87,6 +90,21 @@ class AnnofabService:
         """``POST /api/v1/login``."""
         body = await _body(request)
         return _json(self.store.login(body.get("user_id"), body.get("password")))
+
+    @_endpoint
+    async def login_challenge(self, request: web.Request) -> web.StreamResponse:
+        """``POST /api/v1/login-respond-to-auth-challenge``."""
+        body = await _body(request)
+        return _json(
+            self.store.respond_to_auth_challenge(
+                body.get("user_id"), body.get("mfa_code"), body.get("session")
+            )
+        )
+
+    @_endpoint
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        """``POST /api/v1/logout`` with the Token to revoke."""
+        return _json(self.store.logout(await _body(request)))
 
     @_endpoint
     async def refresh(self, request: web.Request) -> web.StreamResponse:
@@ -164,6 +182,12 @@ class AnnofabService:
         router = app.router
         project = API + "/projects/{project_id}"
         router.add_post(f"{API}/login", self.login, name="annofab_login")
+        router.add_post(
+            f"{API}/login-respond-to-auth-challenge",
+            self.login_challenge,
+            name="annofab_login_challenge",
+        )
+        router.add_post(f"{API}/logout", self.logout, name="annofab_logout")
         router.add_post(f"{API}/refresh-token", self.refresh, name="annofab_refresh")
         router.add_get(
             f"{API}/my/account", self.my_account, name="annofab_my_account", allow_head=False
@@ -186,6 +210,41 @@ class AnnofabService:
         )
         router.add_post(project + "/tasks/{task_id}/operate", self.operate, name="annofab_operate")
         router.add_post(f"{project}/assign-tasks", self.assign, name="annofab_assign")
+        add_not_implemented(app)
+
+
+def add_not_implemented(app: web.Application) -> None:
+    """Answer 501 to every operation of the published API that no route above serves.
+
+    Call it after the served routes are added: a request that matches one of them never
+    reaches these (aiohttp tries resources in order and skips a method mismatch).
+    """
+    from ..annofab._api import OPERATIONS, OPERATIONS_V2
+
+    served = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None
+    }
+    for op in (*OPERATIONS, *OPERATIONS_V2):
+        path = op.base + op.path
+        if (op.method, path) in served:
+            continue
+        served.add((op.method, path))
+        app.router.add_route(op.method, path, _not_implemented(op.operation_id, op.method, path))
+
+
+def _not_implemented(operation_id: str, method: str, path: str) -> _Plain:
+    message = (
+        f"annoq's emulator does not serve {operation_id} ({method} {path}) yet; "
+        "the real service does"
+    )
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return _json({"errors": [{"error_code": "NOT_IMPLEMENTED", "message": message}]}, 501)
+
+    return handler
 
 
 __all__ = ["ANNOFAB_ROUTE_NAMES", "AnnofabService"]

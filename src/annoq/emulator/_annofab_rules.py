@@ -1,6 +1,6 @@
 """The emulated Annofab's task state machine, applied to one task by one caller.
 
-It is the table of ``contract/ANNOFAB_NOTES.md``:
+It is the table of ``docs/semantics/annofab.md`` ("Operating on a task"):
 
 ==========================  ===============================================================
 operate ``status``          who, from where -> effect

@@ -39,6 +39,8 @@ RESULT_CAP: Final = 10_000
 MAX_LIMIT: Final = 200
 DEFAULT_LIMIT: Final = 30
 IDS_PER_BULK: Final = 100
+MFA_CODE: Final = "123456"
+"""The one-time code every emulated MFA account accepts (the emulator's authenticator)."""
 SORT_KEYS: Final = frozenset(
     {
         "task_id",
@@ -199,13 +201,18 @@ class AnnofabStore:
     ``operations`` lists them in order.
     """
 
-    def __init__(self, *, seed: int = 0) -> None:
+    def __init__(self, *, seed: int = 0, secrets: random.Random | None = None) -> None:
         self.rng = random.Random(seed)
+        # Passwords and tokens: from the seeded sequence, or from ``secrets`` (for
+        # example ``random.SystemRandom()``) so that they differ on every run.
+        self._secrets = self.rng if secrets is None else secrets
         self.users: dict[str, AnnofabUser] = {}
         self._by_account: dict[str, AnnofabUser] = {}
         self._by_pat: dict[str, AnnofabUser] = {}
         self.id_tokens: dict[str, str] = {}
         self.refresh_tokens: dict[str, str] = {}
+        self.mfa_sessions: dict[str, str] = {}  # challenge session -> user_id
+        self.logouts = 0
         self.projects: dict[str, AfProject] = {}
         self.logins = 0
         self.failed_logins = 0
@@ -230,7 +237,7 @@ class AnnofabStore:
         return self._clock
 
     def _token(self, prefix: str) -> str:
-        return f"{prefix}-{self.rng.getrandbits(128):032x}"
+        return f"{prefix}-{self._secrets.getrandbits(128):032x}"
 
     # ------------------------------------------------------------------ accounts
 
@@ -291,8 +298,31 @@ class AnnofabStore:
             self.failed_logins += 1
             raise AnnofabError(401, "UNAUTHORIZED", "Incorrect user ID or password.")
         if user.mfa:
-            return {"session": self._token("mfa-session")}
+            session = self._token("mfa-session")
+            self.mfa_sessions[session] = user.user_id
+            return {"session": session}
         return {"token": self._issue(user.account_id)}
+
+    def respond_to_auth_challenge(
+        self, user_id: object, mfa_code: object, session: object
+    ) -> dict[str, Any]:
+        """``{"token": {...}}`` for the right code to a live challenge (used up); else 401."""
+        owner = self.mfa_sessions.pop(session, None) if isinstance(session, str) else None
+        if owner is None or owner != user_id:
+            raise AnnofabError(401, "UNAUTHORIZED", "The MFA session is invalid or expired.")
+        if mfa_code != MFA_CODE:
+            self.failed_logins += 1
+            raise AnnofabError(401, "UNAUTHORIZED", "Incorrect MFA code.")
+        return {"token": self._issue(self.users[owner].account_id)}
+
+    def logout(self, token: object) -> dict[str, Any]:
+        """Revoke a login's id and refresh tokens (``POST /logout`` with the Token)."""
+        if not isinstance(token, dict):
+            raise _bad("the body must be a Token")
+        self.logouts += 1
+        self.id_tokens.pop(str(token.get("id_token")), None)
+        self.refresh_tokens.pop(str(token.get("refresh_token")), None)
+        return {"message": "logged out"}
 
     def refresh(self, refresh_token: object) -> dict[str, str]:
         """A new Token for a live refresh token (the old one is used up); else 401."""
@@ -471,14 +501,18 @@ class AnnofabStore:
         return matches
 
     def tasks_in_bulk(self, project_id: str, task_ids: Sequence[str]) -> bytes:
-        """The tasks among ``task_ids`` that exist, as a JSON array (400 past 100 ids)."""
+        """``{"success": [Task, ...], "failure": [{"project_id", "task_id"}, ...]}``:
+        the tasks among ``task_ids`` that exist, and the ids that do not (400 past 100
+        ids), as the service answers ``GET .../tasks-in-bulk``."""
         if not task_ids:
             raise _bad("task_id: give at least one task id")
         if len(task_ids) > IDS_PER_BULK:
             raise _bad(f"task_id: at most {IDS_PER_BULK} ids, got {len(task_ids)}")
         tasks = self.project(project_id).tasks
-        found = [tasks[t].encoded() for t in dict.fromkeys(task_ids) if t in tasks]
-        return b"[" + b",".join(found) + b"]"
+        asked = list(dict.fromkeys(task_ids))
+        found = [tasks[t].encoded() for t in asked if t in tasks]
+        missing = [{"project_id": project_id, "task_id": t} for t in asked if t not in tasks]
+        return b'{"success":[' + b",".join(found) + b'],"failure":' + orjson.dumps(missing) + b"}"
 
     # ------------------------------------------------------------------ interference
 

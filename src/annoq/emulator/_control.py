@@ -1,8 +1,18 @@
 """The ``/_emulator/`` control routes: seed, act, inject faults, inspect.
 
-They need no credentials (the emulator is a local test tool bound to loopback by
-default) and are never faulted (they are unnamed routes). Bodies and answers are JSON;
-a bad request answers 400 ``{"reason": ...}``.
+They are never faulted (they are unnamed routes). Bodies and answers are JSON; a bad
+request answers 400 ``{"reason": ...}``. Because they hand out every credential and change
+any state, each request is checked before its handler runs:
+
+- ``Host`` must name this machine (``localhost``, a loopback address, the address the
+  request arrived on, the machine's host name, the bound host, or one of the emulator's
+  ``allowed_hosts``); anything else answers 403. This defeats DNS rebinding: a web page
+  whose name was re-pointed at 127.0.0.1 still sends its own name as ``Host``.
+- With a control token (always when the emulator is bound off loopback, or when one is
+  given), the ``X-Annoq-Emulator-Token`` header must carry it; else 401.
+- ``POST`` and ``PUT`` need ``Content-Type: application/json``; else 415. A browser sends
+  a cross-origin request without a preflight only with form or ``text/plain`` bodies (or
+  none), so a web page cannot drive the control routes.
 
 =========================================  =============================================
 route                                      effect
@@ -35,7 +45,7 @@ route                                      effect
 ``POST /_emulator/actor/wait``             ``{actions, actor_id?}``: answer once the
                                            actor (default: the last) has done that many
                                            actions (409 if it ended before)
-``POST /_emulator/actor/stop``             stop every actor -> ``{actors}``
+``POST /_emulator/actor/stop``             ``{}``: stop every actor -> ``{actors}``
 ``GET /_emulator/actor``                   ``{actors: [{actor_id, running, actions,
                                            log}]}``
 =========================================  =============================================
@@ -43,8 +53,12 @@ route                                      effect
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+import functools
+import hmac
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import orjson
@@ -67,8 +81,105 @@ class _BadRequest(Exception):
     pass
 
 
-def _guard(func: _Handler) -> _Handler:
+TOKEN_HEADER: Final = "X-Annoq-Emulator-Token"
+"""The request header that carries the control token."""
+
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or address, brackets allowed) is this machine's loopback."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return host == ""
+
+
+def _host_name(header: str) -> str:
+    """The host part of a ``Host`` header (no port, no brackets), lowercased."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        return value[1:end] if end > 0 else value
+    if value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    return value.rstrip(".")
+
+
+@functools.cache
+def _this_machine() -> frozenset[str]:
+    """This machine's host name, in full and without its domain."""
+    full = socket.gethostname().lower().rstrip(".")
+    return frozenset(n for n in (full, full.split(".", 1)[0]) if n)
+
+
+def host_allowed(header: str | None, *, local_address: str | None, allowed: Iterable[str]) -> bool:
+    """Whether a request whose ``Host`` is ``header`` may use the control routes.
+
+    Allowed: loopback names and addresses, the address the request arrived on
+    (``local_address``), this machine's host name, and ``allowed`` (the bound host and
+    the emulator's ``allowed_hosts``). A missing ``Host`` is refused.
+    """
+    if not header:
+        return False
+    name = _host_name(header)
+    if is_loopback_host(name) or name in _this_machine():
+        return True
+    if local_address is not None and name == local_address.split("%", 1)[0].lower():
+        return True
+    return any(name == _host_name(a) for a in allowed)
+
+
+def _check_access(request: web.Request, emu: Emulator) -> web.Response | None:
+    """The refusal of a control request that fails a check, else ``None``."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    local_address = str(sockname[0]) if sockname else None
+    allowed = list(emu.allowed_hosts)
+    if emu.bound_host is not None and not _is_unspecified(emu.bound_host):
+        allowed.append(emu.bound_host)
+    host = request.headers.get("Host")
+    if not host_allowed(host, local_address=local_address, allowed=allowed):
+        return json_response(
+            {
+                "reason": f"Host {host!r} is not this machine; control routes answer only "
+                "requests addressed to localhost, a loopback address, this machine's name "
+                "or address, or an allowed host"
+            },
+            403,
+        )
+    token = emu.control_token
+    if token is not None:
+        given = request.headers.get(TOKEN_HEADER, "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return json_response(
+                {
+                    "reason": f"control routes need the {TOKEN_HEADER} header with the "
+                    "control token the emulator printed at start"
+                },
+                401,
+            )
+    if request.method in _BODY_METHODS and request.content_type != "application/json":
+        return json_response(
+            {"reason": "control requests need Content-Type: application/json"}, 415
+        )
+    return None
+
+
+def _guard(func: _Handler, emu: Emulator) -> _Handler:
     async def wrapper(request: web.Request) -> web.StreamResponse:
+        refusal = _check_access(request, emu)
+        if refusal is not None:
+            return refusal
         try:
             return await func(request)
         except EmulatorError as exc:
@@ -280,21 +391,23 @@ def add_control_routes(app: web.Application, emu: Emulator) -> None:
         return json_response({"actors": [_actor_json(i, a) for i, a in enumerate(weave.actors)]})
 
     router = app.router
-    router.add_get(f"{PREFIX}/info", _guard(info))
-    router.add_get(f"{PREFIX}/users", _guard(list_users))
-    router.add_post(f"{PREFIX}/users", _guard(add_user))
-    router.add_post(f"{PREFIX}/seed", _guard(seed))
-    router.add_post(f"{PREFIX}/calls", _guard(calls))
-    router.add_post(PREFIX + "/queues/{queue_id}/items", _guard(add_items))
-    router.add_get(PREFIX + "/queues/{queue_id}/items", _guard(list_items))
-    router.add_post(PREFIX + "/queues/{queue_id}/items/{item_id}/progress", _guard(set_progress))
-    router.add_get(f"{PREFIX}/faults", _guard(get_faults))
-    router.add_put(f"{PREFIX}/faults", _guard(put_faults))
-    router.add_post(f"{PREFIX}/faults", _guard(add_fault))
-    router.add_delete(f"{PREFIX}/faults", _guard(clear_faults))
-    router.add_get(f"{PREFIX}/applied", _guard(applied))
-    router.add_get(f"{PREFIX}/state_log", _guard(state_log))
-    router.add_post(f"{PREFIX}/actor/start", _guard(start_actor))
-    router.add_post(f"{PREFIX}/actor/wait", _guard(wait_actor))
-    router.add_post(f"{PREFIX}/actor/stop", _guard(stop_actors))
-    router.add_get(f"{PREFIX}/actor", _guard(get_actors))
+    router.add_get(f"{PREFIX}/info", _guard(info, emu))
+    router.add_get(f"{PREFIX}/users", _guard(list_users, emu))
+    router.add_post(f"{PREFIX}/users", _guard(add_user, emu))
+    router.add_post(f"{PREFIX}/seed", _guard(seed, emu))
+    router.add_post(f"{PREFIX}/calls", _guard(calls, emu))
+    router.add_post(PREFIX + "/queues/{queue_id}/items", _guard(add_items, emu))
+    router.add_get(PREFIX + "/queues/{queue_id}/items", _guard(list_items, emu))
+    router.add_post(
+        PREFIX + "/queues/{queue_id}/items/{item_id}/progress", _guard(set_progress, emu)
+    )
+    router.add_get(f"{PREFIX}/faults", _guard(get_faults, emu))
+    router.add_put(f"{PREFIX}/faults", _guard(put_faults, emu))
+    router.add_post(f"{PREFIX}/faults", _guard(add_fault, emu))
+    router.add_delete(f"{PREFIX}/faults", _guard(clear_faults, emu))
+    router.add_get(f"{PREFIX}/applied", _guard(applied, emu))
+    router.add_get(f"{PREFIX}/state_log", _guard(state_log, emu))
+    router.add_post(f"{PREFIX}/actor/start", _guard(start_actor, emu))
+    router.add_post(f"{PREFIX}/actor/wait", _guard(wait_actor, emu))
+    router.add_post(f"{PREFIX}/actor/stop", _guard(stop_actors, emu))
+    router.add_get(f"{PREFIX}/actor", _guard(get_actors, emu))

@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ipaddress
+import random
+import secrets
 import signal
+import socket
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Final
 
@@ -13,9 +18,9 @@ from aiohttp import web
 
 from ._actor import Actor
 from ._annofab_app import AnnofabService
-from ._annofab_state import AnnofabState
+from ._annofab_state import DEFAULT_PASSWORD, AnnofabState
 from ._annofab_store import AnnofabStore
-from ._control import add_control_routes
+from ._control import TOKEN_HEADER, add_control_routes, is_loopback_host
 from ._faults import FaultInjector, FaultRule
 from ._weave_app import WeaveOptions, WeaveService
 from ._weave_store import (
@@ -31,6 +36,10 @@ DEFAULT_USER_ID: Final = "local-user"
 DEFAULT_ACTOR_USER_ID: Final = "actor"
 DEFAULT_DISPLAY_FIELDS: Final = ("inputs", "output")
 DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
+DEFAULT_DATA_SEED: Final = 0
+"""The seed of ids, data, fault draws and actors when no ``seed`` is given."""
+CONTROL_TOKEN_BYTES: Final = 24
+"""Random bytes in a generated control token (URL-safe base64 text)."""
 
 EMULATOR_KEY: Final[web.AppKey[Emulator]] = web.AppKey("annoq_emulator")
 
@@ -289,19 +298,26 @@ class Emulator:
     (or `build_app`).
 
     Parameters:
-        seed: seeds ids, seeded data, fault draws and actors.
+        seed: seeds ids, seeded data, fault draws, actors and credentials, so that a
+            run repeats exactly. Without it, ids, data and faults still repeat (as with
+            seed 0) but API keys, PATs, passwords and tokens are random on every run.
         legacy_progress: emulate the older server without the same-state no-op.
         reject_unknown_fields: answer 422 to unknown body fields (older servers).
         legacy_error_bodies: 400/404 bodies without ``error_type`` (older servers).
         project: the default project of the in-process API and the CLI.
         user_id, api_key: the default user (``api_key`` generated when ``None``).
         max_body_bytes: larger request bodies answer 413 ``{"reason": "Request too large"}``.
+        control_token: the token the ``/_emulator/`` control routes require (header
+            ``X-Annoq-Emulator-Token``); ``None``: none, unless `run_emulator` binds off
+            loopback, which then generates one.
+        allowed_hosts: more ``Host`` names the control routes accept (besides loopback,
+            this machine's name and address, and the bound host), e.g. a container name.
     """
 
     def __init__(
         self,
         *,
-        seed: int = 0,
+        seed: int | None = None,
         legacy_progress: bool = False,
         reject_unknown_fields: bool = False,
         legacy_error_bodies: bool = False,
@@ -309,30 +325,52 @@ class Emulator:
         user_id: str = DEFAULT_USER_ID,
         api_key: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        control_token: str | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
+        self.seed = seed
+        """The seed given, or ``None`` (then credentials are random)."""
+        data_seed = DEFAULT_DATA_SEED if seed is None else seed
+        self._secrets: random.Random | None = None if seed is not None else random.SystemRandom()
+        self.control_token = control_token
+        """The token the control routes require, or ``None`` (set by `run_emulator`
+        when it binds off loopback)."""
+        self.allowed_hosts = tuple(allowed_hosts)
+        """Extra ``Host`` names the control routes accept."""
+        self.bound_host: str | None = None
+        """The address `run_emulator` bound (``None`` when not served)."""
         self.options = WeaveOptions(
             legacy_progress=legacy_progress,
             reject_unknown_fields=reject_unknown_fields,
             legacy_error_bodies=legacy_error_bodies,
         )
         self.project = project
-        self._store = WeaveStore(seed=seed, legacy_progress=legacy_progress)
-        user = self._store.add_user(user_id, api_key)
+        self._store = WeaveStore(seed=data_seed, legacy_progress=legacy_progress)
+        user = self._store.add_user(user_id, self._new_api_key(api_key))
         self.user_id = user.user_id
         self.api_key = user.api_key
         self.weave = WeaveState(self._store, project=project, user_id=user.user_id)
-        self.faults = FaultInjector(seed)
+        self.faults = FaultInjector(data_seed)
         self._base_url: str | None = None
         self.app = web.Application(
             middlewares=[self.faults.middleware], client_max_size=max_body_bytes
         )
         self.app[EMULATOR_KEY] = self
         WeaveService(self._store, self.options).add_routes(self.app)
-        self.annofab = AnnofabState(AnnofabStore(seed=seed))
+        self.annofab = AnnofabState(
+            AnnofabStore(seed=data_seed, secrets=self._secrets),
+            password=DEFAULT_PASSWORD if self._secrets is None else f"pw-{secrets.token_hex(16)}",
+        )
         """The emulated Annofab (routes under ``/api/v1``): seed, act, inspect."""
         AnnofabService(self.annofab.store).add_routes(self.app)
         add_control_routes(self.app, self)
         self.app.on_shutdown.append(self._on_shutdown)
+
+    def _new_api_key(self, given: str | None) -> str | None:
+        """``given``, else a random key when unseeded (seeded: the store draws one)."""
+        if given is not None or self._secrets is None:
+            return given
+        return f"local-{secrets.token_hex(20)}"
 
     async def _on_shutdown(self, _: web.Application) -> None:
         await self.weave.stop_actors()
@@ -359,13 +397,26 @@ class Emulator:
 
         ``projects`` limits what it may see (others answer 403); ``None`` means all.
         """
-        return self._store.add_user(user_id, api_key, projects)
+        return self._store.add_user(user_id, self._new_api_key(api_key), projects)
 
     def auth_headers(self, api_key: str | None = None) -> dict[str, str]:
         """``{"Authorization": "Basic base64(api:KEY)"}`` for the default or given key."""
         key = self.api_key if api_key is None else api_key
         token = base64.b64encode(f"api:{key}".encode()).decode("ascii")
         return {"Authorization": f"Basic {token}"}
+
+    def control_headers(self) -> dict[str, str]:
+        """The headers a control request needs: the token (if any) and JSON content.
+
+        Example::
+
+            async with http.post(emu.url("/_emulator/seed"), json={"n_items": 5},
+                                 headers=emu.control_headers()) as resp: ...
+        """
+        headers = {"Content-Type": "application/json"}
+        if self.control_token is not None:
+            headers[TOKEN_HEADER] = self.control_token
+        return headers
 
 
 def build_app(**options: Any) -> web.Application:
@@ -386,7 +437,7 @@ async def run_emulator(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    seed: int = 0,
+    seed: int | None = None,
     legacy_progress: bool = False,
     reject_unknown_fields: bool = False,
     legacy_error_bodies: bool = False,
@@ -394,11 +445,16 @@ async def run_emulator(
     user_id: str = DEFAULT_USER_ID,
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    control_token: str | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> AsyncIterator[Emulator]:
     """Serve a fresh `Emulator` over TCP for the duration of the block.
 
-    ``port=0`` picks a free port; ``emu.base_url`` tells which. The other options are
-    those of `Emulator`. On exit, actors are stopped and every connection is closed.
+    ``port=0`` picks a free port; ``emu.base_url`` tells which (a loopback URL when
+    ``host`` is a wildcard such as ``0.0.0.0``). The other options are those of
+    `Emulator`. Bound off loopback, the control routes need a token: ``control_token``,
+    or one generated (``emu.control_token``, sent by ``emu.control_headers()``). On
+    exit, actors are stopped and every connection is closed.
 
     Example::
 
@@ -414,6 +470,10 @@ async def run_emulator(
         user_id=user_id,
         api_key=api_key,
         max_body_bytes=max_body_bytes,
+        control_token=control_token
+        if control_token is not None or is_loopback_host(host)
+        else new_control_token(),
+        allowed_hosts=allowed_hosts,
     )
     # handler_cancellation: a client that gives up (a timeout, a dropped connection)
     # cancels its handler, as behind a real ASGI server; shutdown then never waits on
@@ -430,12 +490,75 @@ async def run_emulator(
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        emulator._base_url = f"http://{shown}:{bound_port}"
+        emulator.bound_host = str(bound_host)
+        emulator._base_url = http_url(_reachable_host(str(bound_host)), int(bound_port))
         yield emulator
     finally:
         emulator._base_url = None
+        emulator.bound_host = None
         await runner.cleanup()
+
+
+def new_control_token() -> str:
+    """A fresh random control token."""
+    return secrets.token_urlsafe(CONTROL_TOKEN_BYTES)
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
+def _reachable_host(bound: str) -> str:
+    """Where a client on this machine reaches a server bound to ``bound``."""
+    if _is_wildcard(bound):
+        return "::1" if ":" in bound else "127.0.0.1"
+    return bound
+
+
+def announcement(emu: Emulator, *, seeded: bool) -> tuple[list[str], list[str]]:
+    """What `serve` says about reaching ``emu`` off loopback: (stdout lines, warnings).
+
+    Nothing when bound to loopback. Otherwise: a URL for other machines, how to let
+    annoq's client use plain http there, and the control token; the warnings say the
+    server is open to the network (and, when seeded, that its keys can be computed).
+    """
+    bound = emu.bound_host
+    if bound is None or is_loopback_host(bound):
+        return [], []
+    port = int(emu.base_url.rsplit(":", 1)[1])
+    network_host = socket.gethostname() if _is_wildcard(bound) else bound
+    lines = [
+        f"From other machines: {http_url(network_host, port)}",
+        "Plain http off loopback: annoq refuses it unless told the network is trusted: "
+        "pass --allow-insecure-http to annoq commands, or allow_insecure_http=True to "
+        "WeaveSession / AnnofabSession",
+    ]
+    if emu.control_token is not None:
+        lines.append(f"Control token: {emu.control_token} (send it as {TOKEN_HEADER})")
+    warnings = [
+        f"warning: listening on {bound}, off loopback: anyone who can reach port {port} "
+        "can use the emulator over plain http (no TLS); its control routes need the "
+        "control token"
+    ]
+    if seeded:
+        warnings.append(
+            "warning: --seed makes the API keys and PATs repeat: anyone who knows the "
+            "seed can compute them"
+        )
+    return lines, warnings
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 async def serve(
@@ -444,13 +567,16 @@ async def serve(
     port: int = 8080,
     seed_items: int = 0,
     project: str = DEFAULT_PROJECT,
-    seed: int = 0,
+    seed: int | None = None,
     legacy_progress: bool = False,
     api_key: str | None = None,
     queue_name: str = "seeded queue",
     annofab_tasks: int | None = None,
     faults: Iterable[FaultRule] = (),
+    control_token: str | None = None,
+    allowed_hosts: Iterable[str] = (),
     echo: Callable[[str], None] = print,
+    warn: Callable[[str], None] = _stderr,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run an emulator until ``stop`` is set, SIGINT/SIGTERM, or cancellation.
@@ -459,7 +585,9 @@ async def serve(
     project, queue id and ``API key: ...`` (each on its own line) through ``echo``.
     With ``annofab_tasks``, also seeds that many Annofab tasks and reports how to reach
     the Annofab API (``annoq serve --annofab``). ``faults`` are in place before
-    anything is reported. This is what ``python -m annoq.emulator`` runs.
+    anything is reported. Bound off loopback, it also reports a URL for other machines,
+    how to allow plain http in annoq, and the control token, and sends warnings through
+    ``warn`` (stderr). This is what ``python -m annoq.emulator`` runs.
     """
     stop_event = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -478,6 +606,8 @@ async def serve(
             legacy_progress=legacy_progress,
             project=project,
             api_key=api_key,
+            control_token=control_token,
+            allowed_hosts=allowed_hosts,
         ) as emu:
             for rule in faults:
                 emu.faults.add(rule)
@@ -488,6 +618,11 @@ async def serve(
             echo(f"User id: {emu.user_id}")
             echo(f"API key: {emu.api_key}")
             echo(f"Use: WF_TRACE_SERVER_URL={emu.base_url} WANDB_API_KEY={emu.api_key}")
+            network_lines, warnings = announcement(emu, seeded=seed is not None)
+            for line in warnings:
+                warn(line)
+            for line in network_lines:
+                echo(line)
             if legacy_progress:
                 echo("Legacy progress mode: repeated progress updates answer 400")
             if annofab_tasks is not None:

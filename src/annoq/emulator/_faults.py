@@ -141,6 +141,84 @@ class FaultRule:
         return cls(**dict(data))
 
 
+FAULT_SPEC_KINDS: Final = ("CODE (400-599)", "drop", "apply-then-drop", "latency=MS")
+"""The ``KIND`` forms `parse_fault_spec` reads."""
+
+
+def parse_fault_spec(
+    spec: str, *, known_routes: Iterable[str] | None = None, retry_after: str | None = None
+) -> FaultRule:
+    """The rule of a ``KIND:RATE[:ROUTE[,ROUTE...]]`` text (``annoq serve --fault``).
+
+    ``KIND`` is a status code (``429``, ``503``, ...), ``drop``, ``apply-then-drop`` or
+    ``latency=MS``; ``RATE`` a share of requests in [0, 1]; ``ROUTE`` route names (every
+    named route when omitted). ``retry_after`` goes with status rules. Raises
+    ``ValueError`` naming what is wrong.
+
+    Example::
+
+        parse_fault_spec("429:0.2:progress", retry_after="0.05")
+        parse_fault_spec("apply-then-drop:0.05:progress,items_query")
+        parse_fault_spec("latency=200:1")
+    """
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(f"{spec!r} is not KIND:RATE[:ROUTE]")
+    kind_text, rate_text = parts[0].strip().lower(), parts[1].strip()
+    try:
+        rate = float(rate_text)
+    except ValueError:
+        raise ValueError(f"rate {rate_text!r} in {spec!r} is not a number in [0, 1]") from None
+    if not 0.0 <= rate <= 1.0:  # also refuses nan
+        raise ValueError(f"rate {rate_text!r} in {spec!r} is not within [0, 1]")
+    routes: frozenset[str] | None = None
+    if len(parts) == 3:
+        routes = frozenset(r.strip() for r in parts[2].split(",") if r.strip())
+        if known_routes is not None:
+            known = tuple(known_routes)
+            unknown = sorted(routes - set(known))
+            if unknown:
+                raise ValueError(
+                    f"unknown route {', '.join(unknown)} in {spec!r}; use one of {', '.join(known)}"
+                )
+    if kind_text.isdigit():
+        status = int(kind_text)
+        if not 400 <= status <= 599:
+            raise ValueError(f"status {status} in {spec!r} is not within 400..599")
+        return FaultRule(
+            kind=FaultKind.STATUS, status=status, rate=rate, routes=routes, retry_after=retry_after
+        )
+    if kind_text == "drop":
+        return FaultRule(kind=FaultKind.DROP, rate=rate, routes=routes)
+    if kind_text in ("apply-then-drop", "apply_then_drop"):
+        return FaultRule(kind=FaultKind.APPLY_THEN_DROP, rate=rate, routes=routes)
+    if kind_text.startswith("latency="):
+        ms_text = kind_text.removeprefix("latency=")
+        try:
+            ms = float(ms_text)
+        except ValueError:
+            ms = float("nan")
+        if not ms > 0 or ms == float("inf"):
+            raise ValueError(f"latency {ms_text!r} in {spec!r} is not a number of ms > 0")
+        return FaultRule(kind=FaultKind.LATENCY, latency=ms / 1000, rate=rate, routes=routes)
+    raise ValueError(
+        f"unknown fault kind {parts[0]!r} in {spec!r}; use one of {', '.join(FAULT_SPEC_KINDS)}"
+    )
+
+
+def describe_rule(rule: FaultRule) -> str:
+    """One line saying what ``rule`` does, e.g. ``10% of requests to progress answer 429``."""
+    share = f"{rule.rate * 100:g}% of requests to "
+    share += ", ".join(sorted(rule.routes)) if rule.routes else "every route"
+    if rule.kind is FaultKind.STATUS:
+        return f"{share} answer {rule.status}"
+    if rule.kind is FaultKind.DROP:
+        return f"{share} are dropped unanswered"
+    if rule.kind is FaultKind.APPLY_THEN_DROP:
+        return f"{share} are applied, then dropped unanswered"
+    return f"{share} wait {rule.latency * 1000:g} ms"
+
+
 @attrs.frozen
 class FaultDecision:
     """What the injector decided for one request."""

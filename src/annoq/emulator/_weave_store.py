@@ -2,7 +2,7 @@
 
 Pure and synchronous: no I/O, no asyncio. The HTTP layer (`_weave_app`) parses and
 validates requests, calls one method here, and encodes the result. Every rule of
-``contract/WEAVE_SEMANTICS.md`` that is about state (not about HTTP) lives here.
+``docs/semantics/weave.md`` that is about state (not about HTTP) lives here.
 
 Data layout, chosen for speed on large queues:
 
