@@ -6,7 +6,7 @@ Everything annoq raises derives from :class:`AnnoqError`::
     ├── InvalidArgumentError        a call's arguments are wrong; raised before any request
     ├── ConfigurationError          the session cannot be set up
     │   ├── MissingCredentialsError     no API key, token or login was found
-    │   └── InsecureTransportError      credentials would travel over plain http
+    │   └── InsecureTransportError      credentials would travel over plain http or elsewhere
     ├── APIError                    the server answered with an error status
     │   ├── BadRequestError             400
     │   │   ├── InvalidTransitionError      a state change the server refuses
@@ -80,7 +80,8 @@ class MissingCredentialsError(ConfigurationError):
 
 
 class InsecureTransportError(ConfigurationError):
-    """Credentials would be sent over plain http to a host that is not loopback."""
+    """Credentials would be sent over plain http to a host that is not loopback, or to
+    another origin than the base URL (a redirect, which annoq never follows)."""
 
 
 def redact_url(url: str | URL, *, query: bool = True) -> str:

@@ -190,6 +190,8 @@ def test_the_default_body_cap_is_64_mib_and_configurable_per_session():
     assert weave._transport.max_response_bytes == 10
     af = AnnofabSession(pat="p", endpoint="http://127.0.0.1:9")
     assert af._transport.max_response_bytes == 64 * 1024 * 1024
+    af = AnnofabSession(pat="p", endpoint="http://127.0.0.1:9", max_response_bytes=10)
+    assert af._transport.max_response_bytes == 10
 
 
 # -- streams ------------------------------------------------------------------------------
