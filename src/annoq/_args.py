@@ -10,18 +10,30 @@ request is sent.
 
 from __future__ import annotations
 
+import math
 import netrc
 import os
+from collections.abc import AsyncIterable, Iterable
 from pathlib import Path
 
 import attrs
 
+from . import _config
 from ._config import Timeout
 from ._errors import InvalidArgumentError
 from ._retry import RetryPolicy
 from ._transport import RequestOptions
 
-__all__ = ["make_options", "netrc_entry", "require_count", "require_id"]
+__all__ = [
+    "make_options",
+    "netrc_entry",
+    "require_count",
+    "require_credential",
+    "require_id",
+    "require_inputs",
+    "require_prefetch",
+    "require_segment",
+]
 
 
 def require_id(value: object, argument: str) -> str:
@@ -31,11 +43,81 @@ def require_id(value: object, argument: str) -> str:
     return value
 
 
+#: Characters that end or restructure a URL path segment, even percent-encoded (some
+#: servers and proxies decode ``%2F`` or treat ``\`` as ``/``).
+_PATH_BREAKERS = frozenset("/\\?#")
+
+
+def require_segment(value: object, argument: str) -> str:
+    """An id that names one resource in a URL path, else InvalidArgumentError.
+
+    Refused: a non-string, empty or whitespace-only, ``.`` and ``..`` (a URL library
+    resolves them to other endpoints: ``DELETE /annotation_queues/..`` would become
+    ``DELETE /``), and ids with ``/``, ``\\``, ``?``, ``#`` or a control character.
+
+        >>> require_segment("0193a0b1", "queue_id")
+        '0193a0b1'
+    """
+    text = require_id(value, argument)
+    if text.strip() in (".", "..") or any(
+        c in _PATH_BREAKERS or ord(c) < 0x20 or ord(c) == 0x7F for c in text
+    ):
+        raise InvalidArgumentError(
+            f"{argument}={value!r} is not a valid id: ids must not be '.' or '..' nor contain "
+            "'/', '\\', '?', '#' or control characters"
+        )
+    return text
+
+
+def require_credential(value: object, argument: str, *, header: bool) -> str:
+    """An API key or token: a non-empty string without control characters (CR/LF
+    would split the header); sent raw in a header (``header=True``), printable ASCII.
+    The value itself is never shown."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{argument} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidArgumentError(f"{argument} must not be empty")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise InvalidArgumentError(
+            f"{argument} contains a control character (CR, LF, ...); check how it was pasted"
+        )
+    if header and not all(0x20 < ord(c) < 0x7F for c in value):
+        raise InvalidArgumentError(
+            f"{argument} must be printable ASCII without spaces (it is sent in a header)"
+        )
+    return value
+
+
+def require_inputs(value: object, argument: str) -> None:
+    """An iterable or async iterable of inputs; a string (or bytes) is refused, since
+    it would be read as one input per character."""
+    if isinstance(value, str | bytes | bytearray):
+        raise InvalidArgumentError(
+            f"{argument} must be an iterable of ids or items, not a single "
+            f"{type(value).__name__} (wrap one id in a list: [{value!r}])"
+        )
+    if not isinstance(value, Iterable | AsyncIterable):
+        raise InvalidArgumentError(
+            f"{argument} must be an iterable or async iterable of ids or items, "
+            f"got {type(value).__name__}"
+        )
+
+
 def require_count(value: object, argument: str, *, minimum: int = 0) -> int:
     """A whole number >= ``minimum``, else InvalidArgumentError naming the argument."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidArgumentError(f"{argument} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def require_prefetch(value: object) -> int:
+    """Pages a walk requests ahead: 0 to ``MAX_PREFETCH``."""
+    count = require_count(value, "prefetch")
+    if count > _config.MAX_PREFETCH:
+        raise InvalidArgumentError(
+            f"prefetch must be at most {_config.MAX_PREFETCH} pages ahead, got {count}"
+        )
+    return count
 
 
 def make_options(
@@ -53,13 +135,20 @@ def make_options(
         if isinstance(timeout, bool) or not isinstance(timeout, Timeout | int | float):
             raise InvalidArgumentError(f"timeout must be a Timeout or seconds, got {timeout!r}")
         if not isinstance(timeout, Timeout):
-            if timeout <= 0:
-                raise InvalidArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
+            if not math.isfinite(timeout) or timeout <= 0:
+                raise InvalidArgumentError(
+                    f"timeout must be a finite number of seconds > 0 (or an annoq.Timeout), "
+                    f"got {timeout!r}"
+                )
             timeout = Timeout(
                 total=float(timeout), connect=min(float(timeout), 10.0), read=float(timeout)
             )
         options = attrs.evolve(options, timeout=timeout)
     if retry_policy is not None:
+        if not isinstance(retry_policy, RetryPolicy):
+            raise InvalidArgumentError(
+                f"retry_policy must be a RetryPolicy, got {type(retry_policy).__name__}"
+            )
         options = attrs.evolve(options, retry=retry_policy)
     if max_retries is not None:
         require_count(max_retries, "max_retries")

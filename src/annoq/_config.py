@@ -6,6 +6,9 @@ the whole configuration at a glance and tests can refer to the same values the c
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import attrs
 
 from ._version import __version__
@@ -24,11 +27,14 @@ __all__ = [
     "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_FEEDBACK_PAGE_SIZE",
     "DEFAULT_MAX_FEEDBACK_PAYLOAD",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_THROTTLED_RETRIES",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_PREFETCH",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WEAVE_BASE_URL",
+    "MAX_PREFETCH",
     "USER_AGENT",
     "Timeout",
 ]
@@ -37,6 +43,9 @@ __all__ = [
 DEFAULT_WEAVE_BASE_URL = "https://trace.wandb.ai"
 #: The netrc machine W&B's own login writes the API key under.
 WANDB_NETRC_HOST = "api.wandb.ai"
+#: W&B's own API (``WANDB_BASE_URL``'s default). Any other ``WANDB_BASE_URL`` (a dedicated
+#: or self-hosted W&B) serves its trace server under ``<WANDB_BASE_URL>/traces``.
+DEFAULT_WANDB_BASE_URL = "https://api.wandb.ai"
 
 #: Retries after the first attempt of one request (transport errors, 408, 429, 5xx).
 DEFAULT_MAX_RETRIES = 4
@@ -45,16 +54,29 @@ RETRY_BACKOFF_BASE = 0.25
 RETRY_BACKOFF_CAP = 8.0
 #: A server's Retry-After is honoured up to this many seconds; longer asks are capped.
 RETRY_AFTER_CAP = 60.0
-#: Session-wide retry budget (token bucket): retries spend a token, successes earn some
-#: back. It stops a dead server from being hammered with every request's full retry quota.
+#: A 429 is waited out (for its Retry-After) up to this many times per request; these
+#: waits spend neither DEFAULT_MAX_RETRIES nor the retry budget.
+DEFAULT_MAX_THROTTLED_RETRIES = 50
+#: Session-wide retry budget (token bucket): retries spend a token, successes and time
+#: earn some back. When it is empty, retries wait for a token (at most REFILL_PER_SECOND
+#: retries a second): a dead server is not hammered, and a run slows down, not fails.
 RETRY_BUDGET_INITIAL = 200.0
 RETRY_BUDGET_PER_SUCCESS = 1.0
 RETRY_BUDGET_MAX = 2000.0
+RETRY_BUDGET_REFILL_PER_SECOND = 10.0
+
+#: Largest response body read (bytes); a larger answer is a ResponseDecodeError, found
+#: out from Content-Length or while reading, never after reading it all.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: Of an error response, only this many bytes are read (for its message).
+ERROR_BODY_BYTES = 64 * 1024
 
 #: Items per page when walking a queue.
 DEFAULT_PAGE_SIZE = 500
 #: Pages requested ahead of the consumer.
 DEFAULT_PREFETCH = 2
+#: The most pages a walk may request ahead (``prefetch``).
+MAX_PREFETCH = 16
 #: Retries per request inside bulk operations. A bulk run makes thousands of requests, so
 #: a transient fault rate that rarely beats 4 retries still would, a few times per run.
 DEFAULT_BULK_MAX_RETRIES = 10
@@ -90,6 +112,24 @@ ANNOFAB_PUT_BACK_TIMEOUT = 10.0
 USER_AGENT = f"annoq/{__version__}"
 
 
+def _limit(attribute: Any, value: object) -> None:
+    """A time limit is ``None`` or a finite number of seconds > 0."""
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        from ._errors import InvalidArgumentError  # _errors imports nothing of annoq's
+
+        raise InvalidArgumentError(
+            f"Timeout {attribute.name} must be None or a finite number of seconds > 0, "
+            f"got {value!r}"
+        )
+
+
 @attrs.frozen
 class Timeout:
     """Time limits of one request, in seconds (``None`` = no limit).
@@ -101,9 +141,9 @@ class Timeout:
         10.0
     """
 
-    total: float | None = 60.0
-    connect: float | None = 10.0
-    read: float | None = 30.0
+    total: float | None = attrs.field(default=60.0, validator=lambda s, a, v: _limit(a, v))
+    connect: float | None = attrs.field(default=10.0, validator=lambda s, a, v: _limit(a, v))
+    read: float | None = attrs.field(default=30.0, validator=lambda s, a, v: _limit(a, v))
 
 
 DEFAULT_TIMEOUT = Timeout()

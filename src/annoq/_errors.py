@@ -9,7 +9,7 @@ Everything annoq raises derives from :class:`AnnoqError`::
     │   └── BulkInputError              the input (or the walk feeding it) raised
     ├── ConfigurationError          the session cannot be set up
     │   ├── MissingCredentialsError     no API key, token or login was found
-    │   └── InsecureTransportError      credentials would travel over plain http
+    │   └── InsecureTransportError      credentials would travel over plain http or elsewhere
     ├── APIError                    the server answered with an error status
     │   ├── BadRequestError             400
     │   │   ├── InvalidTransitionError      a state change the server refuses
@@ -83,18 +83,24 @@ class MissingCredentialsError(ConfigurationError):
 
 
 class InsecureTransportError(ConfigurationError):
-    """Credentials would be sent over plain http to a host that is not loopback."""
+    """Credentials would be sent over plain http to a host that is not loopback, or to
+    another origin than the base URL (a redirect, which annoq never follows)."""
 
 
-def redact_url(url: str | URL) -> str:
-    """Return ``url`` without user info, safe to log or show.
+def redact_url(url: str | URL, *, query: bool = True) -> str:
+    """Return ``url`` without user info, safe to log or show; with ``query=False`` its
+    query string and fragment are masked too (a configured base URL may carry a key).
 
     >>> redact_url("https://api:secret@example.com/x?a=1")
     'https://example.com/x?a=1'
+    >>> redact_url("https://example.com/x?key=secret", query=False)
+    'https://example.com/x?<redacted>'
     """
     parsed = url if isinstance(url, URL) else URL(url)
     if parsed.user is not None or parsed.password is not None:
         parsed = parsed.with_user(None)
+    if not query and (parsed.raw_query_string or parsed.raw_fragment):
+        return str(parsed.with_query(None).with_fragment(None)) + "?<redacted>"
     return str(parsed)
 
 

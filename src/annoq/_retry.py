@@ -11,14 +11,17 @@ Nothing here does I/O or sleeps, so every rule is tested directly. The transport
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import attrs
 
-from . import _config
+from . import _config as defaults
+from ._errors import InvalidArgumentError
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -28,6 +31,7 @@ __all__ = [
     "parse_retry_after",
     "retry_delay",
     "should_retry",
+    "should_wait_out_throttling",
 ]
 
 #: Statuses that say "try again": timeouts, throttling and transient server trouble.
@@ -35,18 +39,44 @@ __all__ = [
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
+def _count(_: Any, attribute: attrs.Attribute[int], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidArgumentError(f"{attribute.name} must be an integer >= 0, got {value!r}")
+
+
+def _seconds(_: Any, attribute: attrs.Attribute[float], value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise InvalidArgumentError(
+            f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}"
+        )
+
+
 @attrs.frozen
 class RetryPolicy:
     """How one request is retried.
+
+    ``max_retries`` bounds the retries after failures that may be the server's trouble
+    (transport errors, 408, 5xx). Throttling (429) is different: the server refused the
+    request without acting on it and said when to come back, so waiting it out spends
+    neither ``max_retries`` nor the session's retry budget; it is bounded on its own by
+    ``max_throttled_retries``.
 
     >>> RetryPolicy(max_retries=0).max_retries   # never retry
     0
     """
 
-    max_retries: int = _config.DEFAULT_MAX_RETRIES
-    backoff_base: float = _config.RETRY_BACKOFF_BASE
-    backoff_cap: float = _config.RETRY_BACKOFF_CAP
-    max_retry_after: float = _config.RETRY_AFTER_CAP
+    max_retries: int = attrs.field(default=defaults.DEFAULT_MAX_RETRIES, validator=_count)
+    backoff_base: float = attrs.field(default=defaults.RETRY_BACKOFF_BASE, validator=_seconds)
+    backoff_cap: float = attrs.field(default=defaults.RETRY_BACKOFF_CAP, validator=_seconds)
+    max_retry_after: float = attrs.field(default=defaults.RETRY_AFTER_CAP, validator=_seconds)
+    max_throttled_retries: int = attrs.field(
+        default=defaults.DEFAULT_MAX_THROTTLED_RETRIES, validator=_count
+    )
 
 
 def should_retry(*, status: int | None, attempt: int, max_retries: int) -> bool:
@@ -60,11 +90,24 @@ def should_retry(*, status: int | None, attempt: int, max_retries: int) -> bool:
     return status is None or status in RETRYABLE_STATUSES
 
 
+def should_wait_out_throttling(*, throttled: int, policy: RetryPolicy) -> bool:
+    """Whether a request answered 429 for the ``throttled``-th time (1-based) is sent
+    again after the wait. Such waits count neither as retries nor against the budget;
+    but ``max_retries=0`` means one request, whatever the answer.
+
+        >>> should_wait_out_throttling(throttled=1, policy=RetryPolicy())
+        True
+        >>> should_wait_out_throttling(throttled=1, policy=RetryPolicy(max_retries=0))
+        False
+    """
+    return policy.max_retries > 0 and throttled <= policy.max_throttled_retries
+
+
 def backoff_delay(
     attempt: int,
     *,
-    base: float = _config.RETRY_BACKOFF_BASE,
-    cap: float = _config.RETRY_BACKOFF_CAP,
+    base: float = defaults.RETRY_BACKOFF_BASE,
+    cap: float = defaults.RETRY_BACKOFF_CAP,
     rand: Callable[[], float] = random.random,
 ) -> float:
     """Full-jitter exponential backoff: uniform in ``[0, min(cap, base * 2**attempt))``.
@@ -135,27 +178,60 @@ def retry_delay(
 
 @attrs.define
 class RetryBudget:
-    """A session-wide token bucket for retries.
+    """A session-wide token bucket that paces retries.
 
-    Each retry spends one token; each success earns ``per_success`` back, up to
-    ``maximum``. While requests mostly succeed the budget never binds; when a server is
-    down it runs dry and requests fail fast instead of multiplying the load.
+    Each retry takes one token; each success earns ``per_success`` back and time earns
+    ``refill_per_second``, up to ``maximum``. While requests mostly succeed the budget
+    never binds. When it runs dry, retries are not refused: each waits its turn for a
+    token (:meth:`reserve` says how long), so a failing server sees at most
+    ``refill_per_second`` retries a second from the whole session, and a run slows down
+    instead of failing items. Throttling (429) waits take no token.
 
-        >>> budget = RetryBudget(initial=1)
-        >>> budget.try_spend(), budget.try_spend()
-        (True, False)
+        >>> budget = RetryBudget(initial=1, refill_per_second=2.0, clock=lambda: 0.0)
+        >>> budget.reserve(), budget.reserve(), budget.reserve()
+        (0.0, 0.5, 1.0)
     """
 
-    initial: float = _config.RETRY_BUDGET_INITIAL
-    per_success: float = _config.RETRY_BUDGET_PER_SUCCESS
-    maximum: float = _config.RETRY_BUDGET_MAX
+    initial: float = defaults.RETRY_BUDGET_INITIAL
+    per_success: float = defaults.RETRY_BUDGET_PER_SUCCESS
+    maximum: float = defaults.RETRY_BUDGET_MAX
+    refill_per_second: float = defaults.RETRY_BUDGET_REFILL_PER_SECOND
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, repr=False)
     tokens: float = attrs.field(init=False)
+    _stamp: float = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self.tokens = self.initial
+        for name in ("initial", "per_success", "maximum", "refill_per_second"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidArgumentError(f"RetryBudget {name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise InvalidArgumentError(f"RetryBudget {name} must be >= 0, got {value!r}")
+        if self.refill_per_second <= 0:
+            raise InvalidArgumentError(
+                f"RetryBudget refill_per_second must be > 0, got {self.refill_per_second!r}"
+            )
+        self.tokens = float(self.initial)
+        self._stamp = self.clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        elapsed = max(0.0, now - self._stamp)
+        self._stamp = now
+        self.tokens = min(self.maximum, self.tokens + elapsed * self.refill_per_second)
+
+    def reserve(self) -> float:
+        """Take a token for one retry; the seconds to wait before sending it (0.0 when a
+        token was there). Tokens owed by earlier reservations make later waits longer."""
+        self._refill()
+        self.tokens -= 1.0
+        if self.tokens >= 0.0:
+            return 0.0
+        return -self.tokens / self.refill_per_second
 
     def try_spend(self) -> bool:
-        """Take one token for a retry; ``False`` when none is left."""
+        """Take one token if one is there now; ``False`` (and nothing taken) if not."""
+        self._refill()
         if self.tokens < 1.0:
             return False
         self.tokens -= 1.0
@@ -163,4 +239,5 @@ class RetryBudget:
 
     def record_success(self) -> None:
         """Earn tokens back for a request that succeeded."""
+        self._refill()
         self.tokens = min(self.maximum, self.tokens + self.per_success)

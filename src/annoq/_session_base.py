@@ -12,14 +12,14 @@ from types import TracebackType
 from typing import Self
 
 import aiohttp
-import anyio
 import attrs
 from yarl import URL
 
-from ._args import make_options
+from . import _config
+from ._args import make_options, require_count
 from ._config import Timeout
-from ._errors import RateLimitError
-from ._retry import RetryBudget, RetryPolicy, retry_delay
+from ._errors import InvalidArgumentError
+from ._retry import RetryBudget, RetryPolicy
 from ._transport import Auth, Request, RequestOptions, Response, Transport, TransportStats
 
 __all__ = ["Identity", "SessionBase"]
@@ -88,11 +88,31 @@ class SessionBase:
         retry_budget: RetryBudget | bool | None,
         connection_limit: int,
         user_agent: str | None,
+        max_response_bytes: int = _config.DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        require_count(connection_limit, "connection_limit", minimum=1)
+        require_count(max_response_bytes, "max_response_bytes", minimum=1)
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise InvalidArgumentError(
+                f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
+            )
+        if user_agent is not None and (
+            not isinstance(user_agent, str)
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_agent)
+        ):
+            raise InvalidArgumentError("user_agent must be a string without control characters")
+        if retry_budget is not None and not isinstance(retry_budget, bool | RetryBudget):
+            raise InvalidArgumentError(
+                f"retry_budget must be a RetryBudget, True or None, got {retry_budget!r}"
+            )
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise InvalidArgumentError(
+                f"retry_policy must be a RetryPolicy, got {type(retry_policy).__name__}"
+            )
         budget = RetryBudget() if retry_budget is True else (retry_budget or None)
         self._transport = Transport(
             url, auth, session=session, connection_limit=connection_limit,
-            user_agent=user_agent, budget=budget,
+            user_agent=user_agent, budget=budget, max_response_bytes=max_response_bytes,
         )  # fmt: skip
         self._options = make_options(RequestOptions(), timeout, max_retries, retry_policy)
 
@@ -144,21 +164,7 @@ class SessionBase:
         return (await self._transport.send(request, self._options)).content
 
     async def _send_unrepeatable(self, request: Request) -> Response:
-        """Send a request whose repeat would not do (or not read) the same: retried only
-        after an answer proving nothing was done (429, throttled before any work), never
-        after a lost answer, a timeout or a server error, which may follow a write."""
-        policy = self._options.retry
-        once = attrs.evolve(self._options, retry=attrs.evolve(policy, max_retries=0))
-        attempt = 0
-        while True:
-            try:
-                return await self._transport.send(request, once)
-            except RateLimitError as error:
-                error.attempts = attempt + 1
-                budget = self._transport.budget
-                if attempt >= policy.max_retries or (budget is not None and not budget.try_spend()):
-                    raise
-                delay = retry_delay(attempt, policy, retry_after=error.retry_after)
-            self._transport.stats.retries += 1
-            await anyio.sleep(delay)
-            attempt += 1
+        """Send a request whose repeat would not do (or not read) the same: resent only
+        when nothing can have been done (a connection never made, 408, 429), never after
+        a lost answer, a timeout or a server error, which may follow a write."""
+        return await self._transport.send(attrs.evolve(request, retry_unsafe=True), self._options)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, Self, TypeVar
 
 import attrs
 import orjson
 
+from . import _config
 from ._errors import AnnoqError, InvalidArgumentError
 
 __all__ = [
@@ -90,8 +91,14 @@ async def walk_pages(
     the loop early (break, exception, cancellation) cancels and awaits every request
     still in flight, so nothing is left pending.
     """
-    if prefetch < 0:
-        raise InvalidArgumentError(f"prefetch must be >= 0, got {prefetch!r}")
+    if (
+        isinstance(prefetch, bool)
+        or not isinstance(prefetch, int)
+        or not (0 <= prefetch <= _config.MAX_PREFETCH)
+    ):
+        raise InvalidArgumentError(
+            f"prefetch must be an integer from 0 to {_config.MAX_PREFETCH}, got {prefetch!r}"
+        )
     in_flight: deque[asyncio.Task[PageData[T]]] = deque()
     next_index = 0
 
@@ -132,30 +139,35 @@ async def _cancel_all(tasks: deque[asyncio.Task[Any]]) -> None:
 
 
 class SeenWindow:
-    """Ids seen recently (``capacity`` of them, or all with ``capacity=None``).
+    """Ids read recently (the last ``capacity`` distinct ones, or all with
+    ``capacity=None``); reading an id again makes it recent again.
 
     A stable walk only ever sees an item twice when a few new items land just before
-    the current position, so a window of two pages bounds memory and still catches every
-    repeat. A walk in a custom sort order keeps every id (``capacity=None``).
+    the current position, or when it backs up after deletions; a window of a few pages
+    bounds memory and still catches every repeat. A walk in a custom sort order keeps
+    every id (``capacity=None``).
     """
 
-    __slots__ = ("_capacity", "_order", "_seen")
+    __slots__ = ("_capacity", "_seen")
 
     def __init__(self, capacity: int | None) -> None:
         self._capacity = capacity
-        self._seen: set[Hashable] = set()
-        self._order: deque[Hashable] = deque()
+        self._seen: OrderedDict[Hashable, None] = OrderedDict()
 
     def add(self, key: Hashable) -> bool:
         """Record ``key``; ``False`` if it was already in the window."""
-        if key in self._seen:
+        seen = self._seen
+        if key in seen:
+            if self._capacity is not None:
+                seen.move_to_end(key)
             return False
-        self._seen.add(key)
-        if self._capacity is not None:
-            self._order.append(key)
-            if len(self._order) > self._capacity:
-                self._seen.discard(self._order.popleft())
+        seen[key] = None
+        if self._capacity is not None and len(seen) > self._capacity:
+            seen.popitem(last=False)
         return True
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._seen
 
     def __len__(self) -> int:
         return len(self._seen)

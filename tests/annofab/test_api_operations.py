@@ -63,10 +63,10 @@ def _generator() -> Any:
 def _call_args(op: dict[str, Any]) -> tuple[list[str], dict[str, Any], str, dict[str, str]]:
     """Arguments of one call, and the path and query it must produce."""
     names = re.findall(r"\{(\w+)\}", op["path"])
-    values = [f"{name} {i}/x" for i, name in enumerate(names)]  # space and slash: encoded
+    values = [f"{name} {i}+x" for i, name in enumerate(names)]  # space and plus: encoded
     path = op["path"]
     for name, value in zip(names, values, strict=True):
-        path = path.replace("{" + name + "}", value.replace(" ", "%20").replace("/", "%2F"))
+        path = path.replace("{" + name + "}", value.replace(" ", "%20").replace("+", "%2B"))
     kwargs: dict[str, Any] = {}
     wire_query: dict[str, str] = {}
     required = [p for p in op["parameters"] if p["in"] == "query" and p.get("required")]

@@ -38,7 +38,13 @@ NETRC_KEY = "netrc-key-222222222222222222222222222"
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No credentials or server from the machine running the tests."""
-    for name in ("WANDB_API_KEY", "WF_TRACE_SERVER_URL", "WEAVE_TRACE_BASE_URL"):
+    for name in (
+        "WANDB_API_KEY",
+        "WF_TRACE_SERVER_URL",
+        "WEAVE_TRACE_BASE_URL",
+        "WANDB_BASE_URL",
+        "WANDB_PUBLIC_BASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-such-netrc"))
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -175,6 +181,87 @@ async def test_requests_go_to_the_environment_base_url(
     http.post("https://wf.example/annotation_queues", payload={"id": "q"})
     async with WeaveSession(API_KEY) as weave:
         assert await weave.create_queue(PROJECT, name="x") == "q"
+
+
+# -- WANDB_BASE_URL, as the official clients read it ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"WANDB_BASE_URL": "https://wandb.corp.example"}, "https://wandb.corp.example/traces"),
+        ({"WANDB_BASE_URL": "https://wandb.corp.example/"}, "https://wandb.corp.example/traces"),
+        ({"WANDB_BASE_URL": "https://api.wandb.ai"}, "https://trace.wandb.ai"),
+        ({"WANDB_BASE_URL": "https://api.wandb.ai/"}, "https://trace.wandb.ai"),
+        ({"WANDB_BASE_URL": ""}, "https://trace.wandb.ai"),
+        (
+            {"WANDB_BASE_URL": "https://wandb.corp.example", "WF_TRACE_SERVER_URL": "https://wf.x"},
+            "https://wf.x",
+        ),
+        (
+            {"WANDB_BASE_URL": "https://wandb.corp.example", "WEAVE_TRACE_BASE_URL": "https://w.x"},
+            "https://w.x",
+        ),
+        (
+            {
+                "WANDB_BASE_URL": "https://wandb.corp.example",
+                "WANDB_PUBLIC_BASE_URL": "https://public.corp.example",
+            },
+            "https://public.corp.example/traces",
+        ),
+    ],
+)
+def test_the_trace_server_follows_the_official_precedence_of_wandb_base_url(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert WeaveSession(API_KEY).base_url == expected
+
+
+def test_the_base_url_argument_wins_over_wandb_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.corp.example")
+    assert WeaveSession(API_KEY, base_url="https://arg.example").base_url == "https://arg.example"
+
+
+@pytest.mark.parametrize(
+    ("wandb_base_url", "machine"),
+    [
+        ("https://wandb.corp.example", "wandb.corp.example"),
+        ("https://wandb.corp.example:8443/", "wandb.corp.example:8443"),
+    ],
+)
+async def test_the_netrc_machine_is_the_host_of_wandb_base_url(
+    http: MockHTTP,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    wandb_base_url: str,
+    machine: str,
+) -> None:
+    path = tmp_path / "netrc"
+    path.write_text(
+        f"machine api.wandb.ai login user password {NETRC_KEY}\n"
+        f"machine {machine} login user password {ENV_KEY}\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(path))
+    monkeypatch.setenv("WANDB_BASE_URL", wandb_base_url)
+    trace = wandb_base_url.rstrip("/") + "/traces"
+    http.post(trace + "/annotation_queues", payload={"id": "q"})
+    async with WeaveSession() as weave:
+        assert weave.base_url == trace
+        await weave.create_queue(PROJECT, name="x")
+    _, _, call = only_call(http)
+    assert call.kwargs["headers"]["Authorization"] == basic(ENV_KEY)
+
+
+def test_missing_credentials_name_the_netrc_machine_of_wandb_base_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.corp.example")
+    with pytest.raises(MissingCredentialsError, match=r"machine wandb\.corp\.example "):
+        WeaveSession()
 
 
 # -- plain http -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import aiohttp
 import anyio
 import pytest
 
-from annoq import APIError, RetryBudget, RetryPolicy, ServerError, WeaveSession
+from annoq import APIError, RateLimitError, RetryBudget, RetryPolicy, ServerError, WeaveSession
 from annoq._retry import (
     RETRYABLE_STATUSES,
     backoff_delay,
@@ -18,6 +18,7 @@ from annoq._retry import (
     retry_delay,
     should_retry,
 )
+from annoq._transport import Request
 from tests.core._support import (
     API_KEY,
     BASE,
@@ -144,14 +145,17 @@ def test_retry_after_wins_over_backoff_but_is_capped_by_the_policy() -> None:
 # -- budget ---------------------------------------------------------------------------------
 
 
+FROZEN = lambda: 0.0  # noqa: E731  (a clock that never moves: no refill over time)
+
+
 def test_retry_budget_runs_dry_after_its_tokens_are_spent() -> None:
-    budget = RetryBudget(initial=3, per_success=0.5, maximum=10)
+    budget = RetryBudget(initial=3, per_success=0.5, maximum=10, clock=FROZEN)
     assert [budget.try_spend() for _ in range(5)] == [True, True, True, False, False]
     assert budget.tokens == 0
 
 
 def test_retry_budget_refills_with_successes_up_to_its_maximum() -> None:
-    budget = RetryBudget(initial=0, per_success=0.5, maximum=2)
+    budget = RetryBudget(initial=0, per_success=0.5, maximum=2, clock=FROZEN)
     assert not budget.try_spend()
     budget.record_success()
     assert not budget.try_spend()  # half a token is not a retry
@@ -250,30 +254,56 @@ async def test_retry_after_from_the_server_replaces_a_long_backoff(
     assert "in 0.020s" in waits[1]
 
 
-async def test_an_exhausted_retry_budget_stops_retrying(http: MockHTTP) -> None:
-    http.post(url(STATS), status=503, payload={"reason": "busy"}, repeat=True)
-    budget = RetryBudget(initial=1, per_success=1, maximum=5)
+def test_an_empty_retry_budget_makes_each_retry_wait_its_turn_for_a_token() -> None:
+    now = [0.0]
+    budget = RetryBudget(initial=1, per_success=1, maximum=5, refill_per_second=4.0,
+                         clock=lambda: now[0])  # fmt: skip
+    assert [budget.reserve() for _ in range(4)] == [0.0, 0.25, 0.5, 0.75]
+    now[0] = 1.0  # a second later four tokens came back: the debt of 3 is paid
+    assert budget.reserve() == 0.0
+    assert budget.tokens == 0.0
+
+
+def test_a_retry_budget_refills_over_time_up_to_its_maximum() -> None:
+    now = [0.0]
+    budget = RetryBudget(initial=0, per_success=0, maximum=3, refill_per_second=2.0,
+                         clock=lambda: now[0])  # fmt: skip
+    assert not budget.try_spend()
+    now[0] = 0.5
+    assert budget.try_spend()  # one token earned in half a second
+    now[0] = 100.0
+    budget.record_success()
+    assert budget.tokens == 3
+
+
+async def test_an_exhausted_retry_budget_slows_retries_down_instead_of_failing_them(
+    http: MockHTTP, caplog: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(3):
+        http.post(url(STATS), status=503, payload={"reason": "busy"})
+    http.post(url(STATS), payload=stats_of("q-1"))
+    budget = RetryBudget(initial=0, per_success=1, maximum=5, refill_per_second=50.0,
+                         clock=FROZEN)  # fmt: skip
+    caplog.set_level(logging.DEBUG, logger="annoq")
 
     async with WeaveSession(
         API_KEY, base_url=BASE, retry_policy=FAST_RETRY, retry_budget=budget
     ) as weave:
-        with pytest.raises(ServerError) as first:
-            await stats_id(weave)
-        assert request_count(http) == 2  # one retry, then the budget is empty
-        assert first.value.attempts == 2
+        assert await stats_id(weave) == "q-1"
 
-        with pytest.raises(ServerError) as second:
-            await stats_id(weave)
-        assert request_count(http) == 3  # no retry at all now
-        assert second.value.attempts == 1
-    assert budget.tokens == 0
+    assert request_count(http) == 4  # every retry went out, each after its token's wait
+    waits = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert [" in 0.020s" in w for w in waits] == [True, False, False]
+    assert " in 0.040s" in waits[1]
+    assert " in 0.060s" in waits[2]
+    assert all("waiting for a token" in w for w in waits)
 
 
 async def test_successes_refill_the_session_retry_budget(http: MockHTTP) -> None:
     http.post(url(STATS), payload=stats_of("q-1"))
     http.post(url(STATS), status=503, payload={"reason": "busy"})
     http.post(url(STATS), payload=stats_of("q-2"))
-    budget = RetryBudget(initial=0, per_success=1, maximum=5)
+    budget = RetryBudget(initial=0, per_success=1, maximum=5, clock=FROZEN)
 
     async with WeaveSession(
         API_KEY, base_url=BASE, retry_policy=FAST_RETRY, retry_budget=budget
@@ -309,3 +339,42 @@ async def test_each_retry_is_logged_at_debug_with_attempt_and_wait_but_no_creden
         assert "https://trace.example/annotation_queues/stats" in message
     assert API_KEY not in caplog.text
     assert KEY_B64 not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("first", "uncertain"),
+    [(429, False), (503, True), (500, True), (408, False), (None, True)],
+)
+async def test_a_response_says_whether_an_earlier_send_may_have_been_applied(
+    http: MockHTTP, weave: WeaveSession, first: int | None, uncertain: bool
+) -> None:
+    if first is None:
+        http.post(url("/annotation_queues"), exception=aiohttp.ServerDisconnectedError())
+    else:
+        http.post(url("/annotation_queues"), status=first, headers={"Retry-After": "0"})
+    http.post(url("/annotation_queues"), payload={"id": "q-1"})
+    response = await weave._send(Request("POST", "/annotation_queues", json={}))
+    assert response.attempts == 2
+    assert response.uncertain is uncertain
+
+
+async def test_a_429_is_waited_out_without_spending_a_retry(http: MockHTTP) -> None:
+    for _ in range(5):
+        http.post(url("/annotation_queues"), status=429, headers={"Retry-After": "0"})
+    http.post(url("/annotation_queues"), payload={"id": "q-1"})
+    async with WeaveSession(
+        API_KEY, base_url=BASE, retry_policy=RetryPolicy(max_retries=1, backoff_base=0.001)
+    ) as weave:
+        assert await weave.create_queue(PROJECT, name="x") == "q-1"
+        assert weave.stats.rate_limited == 5
+    assert request_count(http) == 6
+
+
+async def test_waiting_out_429s_stops_after_max_throttled_retries(http: MockHTTP) -> None:
+    http.post(url("/annotation_queues"), status=429, headers={"Retry-After": "0"}, repeat=True)
+    policy = RetryPolicy(max_retries=3, backoff_base=0.001, max_throttled_retries=7)
+    async with WeaveSession(API_KEY, base_url=BASE, retry_policy=policy) as weave:
+        with pytest.raises(RateLimitError) as caught:
+            await weave.create_queue(PROJECT, name="x")
+    assert caught.value.attempts == 8
+    assert request_count(http) == 8

@@ -40,10 +40,10 @@ from tests.core._support import (
 )
 
 QID = "0193a1b2-0000-7000-8000-0000000000aa"
-ODD_QID = "team/a queue"  # a slash and a space: both must be quoted in the path
-ODD_QID_QUOTED = "team%2Fa%20queue"
-ODD_ITEM = "item/1 x"
-ODD_ITEM_QUOTED = "item%2F1%20x"
+ODD_QID = "team a+queue"  # a space and a plus: both must be quoted in the path
+ODD_QID_QUOTED = "team%20a%2Bqueue"
+ODD_ITEM = "item+1 x"
+ODD_ITEM_QUOTED = "item%2B1%20x"
 
 
 def assert_common_headers(call: object, *, accept: str = "application/json") -> None:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import attrs
 
+from .._args import require_segment
 from .._convert import decode_json
 from .._errors import InvalidArgumentError, ResponseDecodeError
 from .._transport import Request, Response
@@ -165,11 +166,8 @@ def _path(op: Operation, path_args: Sequence[object]) -> str:
         )
     segments = {}
     for name, value in zip(op.path_params, path_args, strict=True):
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidArgumentError(
-                f"{name} of {op.operation_id} must be a non-empty string, got {value!r}"
-            )
-        segments[name] = quote(value, safe="")
+        # Not empty, not "." or "..", no "/", "?", "#": one path segment, as named.
+        segments[name] = quote(require_segment(value, f"{name} of {op.operation_id}"), safe="")
     return op.base + op.path.format_map(segments)
 
 

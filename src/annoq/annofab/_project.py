@@ -9,7 +9,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import _config
-from .._args import require_count, require_id
+from .._args import require_count, require_id, require_prefetch, require_segment
 from .._bulk import BulkFailure, BulkProgress, BulkResult, run_bulk
 from .._errors import InvalidArgumentError
 from .._walk import PageData, SeenWindow, Walk, dedupe, walk_pages
@@ -133,7 +133,7 @@ class Project:
         """
         if isinstance(task_ids, str):
             raise InvalidArgumentError("task_ids must be a list of ids, not a single string")
-        ids = list(dict.fromkeys(require_id(t, "task_ids[]") for t in task_ids))
+        ids = list(dict.fromkeys(require_segment(t, "task_ids[]") for t in task_ids))
         size = _config.ANNOFAB_IDS_PER_REQUEST
         found: dict[str, Task] = {}
         for start in range(0, len(ids), size):
@@ -642,7 +642,7 @@ def _check_inputs(tasks: object) -> None:
 
 def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int) -> None:
     require_count(page_size, "page_size", minimum=1)
-    require_count(prefetch, "prefetch")
+    require_prefetch(prefetch)
     if page_size > _config.ANNOFAB_MAX_PAGE_SIZE:
         raise InvalidArgumentError(
             f"page_size must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {page_size}"

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import attrs
 
 from .. import _config
-from .._args import require_count, require_id
+from .._args import require_count, require_id, require_segment
 from .._convert import decode_json, make_converter, structure, structure_list
 from .._errors import InvalidArgumentError, MFARequiredError, ResponseDecodeError
 from .._transport import Request
@@ -38,11 +38,11 @@ def _segment(value: str) -> str:
 
 
 def _project_path(project_id: str) -> str:
-    return f"{API}/projects/{_segment(require_id(project_id, 'project_id'))}"
+    return f"{API}/projects/{_segment(require_segment(project_id, 'project_id'))}"
 
 
 def _task_path(project_id: str, task_id: str) -> str:
-    return f"{_project_path(project_id)}/tasks/{_segment(require_id(task_id, 'task_id'))}"
+    return f"{_project_path(project_id)}/tasks/{_segment(require_segment(task_id, 'task_id'))}"
 
 
 # -- auth -----------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def tasks_by_ids_request(project_id: str, task_ids: Sequence[str]) -> Request:
             f"tasks-in-bulk takes 1 to {_config.ANNOFAB_IDS_PER_REQUEST} ids, got {len(task_ids)}"
         )
     for task_id in task_ids:
-        if "," in require_id(task_id, "task_ids[]"):
+        if "," in require_segment(task_id, "task_ids[]"):
             raise InvalidArgumentError(f"task_ids[] must not contain a comma: {task_id!r}")
     return Request(
         "GET",

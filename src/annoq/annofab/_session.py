@@ -8,7 +8,7 @@ import aiohttp
 import anyio
 
 from .. import _config
-from .._args import require_id
+from .._args import require_segment
 from .._config import Timeout
 from .._errors import InvalidArgumentError
 from .._retry import RetryBudget, RetryPolicy
@@ -57,6 +57,8 @@ class AnnofabSession(SessionBase):
             up to ``retry_policy.max_retry_after``).
         retry_budget: session-wide retry token bucket; ``None`` disables it.
         connection_limit: most connections open at once (when annoq makes the session).
+        max_response_bytes: the largest response body read (default 64 MiB); a larger
+            one raises :class:`annoq.ResponseDecodeError` without being read whole.
         allow_insecure_http: allow credentials over ``http://`` to a non-loopback host.
 
     Without arguments, credentials come from ``ANNOFAB_PAT``, else ``ANNOFAB_USER_ID`` and
@@ -80,8 +82,11 @@ class AnnofabSession(SessionBase):
         connection_limit: int = _config.DEFAULT_CONNECTION_LIMIT,
         allow_insecure_http: bool = False,
         user_agent: str | None = None,
+        max_response_bytes: int = _config.DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        url = _check_base_url(resolve_endpoint(endpoint), allow_insecure_http=allow_insecure_http)
+        url = _check_base_url(
+            resolve_endpoint(endpoint), allow_insecure_http=allow_insecure_http, argument="endpoint"
+        )
         auth = resolve_annofab_auth(
             pat, user_id, password, host=url.host, env=os.environ, mfa_code=mfa_code
         )
@@ -89,6 +94,7 @@ class AnnofabSession(SessionBase):
             url, auth, session=session, timeout=timeout, max_retries=max_retries,
             retry_policy=retry_policy, retry_budget=retry_budget,
             connection_limit=connection_limit, user_agent=user_agent,
+            max_response_bytes=max_response_bytes,
         )  # fmt: skip
         if isinstance(auth, LoginAuth):
             auth.options = self._options
@@ -179,4 +185,4 @@ class AnnofabSession(SessionBase):
 
         project = af.project("prj-1")
         """
-        return Project(self, require_id(project_id, "project_id"))
+        return Project(self, require_segment(project_id, "project_id"))

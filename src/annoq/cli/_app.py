@@ -23,8 +23,9 @@ exit status: 0 done; 1 some items failed, or the server was unreachable, too slo
 wrong credentials, or no permission; 130/143 interrupted by Ctrl-C/SIGTERM (a bulk run
 first prints its counts and completes its --failures file, which resumes it).
 
-environment: WANDB_API_KEY (else ~/.netrc, machine api.wandb.ai), WF_TRACE_SERVER_URL or
-WEAVE_TRACE_BASE_URL (default https://trace.wandb.ai).
+environment: WANDB_API_KEY (else ~/.netrc, machine: the host of WANDB_BASE_URL, default
+api.wandb.ai), WF_TRACE_SERVER_URL or WEAVE_TRACE_BASE_URL (else WANDB_BASE_URL/traces for a
+W&B other than api.wandb.ai, else https://trace.wandb.ai).
 Annofab ('annoq annofab ...'): ANNOFAB_PAT, else ANNOFAB_USER_ID and ANNOFAB_PASSWORD, else
 ~/.netrc for the endpoint's host; ANNOFAB_ENDPOINT_URL (default https://annofab.com).
 """

@@ -88,12 +88,14 @@ def connection_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--api-key",
         metavar="KEY",
-        help="W&B API key (default: $WANDB_API_KEY, else the api.wandb.ai entry of ~/.netrc)",
+        help="W&B API key (default: $WANDB_API_KEY, else the ~/.netrc entry of the "
+        "$WANDB_BASE_URL host, default api.wandb.ai)",
     )
     group.add_argument(
         "--base-url",
         metavar="URL",
         help="trace server (default: $WF_TRACE_SERVER_URL, else $WEAVE_TRACE_BASE_URL, "
+        "else $WANDB_BASE_URL/traces unless that is https://api.wandb.ai, "
         f"else {_config.DEFAULT_WEAVE_BASE_URL})",
     )
     group.add_argument(

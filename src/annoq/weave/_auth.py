@@ -8,14 +8,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from yarl import URL
+
 from .. import _config
-from .._args import netrc_entry
+from .._args import netrc_entry, require_credential
 from .._errors import InvalidArgumentError, MissingCredentialsError
 
 if TYPE_CHECKING:
     from .._transport import Transport
 
-__all__ = ["WeaveAuth", "resolve_base_url", "resolve_weave_auth"]
+__all__ = ["WeaveAuth", "netrc_hosts", "resolve_base_url", "resolve_weave_auth", "wandb_base_url"]
 
 
 class WeaveAuth:
@@ -58,34 +60,85 @@ def resolve_weave_auth(
     if api_key is not None and bearer_token is not None:
         raise InvalidArgumentError("pass api_key or bearer_token, not both")
     if bearer_token is not None:
-        if not bearer_token.strip():
-            raise InvalidArgumentError("bearer_token must not be empty")
+        require_credential(bearer_token, "bearer_token", header=True)
         return WeaveAuth(f"Bearer {bearer_token}", scheme="bearer", source="argument")
     environ = os.environ if env is None else env
     source = "argument"
     key = api_key
     if key is None:
         key, source = environ.get("WANDB_API_KEY") or None, "WANDB_API_KEY"
+    hosts = netrc_hosts(host, environ)
     if key is None:
-        hosts = [h for h in (host, _config.WANDB_NETRC_HOST) if h]
         key, source = _netrc_password(hosts, netrc_path), "netrc"
     if key is None:
         raise MissingCredentialsError(
             "no W&B API key: pass api_key=..., set WANDB_API_KEY, or add "
-            f"'machine {_config.WANDB_NETRC_HOST} login user password KEY' to ~/.netrc"
+            f"'machine {hosts[0] if wandb_base_url(environ) else _config.WANDB_NETRC_HOST} "
+            "login user password KEY' to ~/.netrc"
         )
-    if not key.strip():
-        raise InvalidArgumentError("api_key must not be empty")
+    require_credential(
+        key, "api_key" if source == "argument" else f"the API key from {source}", header=False
+    )
     token = base64.b64encode(f"api:{key}".encode()).decode("ascii")
     return WeaveAuth(f"Basic {token}", scheme="basic", source=source)
 
 
-def resolve_base_url(base_url: str | None, env: Mapping[str, str] | None = None) -> str:
-    """Argument, else ``WF_TRACE_SERVER_URL``, else ``WEAVE_TRACE_BASE_URL``, else the default."""
+def wandb_base_url(env: Mapping[str, str] | None = None) -> str | None:
+    """``WANDB_BASE_URL`` without trailing slashes, or ``None`` when unset or empty."""
     environ = os.environ if env is None else env
-    return (
-        base_url
-        or environ.get("WF_TRACE_SERVER_URL")
-        or environ.get("WEAVE_TRACE_BASE_URL")
-        or _config.DEFAULT_WEAVE_BASE_URL
-    )
+    value = (environ.get("WANDB_BASE_URL") or "").strip().rstrip("/")
+    return value or None
+
+
+def netrc_hosts(trace_host: str | None, env: Mapping[str, str] | None = None) -> list[str]:
+    """The netrc machines to look the API key up under, in order.
+
+    First the one the official clients use: the host (and port) of ``WANDB_BASE_URL``,
+    which is where ``wandb login`` writes the key; then the trace server's own host; then
+    ``api.wandb.ai``.
+
+        >>> netrc_hosts("trace.wandb.ai", {})
+        ['trace.wandb.ai', 'api.wandb.ai']
+        >>> netrc_hosts("w.corp", {"WANDB_BASE_URL": "https://w.corp:8443/"})
+        ['w.corp:8443', 'w.corp', 'api.wandb.ai']
+    """
+    hosts: list[str] = []
+    wandb = wandb_base_url(env)
+    if wandb is not None:
+        try:
+            parsed = URL(wandb)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.host:
+            port = parsed.explicit_port
+            hosts.append(parsed.host if port is None else f"{parsed.host}:{port}")
+    for candidate in (trace_host, _config.WANDB_NETRC_HOST):
+        if candidate and candidate not in hosts:
+            hosts.append(candidate)
+    return hosts
+
+
+def resolve_base_url(base_url: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The trace server, with the official clients' precedence (annoq adds the first two):
+
+    1. the ``base_url`` argument;
+    2. ``WF_TRACE_SERVER_URL``, then annoq's older ``WEAVE_TRACE_BASE_URL``;
+    3. from ``WANDB_PUBLIC_BASE_URL``, else ``WANDB_BASE_URL``: ``<that URL>/traces``
+       (a dedicated or self-hosted W&B), except W&B's own ``https://api.wandb.ai``;
+    4. ``https://trace.wandb.ai``.
+
+        >>> resolve_base_url(None, {"WANDB_BASE_URL": "https://wandb.corp.example/"})
+        'https://wandb.corp.example/traces'
+    """
+    if base_url is not None:
+        return base_url  # checked by check_base_url; "" is an error, not "unset"
+    environ = os.environ if env is None else env
+    for name in ("WF_TRACE_SERVER_URL", "WEAVE_TRACE_BASE_URL"):
+        value = environ.get(name)
+        if value:
+            return value
+    public = (environ.get("WANDB_PUBLIC_BASE_URL") or "").strip().rstrip("/")
+    wandb = public or wandb_base_url(environ)
+    if wandb is not None and wandb != _config.DEFAULT_WANDB_BASE_URL:
+        return f"{wandb}/traces"
+    return _config.DEFAULT_WEAVE_BASE_URL

@@ -119,7 +119,19 @@ def _states_tuple(
         return None
     if isinstance(value, str):
         value = [value]
+    if not isinstance(value, Iterable):
+        names = ", ".join(repr(s.value) for s in AnnotationState.__members__.values())
+        raise InvalidArgumentError(
+            f"annotation_states must be a list of states ({names}), got {value!r}"
+        )
     return tuple(parse_state(s, argument="annotation_states") for s in value)
+
+
+def _optional_text(_: Any, attribute: attrs.Attribute[str | None], value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidArgumentError(
+            f"ItemFilter {attribute.name} must be a string or None, got {value!r}"
+        )
 
 
 @attrs.frozen
@@ -132,11 +144,11 @@ class ItemFilter:
 
     __annoq_omit_unset__: ClassVar[bool] = True
 
-    id: str | None = None
-    call_id: str | None = None
-    call_op_name: str | None = None
-    call_trace_id: str | None = None
-    added_by: str | None = None
+    id: str | None = attrs.field(default=None, validator=_optional_text)
+    call_id: str | None = attrs.field(default=None, validator=_optional_text)
+    call_op_name: str | None = attrs.field(default=None, validator=_optional_text)
+    call_trace_id: str | None = attrs.field(default=None, validator=_optional_text)
+    added_by: str | None = attrs.field(default=None, validator=_optional_text)
     annotation_states: tuple[AnnotationState, ...] | None = attrs.field(
         default=None, converter=_states_tuple
     )

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from .._args import require_count as require_count
 from .._args import require_id as require_id
+from .._args import require_segment as require_segment
 from .._convert import decode_json, make_converter, structure, structure_list
 from .._errors import InvalidArgumentError, ResponseDecodeError
 from .._transport import Request
@@ -40,8 +41,12 @@ def _segment(value: str) -> str:
 
 
 def _str_list(values: Iterable[str], argument: str) -> list[str]:
-    if isinstance(values, str):
+    if isinstance(values, str | bytes):
         raise InvalidArgumentError(f"{argument} must be a list of strings, not a single string")
+    if not isinstance(values, Iterable):
+        raise InvalidArgumentError(
+            f"{argument} must be an iterable of strings, got {type(values).__name__}"
+        )
     out = list(values)
     for value in out:
         require_id(value, f"{argument}[]")
@@ -104,7 +109,7 @@ def list_queues_request(
 def read_queue_request(project_id: str, queue_id: str) -> Request:
     return Request(
         "GET",
-        f"/annotation_queues/{_segment(require_id(queue_id, 'queue_id'))}",
+        f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}",
         params={"project_id": require_id(project_id, "project_id")},
     )
 
@@ -125,14 +130,14 @@ def update_queue_request(
     if scorer_refs is not None:
         body["scorer_refs"] = _str_list(scorer_refs, "scorer_refs")
     return Request(
-        "PUT", f"/annotation_queues/{_segment(require_id(queue_id, 'queue_id'))}", json=body
+        "PUT", f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}", json=body
     )
 
 
 def delete_queue_request(project_id: str, queue_id: str) -> Request:
     return Request(
         "DELETE",
-        f"/annotation_queues/{_segment(require_id(queue_id, 'queue_id'))}",
+        f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}",
         params={"project_id": require_id(project_id, "project_id")},
     )
 
@@ -154,7 +159,9 @@ def add_calls_request(
         "display_fields": _str_list(display_fields, "display_fields"),
     }
     return Request(
-        "POST", f"/annotation_queues/{_segment(require_id(queue_id, 'queue_id'))}/items", json=body
+        "POST",
+        f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}/items",
+        json=body,
     )
 
 
@@ -194,7 +201,7 @@ def items_query_body(
 def items_query_request(project_id: str, queue_id: str, body: dict[str, Any]) -> Request:
     return Request(
         "POST",
-        f"/annotation_queues/{_segment(require_id(queue_id, 'queue_id'))}/items/query",
+        f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}/items/query",
         json=body,
     )
 
@@ -204,8 +211,8 @@ def update_progress_request(
 ) -> Request:
     settable = parse_state(state, argument="state", allowed=SETTABLE_STATES)
     path = (
-        f"/annotation_queues/{_segment(require_id(queue_id, 'queue_id'))}"
-        f"/items/{_segment(require_id(item_id, 'item_id'))}/progress"
+        f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}"
+        f"/items/{_segment(require_segment(item_id, 'item_id'))}/progress"
     )
     body = {"project_id": require_id(project_id, "project_id"), "annotation_state": settable.value}
     return Request("POST", path, json=body)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
 from .. import _config
+from .._args import require_inputs, require_prefetch
 from .._bulk import BulkFailure, BulkProgress, BulkResult, key_by, run_bulk
 from .._errors import AnnoqError, InvalidArgumentError, NotFoundError
 from .._walk import (
     PageData,
+    PaginationError,
     SeenWindow,
     Walk,
     decode_resume_token,
-    dedupe,
     encode_resume_token,
     walk_pages,
 )
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
     from ._session import WeaveSession
 
 __all__ = ["ItemWalk", "Queue", "WalkMode"]
+
+log = logging.getLogger("annoq")
 
 WalkMode = Literal["stable", "fast"]
 T_co = TypeVar("T_co", covariant=True)
@@ -207,7 +211,7 @@ class Queue:
     async def get_item(self, item_id: str) -> QueueItem | None:
         """One item by id, or ``None`` if it is not in this queue."""
         page = await self.query_page(
-            filter=ItemFilter(id=proto.require_id(item_id, "item_id")), limit=1
+            filter=ItemFilter(id=proto.require_segment(item_id, "item_id")), limit=1
         )
         return page.items[0] if page.items else None
 
@@ -303,7 +307,7 @@ class Queue:
         prefetch: int,
     ) -> _WalkPlan:
         proto.require_count(page_size, "page_size", minimum=1)
-        proto.require_count(prefetch, "prefetch")
+        require_prefetch(prefetch)
         if max_items is not None:
             proto.require_count(max_items, "max_items")
         if mode not in ("stable", "fast"):
@@ -347,43 +351,148 @@ class Queue:
             max_items,
             prefetch,
             custom_order=sort_by is not None and bool(body.get("sort_by")),
+            anchored=mode == "stable" and not body.get("sort_by"),
         )
 
     async def _walk(self, plan: _WalkPlan) -> AsyncIterator[_WalkedPage]:
         """Every page of the walk (possibly empty after filtering), with the list
-        position just after each kept item, for exact resume tokens."""
-        size = plan.page_size
+        position just after each kept item, for exact resume tokens.
 
-        async def fetch(index: int) -> PageData[QueueItem]:
-            body = {**plan.body, "limit": size, "offset": plan.start + index * size}
-            items = await self._query(body)
-            return PageData(items, is_last=len(items) < size)
+        Pages are fetched ahead in *segments* of fixed-size pages (:func:`walk_pages`).
+        A segment ends, and the next starts where the list really is, when:
 
-        window = SeenWindow(None if plan.custom_order else 2 * size)
-        remaining = plan.max_items
-        if remaining == 0:
+        - *items before the position were deleted* (stable mode, default order): each
+          page after the first re-reads the last item of the page before (an overlap of
+          one). When that anchor is missing, later offsets moved left; the walk backs up
+          (a page, then further while the first item read is one it has not seen) and
+          goes on, filtering out what it has already read. Nothing is skipped.
+        - *a page is short*: it is the end only when nothing follows it (one more request
+          tells). When more follows, the server caps the page size below what was asked:
+          the walk goes on with pages of the size the server gave, and logs a warning.
+        """
+        walker = _Walker(plan)
+        if walker.remaining == 0:
             return
-        wanted = plan.states
-        pages = dedupe(walk_pages(fetch, prefetch=plan.prefetch), _item_id, window)
-        async for index, raw, fresh in pages:
-            offset = plan.start + index * size
-            fresh_ids = {id(item) for item in fresh}
-            kept: list[QueueItem] = []
-            after: list[int] = []
-            for position, item in enumerate(raw.items, offset + 1):
-                if id(item) in fresh_ids and (wanted is None or item.annotation_state in wanted):
-                    kept.append(item)
-                    after.append(position)
-            end = offset + len(raw.items)
-            if remaining is not None and len(kept) >= remaining:
-                del kept[remaining:], after[remaining:]
-                end = after[-1] if after else end
-                remaining = 0
-            elif remaining is not None:
-                remaining -= len(kept)
-            yield _WalkedPage(Page(tuple(kept), offset, size), after, end)
-            if remaining == 0:
+        overlap = 1 if plan.anchored else 0
+        size = plan.page_size
+        backing_up = 0  # pages backed up from `backup_from`, while re-finding our place
+        backup_from = 0
+        # (items, limit) of a short page, while the next request tells what it means
+        short: tuple[int, int] | None = None
+        stalls = 0  # back-ups since a page last held an item not read before
+        warned = False
+        while True:
+            if stalls > _MAX_STALLS:
+                raise PaginationError(
+                    f"the list of queue {self.id} keeps moving under the walk (backed up "
+                    f"{stalls} times without finding an item not read before)"
+                )
+            if short is not None:
+                # One request right after a short page: the end, or a capping server.
+                back = overlap if walker.anchor is not None else 0
+                offset, limit = walker.position - back, size + back
+                raw = await self._query({**plan.body, "limit": limit, "offset": offset})
+                keys = [item.id for item in raw]
+                if back and walker.shifted(keys):
+                    backing_up, backup_from = 1, walker.position
+                    walker.restart(max(0, backup_from - size))
+                    short = None
+                    stalls += 1
+                    continue
+                if len(raw) <= back:
+                    return  # nothing after the short page: the end of the list
+                given, asked = short
+                # A capping server gives the same short count again; a list that grew at
+                # its end (items added meanwhile) gives what was added. Either way the
+                # walk goes on from where the items are, so nothing is skipped; only a
+                # cap is worth smaller requests (and a warning).
+                if len(raw) == given:
+                    if not warned:
+                        warned = True
+                        log.warning(
+                            "queue %s: the server answered %d items for a page of %d although "
+                            "more follow; continuing with pages of %d",
+                            self.id, given, asked, given,
+                        )  # fmt: skip
+                    size = max(1, given - overlap)  # later requests ask for what it gives
+                walked = walker.take(offset, back, raw, full=len(raw) == limit, size=size)
+                if walked.new:
+                    stalls = 0
+                yield walked
+                if walker.remaining == 0:
+                    return
+                short = (len(raw), limit) if len(raw) < size + back else None
+                continue
+
+            seg_start, seg_size = walker.position, size
+            lead = overlap if walker.anchor is not None else 0
+
+            async def fetch(
+                index: int, seg_start: int = seg_start, seg_size: int = seg_size, lead: int = lead
+            ) -> PageData[QueueItem]:
+                back = lead if index == 0 else overlap
+                limit = seg_size + back
+                offset = seg_start + index * seg_size - back
+                items = await self._query({**plan.body, "limit": limit, "offset": offset})
+                return PageData(items, is_last=len(items) < limit)
+
+            outcome = "end"
+            expected_back = lead
+            pages = walk_pages(fetch, prefetch=plan.prefetch)
+            try:
+                async for index, page in pages:
+                    back = lead if index == 0 else overlap
+                    limit = seg_size + back
+                    offset = seg_start + index * seg_size - back
+                    keys = [item.id for item in page.items]
+                    if backing_up and index == 0:
+                        if offset > 0 and keys[0] not in walker.window:
+                            if backing_up < _MAX_BACKUP_PAGES:
+                                outcome = "further"
+                                break
+                            log.warning(
+                                "queue %s: more than %d pages of items before offset %d "
+                                "were deleted during the walk; it goes on from %d",
+                                self.id, _MAX_BACKUP_PAGES, backup_from, offset,
+                            )  # fmt: skip
+                    elif back and walker.shifted(keys):
+                        outcome = "backup"
+                        break
+                    full = len(page.items) == limit
+                    walked = walker.take(offset, back, page.items, full=full, size=seg_size)
+                    if walked.new:
+                        backing_up = stalls = 0
+                    yield walked
+                    if walker.remaining == 0:
+                        return
+                    expected_back = overlap
+                    if page.is_last:
+                        if len(page.items) > back:
+                            outcome = "short"
+                        break
+                else:
+                    # walk_pages ends without yielding on an empty last page; one that
+                    # should have held the anchor means the list shrank before it.
+                    if expected_back and walker.anchor is not None:
+                        outcome = "backup"
+            finally:
+                await pages.aclose()  # type: ignore[attr-defined]
+            if outcome == "end":
                 return
+            if outcome == "short":
+                short = (len(page.items), seg_size + (lead if index == 0 else overlap))
+                continue
+            stalls += 1
+            if outcome == "backup":
+                backing_up, backup_from = 1, walker.position
+                log.debug(
+                    "walk of queue %s: items deleted before offset %d; backing up a page",
+                    self.id, backup_from,
+                )  # fmt: skip
+                walker.restart(max(0, backup_from - size))
+            else:  # further
+                backing_up += 1
+                walker.restart(max(0, backup_from - size * backing_up))
 
     # -- annotations (see _annotations.py) --------------------------------------------
 
@@ -505,6 +614,7 @@ class Queue:
             result = await queue.bulk_update_progress(ids, "completed", concurrency=32)
             print(result.updated, result.unchanged, result.failed)
         """
+        require_inputs(items, "items")
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
         if not isinstance(exact, bool):
             raise InvalidArgumentError(f"exact must be True or False, got {exact!r}")
@@ -571,8 +681,77 @@ class Queue:
             )
 
 
+#: How many pages a walk backs up at most to find its place after deletions before it.
+_MAX_BACKUP_PAGES = 4
+#: Back-ups in a row without an item not read before, after which the server's list is
+#: taken to be unstable (a PaginationError) rather than walked forever.
+_MAX_STALLS = 20
+
+
+class _Walker:
+    """What a walk knows: where it is in the list, the item just before that (the
+    anchor), the ids it has read, and how many more items it may yield."""
+
+    def __init__(self, plan: _WalkPlan) -> None:
+        size = plan.page_size
+        # Holds every id a back-up can re-read (up to _MAX_BACKUP_PAGES pages back).
+        self.window = SeenWindow(None if plan.custom_order else (_MAX_BACKUP_PAGES + 2) * size)
+        self.states = plan.states
+        self.position = plan.start  # list offset of the first item not yet read
+        self.anchor: str | None = None  # id of the item just before `position`
+        self.remaining = plan.max_items
+        self._previous: list[str] | None = None
+
+    def shifted(self, keys: list[str]) -> bool:
+        """Whether a page that should hold the anchor does not: the list moved left."""
+        return self.anchor is not None and self.anchor not in keys
+
+    def restart(self, position: int) -> None:
+        """Go on reading at ``position``, checked against the ids seen (no anchor)."""
+        self.position = position
+        self.anchor = None
+        self._previous = None
+
+    def take(
+        self, offset: int, back: int, raw: Sequence[QueueItem], *, full: bool, size: int
+    ) -> _WalkedPage:
+        """Read one page found at ``offset`` (its first ``back`` items re-read)."""
+        keys = [item.id for item in raw]
+        if full and keys == self._previous:
+            raise PaginationError(
+                f"the page at offset {offset} repeats the previous page exactly; "
+                "the server is not paging"
+            )
+        self._previous = keys if full else None
+        wanted = self.states
+        kept: list[QueueItem] = []
+        after: list[int] = []
+        new = 0
+        for index, (item, key) in enumerate(zip(raw, keys, strict=True)):
+            if self.window.add(key):
+                new += 1
+                if wanted is None or item.annotation_state in wanted:
+                    kept.append(item)
+                    after.append(offset + index + 1)
+        if raw:
+            self.anchor = keys[-1]
+            self.position = offset + len(raw)
+        end = self.position
+        remaining = self.remaining
+        if remaining is not None and len(kept) >= remaining:
+            del kept[remaining:], after[remaining:]
+            end = after[-1] if after else end
+            self.remaining = 0
+        elif remaining is not None:
+            self.remaining = remaining - len(kept)
+        walked = _WalkedPage(Page(tuple(kept), offset + back, size), after, end)
+        walked.new = new
+        return walked
+
+
 class _WalkPlan:
     __slots__ = (
+        "anchored",
         "body",
         "custom_order",
         "fingerprint",
@@ -594,7 +773,9 @@ class _WalkPlan:
         prefetch: int,
         *,
         custom_order: bool,
+        anchored: bool = False,
     ) -> None:
+        self.anchored = anchored
         self.body = body
         self.fingerprint = fingerprint
         self.start = start
@@ -605,20 +786,17 @@ class _WalkPlan:
         self.custom_order = custom_order
 
 
-def _item_id(item: QueueItem) -> str:
-    return item.id
-
-
 _work_key = key_by(QueueItem, "id")
 
 
 class _WalkedPage:
-    __slots__ = ("after", "end", "page")
+    __slots__ = ("after", "end", "new", "page")
 
     def __init__(self, page: Page[QueueItem], after: list[int], end: int) -> None:
         self.page = page
         self.after = after
         self.end = end
+        self.new = 0  # items of the page not read before
 
 
 async def _pages_of(

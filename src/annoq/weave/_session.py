@@ -10,6 +10,7 @@ import aiohttp
 from .. import _config
 from .._args import require_id
 from .._config import Timeout
+from .._errors import ResponseDecodeError
 from .._retry import RetryBudget, RetryPolicy
 from .._session_base import Identity, SessionBase
 from .._transport import aiter_lines, check_base_url
@@ -36,6 +37,8 @@ class WeaveSession(SessionBase):
         api_key: W&B API key; else ``WANDB_API_KEY``; else the netrc password for
             ``api.wandb.ai``. Sent as ``Basic base64("api:KEY")``.
         base_url: else ``WF_TRACE_SERVER_URL``, else ``WEAVE_TRACE_BASE_URL``, else
+            ``<WANDB_BASE_URL>/traces`` when ``WANDB_BASE_URL`` names a W&B other than
+            ``https://api.wandb.ai`` (as the official clients do), else
             ``https://trace.wandb.ai``.
         bearer_token: send ``Authorization: Bearer TOKEN`` instead of an API key.
         session: an existing ``aiohttp.ClientSession`` to use; annoq never closes it.
@@ -45,6 +48,8 @@ class WeaveSession(SessionBase):
         retry_budget: session-wide retry token bucket; ``None`` disables it.
         connection_limit: most connections open at once (when annoq makes the session).
         allow_insecure_http: allow credentials over ``http://`` to a non-loopback host.
+        max_response_bytes: the largest response body read (default 64 MiB); a larger
+            one raises :class:`annoq.ResponseDecodeError` without being read whole.
         user_id: your W&B user id, if known. Bulk updates then skip, without a request,
             items shown as set to the target by you. Without it the id is learned from
             the first answer that proves a real write of yours; every ``with_options``
@@ -66,6 +71,7 @@ class WeaveSession(SessionBase):
         allow_insecure_http: bool = False,
         user_id: str | None = None,
         user_agent: str | None = None,
+        max_response_bytes: int = _config.DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         url = check_base_url(resolve_base_url(base_url), allow_insecure_http=allow_insecure_http)
         identity = Identity(None if user_id is None else require_id(user_id, "user_id"))
@@ -74,6 +80,7 @@ class WeaveSession(SessionBase):
             url, auth, session=session, timeout=timeout, max_retries=max_retries,
             retry_policy=retry_policy, retry_budget=retry_budget,
             connection_limit=connection_limit, user_agent=user_agent,
+            max_response_bytes=max_response_bytes,
         )  # fmt: skip
         self._identity = identity  # shared by every with_options view (a shallow copy)
 
@@ -102,7 +109,9 @@ class WeaveSession(SessionBase):
         queue = weave.queue("entity/project", "0193...")
         """
         return Queue(
-            self, proto.require_id(project_id, "project_id"), proto.require_id(queue_id, "queue_id")
+            self,
+            proto.require_id(project_id, "project_id"),
+            proto.require_segment(queue_id, "queue_id"),
         )
 
     async def create_queue(
@@ -147,7 +156,8 @@ class WeaveSession(SessionBase):
         )
         async with self._transport.stream(request, self._options) as response:
             index = 0
-            async for line in aiter_lines(response):
+            lines = aiter_lines(response, max_bytes=self._transport.max_response_bytes)
+            async for line in lines:
                 yield proto.read_queue_line(line, index)
                 index += 1
 
@@ -156,4 +166,12 @@ class WeaveSession(SessionBase):
 
         [s] = await weave.queue_stats("entity/project", [qid])
         """
-        return proto.read_stats(await self._fetch(proto.queue_stats_request(project_id, queue_ids)))
+        request = proto.queue_stats_request(project_id, queue_ids)
+        stats = proto.read_stats(await self._fetch(request))
+        asked = len(request.json["queue_ids"])
+        if len(stats) != asked:
+            raise ResponseDecodeError(
+                f"expected one stats row per queue id asked ({asked}), got {len(stats)}",
+                path="$.stats",
+            )
+        return stats
