@@ -17,47 +17,7 @@ from annoq.emulator import Emulator
 from annoq.emulator._annofab_routes import SERVED_OPERATIONS
 
 from . import _spec
-
-
-def _with_discriminators(node: Any) -> Any:
-    """The spec's schemas for jsonschema: a ``discriminator`` picks its branch by
-    ``_type`` (as OpenAPI means it), other ``oneOf`` lists accept any branch (the spec's
-    own branches overlap, e.g. an annotation with no details fits v1 and v2)."""
-    if isinstance(node, list):
-        return [_with_discriminators(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _with_discriminators(v) for k, v in node.items() if k != "discriminator"}
-    if isinstance(out.get("$ref"), str):
-        out["$ref"] = f"#/$defs/{out['$ref']}"
-    disc = node.get("discriminator")
-    if disc is not None and "oneOf" in out:
-        prop = disc["propertyName"]
-        cases = {k: v.rsplit("/", 1)[-1] for k, v in disc["mapping"].items()}
-        del out["oneOf"]
-        out["required"] = [*out.get("required", []), prop]
-        out["properties"] = {**out.get("properties", {}), prop: {"enum": list(cases)}}
-        out["allOf"] = [
-            {"if": {"properties": {prop: {"const": k}}}, "then": {"$ref": f"#/$defs/{ref}"}}
-            for k, ref in cases.items()
-        ]
-    elif "oneOf" in out:
-        out["anyOf"] = out.pop("oneOf")
-    return out
-
-
-_DEFS = {name: _with_discriminators(s) for name, s in _spec.schemas().items()}
-
-
-def _validate(schema: Any, value: Any) -> None:
-    root = _with_discriminators({"$ref": schema} if isinstance(schema, str) else schema)
-    root["$defs"] = _DEFS
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(root).iter_errors(value)
-    )
-    if error is not None:
-        raise error
-
+from ._schemas import validate as _validate
 
 _OPS = {op["operation_id"]: op for op in _spec.v1_operations()}
 
@@ -153,7 +113,9 @@ async def _session(emu: Emulator, rec: Recorder) -> None:
     await rec.call("deleteInputData", f"/projects/{p}/inputs/new-1", expect=404)
 
     for v in ("1", "2"):
-        await rec.call("getAnnotationList", f"/projects/{p}/annotations", params={"v": v}, expect=200)
+        await rec.call(
+            "getAnnotationList", f"/projects/{p}/annotations", params={"v": v}, expect=200
+        )
     query = json.dumps({"task_id": t0, "label_id": "label-car"})
     await rec.call(
         "getAnnotationList", f"/projects/{p}/annotations", params={"query": query}, expect=200
@@ -184,17 +146,34 @@ async def _session(emu: Emulator, rec: Recorder) -> None:
     }
     await rec.call("putAnnotation", path, params={"v": "2"}, body=body, expect=200)
     await rec.call("putAnnotation", path, params={"v": "2"}, body=body, expect=409)
-    await rec.call("getEditorAnnotation", f"/projects/{p}/tasks/{t0}/inputs/x/annotation", expect=404)
+    await rec.call(
+        "getEditorAnnotation", f"/projects/{p}/tasks/{t0}/inputs/x/annotation", expect=404
+    )
     empty = f"/projects/{p}/tasks/{ids[2]}/inputs/input-{ids[2]}/annotation"
     await rec.call("getEditorAnnotation", empty, params={"v": "2"}, expect=200)
 
-    specs = await rec.call("getAnnotationSpecs", f"/projects/{p}/annotation-specs", params={"v": "3"}, expect=200)
+    specs = await rec.call(
+        "getAnnotationSpecs", f"/projects/{p}/annotation-specs", params={"v": "3"}, expect=200
+    )
     put = {
-        k: specs[k] for k in ("labels", "additionals", "restrictions", "inspection_phrases", "format_version")
+        k: specs[k]
+        for k in ("labels", "additionals", "restrictions", "inspection_phrases", "format_version")
     }
     put["last_updated_datetime"] = specs["updated_datetime"]
-    await rec.call("putAnnotationSpecs", f"/projects/{p}/annotation-specs", params={"v": "3"}, body=put, expect=200)
-    await rec.call("putAnnotationSpecs", f"/projects/{p}/annotation-specs", params={"v": "3"}, body=put, expect=409)
+    await rec.call(
+        "putAnnotationSpecs",
+        f"/projects/{p}/annotation-specs",
+        params={"v": "3"},
+        body=put,
+        expect=200,
+    )
+    await rec.call(
+        "putAnnotationSpecs",
+        f"/projects/{p}/annotation-specs",
+        params={"v": "3"},
+        body=put,
+        expect=409,
+    )
 
     cpath = f"/projects/{p}/tasks/{t0}/inputs/{i0}/comments"
     item = {
@@ -209,10 +188,14 @@ async def _session(emu: Emulator, rec: Recorder) -> None:
     }
     await rec.call("batchUpdateComments", cpath, body=[item], expect=200)
     await rec.call("getComments", cpath, expect=200)
-    await rec.call("batchUpdateComments", cpath, body=[{"_type": "Delete", "comment_id": "x"}], expect=404)
+    await rec.call(
+        "batchUpdateComments", cpath, body=[{"_type": "Delete", "comment_id": "x"}], expect=404
+    )
     await rec.call("batchUpdateComments", cpath, body=[{"_type": "Put"}], expect=400)
     data.add_inspection(t0, i0, "too small")
-    await rec.call("getInspections", f"/projects/{p}/tasks/{t0}/inputs/{i0}/inspections", expect=200)
+    await rec.call(
+        "getInspections", f"/projects/{p}/tasks/{t0}/inputs/{i0}/inspections", expect=200
+    )
 
     data.jobs.duration = 3600.0
     await rec.call("getProjectTasksUrl", f"/projects/{p}/rawdata/tasks", expect=201)

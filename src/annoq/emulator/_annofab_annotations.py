@@ -144,7 +144,9 @@ class AfAnnotation:
                 "input_data_id": self.input_data_id,
                 "updated_datetime": format_jst(self.updated_ms or 0),
             }
-            cached = [orjson.dumps({**head, "detail": d.single_detail(version)}) for d in self.details]
+            cached = [
+                orjson.dumps({**head, "detail": d.single_detail(version)}) for d in self.details
+            ]
             self._singles[version] = cached
         return cached
 
@@ -156,14 +158,12 @@ class AfAnnotation:
 
 def _require(item: Mapping[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = item.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise bad(f"{where}.{name} is required ({getattr(kind, '__name__', 'value')})")
     return value
 
 
-def apply_put(
-    current: AfAnnotation, body: Mapping[str, Any], account_id: str, now: int
-) -> None:
+def apply_put(current: AfAnnotation, body: Mapping[str, Any], account_id: str, now: int) -> None:
     """Apply an ``AnnotationV2Input`` to ``current`` under its lock (409 if stale)."""
     if body.get("format_version") != FORMAT_V2:
         raise bad("the emulator takes annotation bodies of format_version 2.0.0 (v=2)")
@@ -208,14 +208,17 @@ def apply_put(
                 AfDetail(annotation_id, owner, label_id, content, additionals, props, created, now)
             )
         elif kind == "Import":
-            created = parse_ms(item.get("created_datetime"))
+            made = parse_ms(item.get("created_datetime"))
             updated = parse_ms(item.get("updated_datetime"))
-            if created is None or updated is None:
+            if made is None or updated is None:
                 raise bad(f"{where}: Import needs created_datetime and updated_datetime")
+            created = made
             owner = _require(item, "account_id", str, where)
             content = _content(item.get("body"), where)
             out.append(
-                AfDetail(annotation_id, owner, label_id, content, additionals, props, created, updated)
+                AfDetail(
+                    annotation_id, owner, label_id, content, additionals, props, created, updated
+                )
             )
         else:
             raise bad(f"{where}._type must be Create, Update or Import, got {kind!r}")
@@ -237,6 +240,22 @@ def _content(body: Any, where: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the list
 
 
+_Check = Callable[[AfAnnotation, AfDetail], bool]
+
+
+def _id_check(name: str, value: str, *, exact: bool) -> _Check:
+    if exact:
+        return lambda a, d: getattr(a, name) == value
+    lowered = value.lower()
+    return lambda a, d: lowered in str(getattr(a, name)).lower()
+
+
+def _day_check(day: str, *, after: bool) -> _Check:
+    if after:
+        return lambda a, d: format_jst(d.updated_ms)[:10] >= day
+    return lambda a, d: format_jst(d.updated_ms)[:10] <= day
+
+
 def annotation_filter(raw: str | None) -> Callable[[AfAnnotation, AfDetail], bool]:
     """The predicate of ``/annotations?query=`` (an ``AnnotationQuery`` as JSON)."""
     if raw is None:
@@ -254,11 +273,7 @@ def annotation_filter(raw: str | None) -> Callable[[AfAnnotation, AfDetail], boo
             continue
         if not isinstance(value, str):
             raise bad(f"query.{name} must be a string")
-        exact = query.get(f"exact_match_{name}", True)
-        if exact:
-            checks.append(lambda a, d, n=name, v=value: getattr(a, n) == v)
-        else:
-            checks.append(lambda a, d, n=name, v=value.lower(): v in getattr(a, n).lower())
+        checks.append(_id_check(name, value, exact=bool(query.get(f"exact_match_{name}", True))))
     label = query.get("label_id")
     if label is not None:
         checks.append(lambda a, d: d.label_id == label)
@@ -288,22 +303,11 @@ def annotation_filter(raw: str | None) -> Callable[[AfAnnotation, AfDetail], boo
             day = date.fromisoformat(value)
         except (TypeError, ValueError):
             raise bad(f"query.{name} must be a date (YYYY-MM-DD)") from None
-        text = day.isoformat()
-        if after:
-            checks.append(lambda a, d, t=text: format_jst(d.updated_ms)[:10] >= t)
-        else:
-            checks.append(lambda a, d, t=text: format_jst(d.updated_ms)[:10] <= t)
+        checks.append(_day_check(day.isoformat(), after=after))
     return lambda a, d: all(check(a, d) for check in checks)
 
 
 # --------------------------------------------------------------------------- specs
-
-
-def message(default: str, **others: str) -> dict[str, Any]:
-    """An ``InternationalizationMessage``: ``en-US`` first, then the other languages."""
-    messages = [{"lang": "en-US", "message": default}]
-    messages += [{"lang": lang.replace("_", "-"), "message": m} for lang, m in others.items()]
-    return {"messages": messages, "default_lang": "en-US"}
 
 
 def _i18n(name: str, names: Mapping[str, str]) -> dict[str, Any]:
@@ -348,7 +352,9 @@ def build_specs(
             "keybind": [],
             "annotation_type": "bounding_box",
             "field_values": {},
-            "additional_data_definitions": [a["additional_data_definition_id"] for a in additionals],
+            "additional_data_definitions": [
+                a["additional_data_definition_id"] for a in additionals
+            ],
             "color": {"red": 255, "green": 0, "blue": 0},
             "annotation_editor_feature": {
                 "append": False,
@@ -446,7 +452,6 @@ __all__ = [
     "annotation_filter",
     "apply_put",
     "build_specs",
-    "message",
     "put_comment",
     "put_specs",
 ]

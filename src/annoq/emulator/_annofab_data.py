@@ -39,7 +39,7 @@ from ._annofab_projects import (
     not_found,
     project_filter,
 )
-from ._annofab_records import AfProject, AfTask, AnnofabError, AnnofabUser, format_jst, parse_ms
+from ._annofab_records import AfProject, AnnofabError, AnnofabUser, format_jst, parse_ms
 
 if TYPE_CHECKING:
     from ._annofab_store import AnnofabStore
@@ -123,7 +123,9 @@ class AnnofabData:
 
     def my_projects(self, user: AnnofabUser, params: Mapping[str, str]) -> bytes:
         keep = project_filter(params)
-        ids = sorted(p for p, proj in self.store.projects.items() if user.account_id in proj.members)
+        ids = sorted(
+            p for p, proj in self.store.projects.items() if user.account_id in proj.members
+        )
         chosen = [p for p in ids if keep(self.project_meta(p))]
         return page_of([orjson.dumps(self.project_json(p)) for p in chosen], params)
 
@@ -260,9 +262,7 @@ class AnnofabData:
         if not isinstance(name, str) or not isinstance(path, str) or not name or not path:
             raise bad("input_data_name and input_data_path are required")
         metadata = body.get("metadata", {})
-        if not isinstance(metadata, dict) or not all(
-            isinstance(v, str) for v in metadata.values()
-        ):
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
             raise bad("metadata must map names to strings")
         sign = body.get("sign_required", False)
         if not isinstance(sign, bool):
@@ -352,7 +352,9 @@ class AnnofabData:
         for key in keys:
             annotation = self.annotations[key]
             singles = annotation.singles(version)
-            rows.extend(s for s, d in zip(singles, annotation.details, strict=True) if keep(annotation, d))
+            rows.extend(
+                s for s, d in zip(singles, annotation.details, strict=True) if keep(annotation, d)
+            )
         return page_of(rows, params)
 
     def seed_annotations(
@@ -534,9 +536,7 @@ class AnnofabData:
         """The signed token of a project's ``tasks`` or ``inputs`` file."""
         self.store.project(project_id)
         self.jobs.settle(project_id)
-        return self.exports.token(
-            project_id, kind, lambda: self._export_content(project_id, kind)
-        )
+        return self.exports.token(project_id, kind, lambda: self._export_content(project_id, kind))
 
     def start_export(self, project_id: str, kind: str, role: str) -> AfJob:
         """A job rebuilding the file from the state at the moment the job finishes."""
@@ -571,10 +571,6 @@ class AnnofabData:
 
 def _by_id(item: AfInput) -> str:
     return item.input_data_id
-
-
-def task_of(tasks: Mapping[str, AfTask], task_id: str) -> AfTask | None:
-    return tasks.get(task_id)
 
 
 __all__ = ["AnnofabData"]

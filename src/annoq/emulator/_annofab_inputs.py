@@ -61,6 +61,16 @@ def _part(params: Mapping[str, str], name: str) -> str | None:
     return value.lower()
 
 
+def _contains(name: str, part: str) -> Callable[[AfInput], bool]:
+    return lambda i: part in str(getattr(i, name)).lower()
+
+
+def _bounded(bound: int, *, after: bool) -> Callable[[AfInput], bool]:
+    if after:
+        return lambda i: i.updated_ms >= bound
+    return lambda i: i.updated_ms <= bound
+
+
 def input_filter(
     params: Mapping[str, str], task_of: Callable[[str], AfTask | None]
 ) -> Callable[[AfInput], bool]:
@@ -71,7 +81,7 @@ def input_filter(
     for name in ("input_data_id", "input_data_name", "input_data_path"):
         part = _part(params, name)
         if part is not None:
-            checks.append(lambda i, n=name, p=part: p in getattr(i, n).lower())
+            checks.append(_contains(name, part))
     if "task_id" in params:
         task = task_of(params["task_id"])
         wanted = set() if task is None else set(task.input_data_id_list)
@@ -81,10 +91,7 @@ def input_filter(
             bound = parse_ms(params[name])
             if bound is None:
                 raise bad(f"{name} must be a date-time, got {params[name]!r}")
-            if keep_after:
-                checks.append(lambda i, b=bound: i.updated_ms >= b)
-            else:
-                checks.append(lambda i, b=bound: i.updated_ms <= b)
+            checks.append(_bounded(bound, after=keep_after))
     return lambda i: all(check(i) for check in checks)
 
 

@@ -146,9 +146,7 @@ class DataService:
             raise AnnofabError(400, "INVALID_ARGUMENT", "v must be 1 or 2")
         info = request.match_info
         return _json(
-            self.data.editor_annotation(
-                project_id, info["task_id"], info["input_data_id"], version
-            )
+            self.data.editor_annotation(project_id, info["task_id"], info["input_data_id"], version)
         )
 
     async def put_annotation(self, request: web.Request) -> web.StreamResponse:
@@ -240,12 +238,27 @@ class DataService:
         return [
             ("GET", p, self.get_project, "getProject"),
             ("GET", API + "/my/projects", self.get_my_projects, "getMyProjects"),
-            ("GET", org + "/projects", self.get_projects_of_organization, "getProjectsOfOrganization"),
+            (
+                "GET",
+                org + "/projects",
+                self.get_projects_of_organization,
+                "getProjectsOfOrganization",
+            ),
             ("GET", org, self.get_organization, "getOrganization"),
-            ("GET", p + "/organization", self.get_organization_of_project, "getOrganizationOfProject"),
+            (
+                "GET",
+                p + "/organization",
+                self.get_organization_of_project,
+                "getOrganizationOfProject",
+            ),
             ("GET", p + "/members", self.get_project_members, "getProjectMembers"),
             ("GET", p + "/members/{user_id}", self.get_project_member, "getProjectMember"),
-            ("GET", API + "/my/projects/{project_id}/member", self.get_my_member_in_project, "getMyMemberInProject"),
+            (
+                "GET",
+                API + "/my/projects/{project_id}/member",
+                self.get_my_member_in_project,
+                "getMyMemberInProject",
+            ),
             ("GET", p + "/inputs", self.get_input_data_list, "getInputDataList"),
             ("GET", p + "/input-data-in-bulk", self.get_input_data_in_bulk, "getInputDataInBulk"),
             ("GET", p + "/inputs/{input_data_id}", self.get_input_data, "getInputData"),
@@ -260,12 +273,27 @@ class DataService:
             ("POST", ann + "/comments", self.batch_update_comments, "batchUpdateComments"),
             ("GET", ann + "/inspections", self.get_inspections, "getInspections"),
             ("GET", p + "/jobs", self.get_project_job, "getProjectJob"),
-            ("DELETE", p + "/jobs/{job_type}/{job_id}", self.delete_project_job, "deleteProjectJob"),
+            (
+                "DELETE",
+                p + "/jobs/{job_type}/{job_id}",
+                self.delete_project_job,
+                "deleteProjectJob",
+            ),
             ("GET", p + "/rawdata/tasks", self.get_project_tasks_url, "getProjectTasksUrl"),
-            ("POST", p + "/rawdata/tasks", self.post_project_tasks_update, "postProjectTasksUpdate"),
+            (
+                "POST",
+                p + "/rawdata/tasks",
+                self.post_project_tasks_update,
+                "postProjectTasksUpdate",
+            ),
             ("GET", p + "/rawdata/inputs", self.get_project_inputs_url, "getProjectInputsUrl"),
-            ("POST", p + "/rawdata/inputs", self.post_project_inputs_update, "postProjectInputsUpdate"),
-        ]  # fmt: skip
+            (
+                "POST",
+                p + "/rawdata/inputs",
+                self.post_project_inputs_update,
+                "postProjectInputsUpdate",
+            ),
+        ]
 
     def add_routes(self, app: web.Application) -> None:
         """Register every route (before the 501 catch-all)."""
@@ -300,7 +328,8 @@ def _answering_errors(handler: _Handler) -> _Handler:
 
 
 SERVED_OPERATIONS: Final = tuple(
-    op for _, _, _, op in DataService(None, None).routes()  # type: ignore[arg-type]
+    op
+    for _, _, _, op in DataService(None, None).routes()  # type: ignore[arg-type]
 )
 """The operation ids these routes serve."""
 

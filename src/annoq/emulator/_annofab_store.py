@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 
+from ._annofab_data import AnnofabData
 from ._annofab_records import (
     OPERATE_STATUSES,
     PHASES,
@@ -33,7 +34,6 @@ from ._annofab_records import (
     format_jst,
     parse_ms,
 )
-from ._annofab_data import AnnofabData
 from ._annofab_rules import Rules
 
 RESULT_CAP: Final = 10_000
