@@ -77,6 +77,7 @@ async def _session(emu: Emulator, rec: Recorder) -> None:
     t0, i0 = ids[0], f"input-{ids[0]}"
     org = data.project_meta(p).organization.organization_name
 
+    await rec.call("getMyAccount", "/my/account", expect=200)
     await rec.call("getProject", f"/projects/{p}", expect=200)
     await rec.call("getProject", "/projects/missing", expect=404)
     await rec.call("getMyProjects", "/my/projects", params={"limit": "10"}, expect=200)
@@ -220,7 +221,7 @@ async def test_every_answer_of_the_served_data_operations_fits_the_spec(
 ) -> None:
     await _session(emu, rec)
     exercised = {op for op, _, _ in rec.answers}
-    assert exercised == set(SERVED_OPERATIONS)
+    assert exercised == {*SERVED_OPERATIONS, "getMyAccount"}
     for operation_id, status, answer in rec.answers:
         response = _OPS[operation_id]["responses"].get(str(status))
         assert response is not None, (operation_id, status)

@@ -231,8 +231,8 @@ class AnnofabData:
     def input_data_list(self, project_id: str, params: Mapping[str, str]) -> bytes:
         tasks = self.store.project(project_id).tasks
         keep = input_filter(params, tasks.get)
-        chosen = [i.encoded() for i in ordered(self._inputs(project_id).values()) if keep(i)]
-        return page_of(chosen, params)
+        chosen = [i for i in ordered(self._inputs(project_id).values()) if keep(i)]
+        return page_of(chosen, params, AfInput.encoded)
 
     def input_data(self, project_id: str, input_data_id: str) -> AfInput:
         found = self._inputs(project_id).get(input_data_id)
@@ -345,17 +345,18 @@ class AnnofabData:
         sort = params.get("sort")
         if sort not in (None, "task_id", "-task_id"):
             raise bad("sort: the emulator sorts annotations by task_id only")
-        rows: list[bytes] = []
+        rows: list[tuple[AfAnnotation, int]] = []
         keys = sorted(k for k in self.annotations if k[0] == project_id)
         if sort == "-task_id":
             keys.reverse()
         for key in keys:
             annotation = self.annotations[key]
-            singles = annotation.singles(version)
             rows.extend(
-                s for s, d in zip(singles, annotation.details, strict=True) if keep(annotation, d)
+                (annotation, index)
+                for index, detail in enumerate(annotation.details)
+                if keep(annotation, detail)
             )
-        return page_of(rows, params)
+        return page_of(rows, params, lambda row: row[0].singles(version)[row[1]])
 
     def seed_annotations(
         self,

@@ -5,12 +5,14 @@ aggregations}`` answer, built from already-encoded items."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, TypeVar
 
 import orjson
 
 from ._annofab_records import AnnofabError
+
+T = TypeVar("T")
 
 RESULT_CAP: Final = 10_000
 MAX_LIMIT: Final = 200
@@ -36,13 +38,23 @@ def int_param(params: Mapping[str, str], name: str, default: int, low: int, high
     return value
 
 
-def page_of(encoded: Sequence[bytes], params: Mapping[str, str]) -> bytes:
-    """One page of ``encoded`` items (every match, in order) as a list answer."""
+def _same(item: bytes) -> bytes:
+    return item
+
+
+def page_of(
+    items: Sequence[T],
+    params: Mapping[str, str],
+    encode: Callable[[T], bytes] = _same,  # type: ignore[assignment]
+) -> bytes:
+    """One page of ``items`` (every match, in order) as a list answer; only the page's
+    items are encoded."""
     page = int_param(params, "page", 1, 1, 10**9)
     limit = int_param(params, "limit", DEFAULT_LIMIT, 0, MAX_LIMIT)
-    total = len(encoded)
+    total = len(items)
     reachable = min(total, RESULT_CAP)
-    chunk = encoded[(page - 1) * limit : min(page * limit, reachable)] if limit else []
+    chosen = items[(page - 1) * limit : min(page * limit, reachable)] if limit else []
+    chunk = [encode(item) for item in chosen]
     head = orjson.dumps(
         {
             "page_no": page,
