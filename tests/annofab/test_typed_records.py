@@ -545,3 +545,68 @@ def test_a_wrong_type_in_an_answer_is_a_decode_error_naming_the_field() -> None:
     with pytest.raises(ResponseDecodeError) as caught:
         pdata.read(answer, InputData)
     assert caught.value.path == "$.metadata['k']"
+
+
+def test_task_and_list_pages_keep_their_aggregations() -> None:
+    import orjson
+
+    from annoq.annofab import _protocol as proto
+
+    aggregation = {
+        "_type": "CountResult",
+        "name": "by_status",
+        "field": "status",
+        "doc_count": 3,
+        "items": [
+            {"key": "complete", "count": 2, "aggregations": []},
+            {"key": "working", "count": 1},
+        ],
+    }
+    body = {
+        "list": [],
+        "page_no": 1,
+        "total_page_no": 1,
+        "total_count": 3,
+        "over_limit": False,
+        "aggregations": [aggregation],
+    }
+
+    tasks = proto.read_task_page(orjson.dumps(body))
+    inputs = pdata.read_page(body, InputData)
+
+    for page in (tasks, inputs):
+        (counted,) = page.aggregations
+        assert (counted.name, counted.field, counted.doc_count) == ("by_status", "status", 3)
+        assert [(c.key, c.count) for c in counted.items] == [("complete", 2), ("working", 1)]
+    body["aggregations"][0]["items"][0]["count"] = "2"
+    with pytest.raises(ResponseDecodeError) as caught:
+        pdata.read_page(body, InputData)
+    assert caught.value.path == "$.aggregations[0].items[0].count"
+
+
+async def test_an_export_can_be_set_to_answer_409_while_it_is_rebuilt(
+    emu: Emulator, af: AnnofabSession, project: Project
+) -> None:
+    emu.annofab.data.jobs.duration = 3600.0
+    emu.annofab.data.export_busy_conflict = True
+    await af.api.post_project_tasks_update(project.id)
+
+    with pytest.raises(ConflictError):
+        await af.api.get_project_tasks_url(project.id)
+    emu.annofab.data.finish_jobs()
+    assert "url" in await af.api.get_project_tasks_url(project.id)
+
+
+async def test_fault_rules_reach_the_new_routes_and_typed_reads_are_retried(
+    emu: Emulator, project: Project
+) -> None:
+    from annoq.emulator import FaultRule
+
+    emu.annofab.data.seed_input_data(ids=["in-1"])
+    emu.faults.add(FaultRule(kind="status", status=503, routes={"annofab_get_input_data"}, times=2))
+
+    item = await project.input_data_item("in-1")
+
+    assert item.input_data_id == "in-1"
+    assert emu.faults.count(route="annofab_get_input_data") == 2
+    assert emu.faults.requests_seen("annofab_get_input_data") == 3

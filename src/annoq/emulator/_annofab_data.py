@@ -65,6 +65,9 @@ class AnnofabData:
         self.jobs = Jobs(store.tick, self._uuid)
         """Jobs: ``jobs.duration`` (seconds in progress), ``fail_jobs()`` to fail some."""
         self.exports = Exports(lambda: f"{store.rng.getrandbits(128):032x}")
+        self.export_busy_conflict = False
+        """While a rebuild runs, an export GET answers 409 (``True``) or the previous file
+        (``False``, the default: the spec lists no 409 for it; the service may do either)."""
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self.store.rng.getrandbits(128), version=4))
@@ -536,6 +539,8 @@ class AnnofabData:
     def export_token(self, project_id: str, kind: str) -> str:
         """The signed token of a project's ``tasks`` or ``inputs`` file."""
         self.store.project(project_id)
+        if self.export_busy_conflict and self.jobs.running(project_id, EXPORT_JOBS[kind]):
+            raise AnnofabError(409, "CONFLICT", f"the {kind} export is being rebuilt")
         self.jobs.settle(project_id)
         return self.exports.token(project_id, kind, lambda: self._export_content(project_id, kind))
 
