@@ -35,7 +35,9 @@ from ._errors import (
 
 __all__ = [
     "BulkAbortedError",
+    "BulkError",
     "BulkFailure",
+    "BulkInputError",
     "BulkProgress",
     "BulkResult",
     "Outcome",
@@ -107,7 +109,9 @@ class BulkResult:
 
     ``duplicates`` lists input keys that appeared more than once (each repeat is counted
     as ``unchanged`` and sent no request). ``complete`` is ``False`` when the run was
-    stopped early (fail-fast or cancellation) and not every input was read.
+    stopped early (fail-fast, cancellation, an input error) and not every input was read.
+    ``abandoned`` lists the keys of inputs that were read but not finished when it
+    stopped (so ``total + len(abandoned)`` inputs were read).
     """
 
     total: int
@@ -119,6 +123,7 @@ class BulkResult:
     elapsed: float
     retries: int = 0
     complete: bool = True
+    abandoned: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -155,15 +160,36 @@ class BulkProgress:
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
 
-class BulkAbortedError(AnnoqError):
+class BulkError(AnnoqError):
+    """A bulk run that stopped early; ``result`` has what was done (and ``abandoned``)."""
+
+    def __init__(self, message: str, result: BulkResult) -> None:
+        self.result = result
+        super().__init__(message)
+
+
+class BulkAbortedError(BulkError):
     """A fail-fast bulk run stopped at its first failure; ``result`` has what was done."""
 
     def __init__(self, result: BulkResult, first: BulkFailure) -> None:
-        self.result = result
         self.first_failure = first
         super().__init__(
             f"bulk operation stopped after a failure on {first.key!r} ({first.reason}): "
-            f"{first.error}; {result.updated} updated, {result.unchanged} unchanged before it"
+            f"{first.error}; {result.updated} updated, {result.unchanged} unchanged before it",
+            result,
+        )
+
+
+class BulkInputError(BulkError):
+    """The input (an iterable, or the walk feeding the run) raised; the run stopped.
+
+    ``__cause__`` is the input's error; ``result`` has what was done before it.
+    """
+
+    def __init__(self, result: BulkResult, cause: BaseException) -> None:
+        super().__init__(
+            f"bulk input failed after {result.total + len(result.abandoned)} inputs: {cause}",
+            result,
         )
 
 
@@ -227,12 +253,14 @@ class BulkRun(Generic[W]):
         fail_fast: bool,
         dedupe_window: int | None,
         progress_interval: float,
+        on_failure: Callable[[BulkFailure], object] | None = None,
     ) -> None:
         self.apply = apply
         self.key = key
         self.concurrency = concurrency
         self.total = total
         self.on_progress = on_progress
+        self.on_failure = on_failure
         self.throttle_count = throttle_count
         self.retry_count = retry_count
         self.fail_fast = fail_fast
@@ -250,7 +278,9 @@ class BulkRun(Generic[W]):
         self.adaptive = _AdaptiveLimit(self.limiter, concurrency)
         self.started = time.monotonic()
         self.aborted: BulkFailure | None = None
+        self.input_error: Exception | None = None
         self.input_exhausted = False
+        self._unfinished: dict[int, str] = {}  # read order -> key, while being applied
 
     def _is_repeat(self, key: str) -> bool:
         if key in self._recent:
@@ -273,7 +303,8 @@ class BulkRun(Generic[W]):
             duplicates=tuple(self.duplicates),
             elapsed=time.monotonic() - self.started,
             retries=retries,
-            complete=self.input_exhausted and self.aborted is None,
+            complete=self.input_exhausted and self.aborted is None and self.input_error is None,
+            abandoned=tuple(self._unfinished.values()),
         )
 
     def progress(self, *, final: bool = False, result: BulkResult | None = None) -> None:
@@ -310,16 +341,22 @@ class BulkRun(Generic[W]):
         c = self.counters
         c.in_flight += 1
         c.max_in_flight = max(c.max_in_flight, c.in_flight)
+        ticket = c.read
+        self._unfinished[ticket] = key  # stays there if the run is cancelled meanwhile
         try:
             outcome = await self.apply(work)
         except AnnoqError as error:
+            del self._unfinished[ticket]
             failure = BulkFailure(key, failure_reason(error), error)
             self.failures.append(failure)
             c.failed += 1
+            if self.on_failure is not None:
+                self.on_failure(failure)
             if self.fail_fast and self.aborted is None:
                 self.aborted = failure
                 cancel.cancel()
         else:
+            del self._unfinished[ticket]
             if outcome is Outcome.UPDATED:
                 c.updated += 1
             else:
@@ -338,7 +375,13 @@ class BulkRun(Generic[W]):
         while True:
             await self.limiter.acquire_on_behalf_of(token)
             try:
-                work = await source.next()
+                try:
+                    work = await source.next()
+                except Exception as error:
+                    if self.input_error is None:
+                        self.input_error = error
+                    cancel.cancel()
+                    return
                 if work is _END:
                     self.input_exhausted = True
                     return
@@ -363,6 +406,8 @@ class BulkRun(Generic[W]):
             raise
         result = self.result()
         self.progress(final=True, result=result)
+        if self.input_error is not None:
+            raise BulkInputError(result, self.input_error) from self.input_error
         if self.aborted is not None:
             raise BulkAbortedError(result, self.aborted)
         return result
@@ -416,6 +461,7 @@ async def run_bulk(
     key: Callable[[W], str],
     concurrency: int,
     on_progress: Callable[[BulkProgress], object] | None = None,
+    on_failure: Callable[[BulkFailure], object] | None = None,
     throttle_count: Callable[[], int] | None = None,
     retry_count: Callable[[], int] | None = None,
     fail_fast: bool = False,
@@ -427,6 +473,7 @@ async def run_bulk(
     ``throttle_count`` returns a running count of throttled (429) responses; when it
     grows the engine halves its parallelism, then creeps back up. ``dedupe_window``
     bounds how many recent keys are remembered to report repeats (``None``: all).
+    ``on_failure`` is called with each failure as it happens (to stream them to a file).
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidArgumentError(f"concurrency must be an integer >= 1, got {concurrency!r}")
@@ -437,6 +484,7 @@ async def run_bulk(
         concurrency=concurrency,
         total=total,
         on_progress=on_progress,
+        on_failure=on_failure,
         throttle_count=throttle_count,
         retry_count=retry_count,
         fail_fast=fail_fast,

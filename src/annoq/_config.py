@@ -14,6 +14,7 @@ __all__ = [
     "ANNOFAB_BULK_CONCURRENCY",
     "ANNOFAB_IDS_PER_REQUEST",
     "ANNOFAB_MAX_PAGE_SIZE",
+    "ANNOFAB_PUT_BACK_TIMEOUT",
     "ANNOFAB_RESULT_CAP",
     "DEFAULT_ANNOFAB_ENDPOINT",
     "DEFAULT_BULK_CONCURRENCY",
@@ -68,6 +69,9 @@ ANNOFAB_RESULT_CAP = 10_000
 ANNOFAB_IDS_PER_REQUEST = 100
 #: Parallel task operations: Annofab's own CLI stays at 4 because more draws 429s.
 ANNOFAB_BULK_CONCURRENCY = 4
+#: Seconds a stopped bulk operation (fail-fast, timeout, Ctrl-C) spends putting the
+#: tasks it had started back to ``break`` before giving up on them.
+ANNOFAB_PUT_BACK_TIMEOUT = 10.0
 
 USER_AGENT = f"annoq/{__version__}"
 

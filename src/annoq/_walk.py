@@ -165,16 +165,20 @@ async def dedupe(
     pages: AsyncIterator[tuple[int, PageData[T]]],
     key: Callable[[T], Hashable],
     window: SeenWindow,
+    *,
+    repeats_ok: bool = False,
 ) -> AsyncIterator[tuple[int, PageData[T], list[T]]]:
     """Add to each page the list of its items not seen before (by ``key``).
 
     Raises :class:`PaginationError` when two consecutive full pages hold the same ids:
-    the server is ignoring the position and the walk would never end.
+    the server is ignoring the position and the walk would never end. ``repeats_ok``
+    skips that check, for an order that moves under the walk (a custom sort) in a walk
+    that is bounded otherwise.
     """
     previous: list[Hashable] | None = None
     async for index, page in pages:
         keys = [key(item) for item in page.items]
-        if keys and keys == previous:
+        if keys and keys == previous and not repeats_ok:
             raise PaginationError(
                 f"page {index} repeats the previous page exactly; the server is not paging"
             )

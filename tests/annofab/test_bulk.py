@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from annoq import BulkProgress, InvalidArgumentError, TimeoutError
-from annoq.annofab import AnnofabSession, Project, TaskPhase, TaskStatus
+from annoq.annofab import AnnofabSession, Project, TaskPhase, TaskRef, TaskStatus
 from annoq.emulator import Emulator, FaultRule
 
 from .conftest import FAST_RETRIES
@@ -44,7 +44,10 @@ async def test_bulk_complete_of_2000_tasks_held_by_others_under_faults_applies_e
     assert len(given) == 1000  # half as Task objects, half as ids that are read first
 
     result = await project.bulk_operate(
-        given + eligible[1000:] + accepted + missing, "complete", concurrency=8
+        given + eligible[1000:] + accepted + missing,
+        "complete",
+        expected_phase="annotation",
+        concurrency=8,
     )
 
     assert (result.total, result.updated, result.unchanged, result.failed) == (2030, 2000, 20, 10)
@@ -103,7 +106,7 @@ async def test_repeated_conflicts_fail_the_task_and_put_it_back_to_break(
 ) -> None:
     [task_id] = emu.annofab.seed_tasks(1, assignee=emu.annofab.user)
     emu.annofab.concurrent_edits(1.0, times=2, statuses={"complete"})
-    result = await project.bulk_operate([task_id], "complete")
+    result = await project.bulk_operate([task_id], "complete", expected_phase="annotation")
     [failure] = result.failures
     assert (failure.key, failure.reason) == (task_id, "conflict")
     task = emu.annofab.task(task_id)
@@ -131,7 +134,9 @@ async def test_take_over_false_reports_tasks_held_by_others_and_leaves_them(
     other = emu.annofab.add_user("annotator")
     theirs = emu.annofab.seed_tasks(5, assignee=other)
     nobodys = emu.annofab.seed_tasks(5)
-    result = await project.bulk_operate(theirs + nobodys, "complete", take_over=False)
+    result = await project.bulk_operate(
+        theirs + nobodys, "complete", expected_phase="annotation", take_over=False
+    )
     assert result.failed == 10
     assert Counter(f.reason for f in result.failures) == {"assigned_to_other": 10}
     assert emu.annofab.applied() == 0
@@ -145,7 +150,9 @@ async def test_a_worker_cannot_take_over_and_gets_permission_denied(emu: Emulato
     async with AnnofabSession(
         pat=worker.pat, endpoint=emu.base_url, retry_policy=FAST_RETRIES
     ) as af:
-        result = await af.project(emu.annofab.project_id).bulk_operate(theirs + mine, "complete")
+        result = await af.project(emu.annofab.project_id).bulk_operate(
+            theirs + mine, "complete", expected_phase="annotation"
+        )
     assert (result.updated, result.failed) == (2, 3)
     assert {f.reason for f in result.failures} == {"permission_denied"}
     assert all(emu.annofab.task(t)["account_id"] == other.account_id for t in theirs)
@@ -160,15 +167,18 @@ async def test_reject_sends_inspection_and_acceptance_tasks_back_and_refuses_ann
         emu.annofab.operate(task_id, "working", as_user=annotator)
         emu.annofab.operate(task_id, "complete", as_user=annotator)
     annotating = emu.annofab.seed_tasks(2, assignee=annotator)
-    result = await project.bulk_operate(in_acceptance + annotating, "reject")
+    refs = [TaskRef(t, "acceptance") for t in in_acceptance]
+    refs += [TaskRef(t, "annotation") for t in annotating]
+    result = await project.bulk_operate(refs, "reject")
     assert (result.updated, result.failed) == (4, 2)
     assert {f.reason for f in result.failures} == {"wrong_phase"}
     for task_id in in_acceptance:
         task = emu.annofab.task(task_id)
         assert (task["phase"], task["status"]) == ("annotation", "not_started")
         assert (task["account_id"], task["number_of_rejections"]) == (annotator.account_id, 1)
-    again = await project.bulk_operate(in_acceptance, "reject")
-    assert (again.unchanged, again.failed) == (0, 4)  # in annotation now: nothing to reject
+    again = await project.bulk_operate(in_acceptance, "reject", expected_phase="acceptance")
+    assert (again.unchanged, again.failed) == (4, 0)  # sent back already: a rerun is a no-op
+    assert emu.annofab.applied(status="rejected") == 4
 
 
 async def test_force_reject_as_owner_sends_back_from_any_state_without_starting(
@@ -176,7 +186,8 @@ async def test_force_reject_as_owner_sends_back_from_any_state_without_starting(
 ) -> None:
     accepted = emu.annofab.seed_tasks(3, phase="acceptance", status="complete")
     fresh = emu.annofab.seed_tasks(2)
-    result = await project.bulk_operate(accepted + fresh, "reject", force=True)
+    refs = [TaskRef(t, "acceptance") for t in accepted] + [TaskRef(t, "annotation") for t in fresh]
+    result = await project.bulk_operate(refs, "reject", force=True)
     assert (result.updated, result.unchanged) == (3, 2)
     assert emu.annofab.applied(status="working") == 0
     assert all(emu.annofab.task(t)["phase"] == "annotation" for t in accepted)
@@ -184,12 +195,15 @@ async def test_force_reject_as_owner_sends_back_from_any_state_without_starting(
 
 async def test_cancel_takes_back_ones_own_submissions(emu: Emulator, project: Project) -> None:
     ids = emu.annofab.seed_tasks(3, assignee=emu.annofab.user)
-    await project.bulk_operate(ids, "complete")
-    result = await project.bulk_operate(ids, "cancel")
+    await project.bulk_operate(ids, "complete", expected_phase="annotation")
+    result = await project.bulk_operate(ids, "cancel", expected_phase="acceptance")
     assert result.updated == 3
     assert all(emu.annofab.task(t)["phase"] == "annotation" for t in ids)
-    again = await project.bulk_operate(ids, "cancel")
-    assert {f.reason for f in again.failures} == {"wrong_phase"}
+    again = await project.bulk_operate(ids, "cancel", expected_phase="acceptance")
+    assert (again.unchanged, again.failed) == (3, 0)  # taken back already
+    assert emu.annofab.applied(status="cancelled") == 3
+    annotating = await project.bulk_operate(ids, "cancel", expected_phase="annotation")
+    assert {f.reason for f in annotating.failures} == {"wrong_phase"}
 
 
 async def test_bulk_reassign_assigns_unassigns_and_skips_tasks_already_so(

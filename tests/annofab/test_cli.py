@@ -3,15 +3,20 @@ formats, effects, failures files, exit codes, and the over-limit advice."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from annoq.emulator import Emulator, FaultRule
 from tests.cli.conftest import annoq, summary
+from tests.cli.test_demo import annoq_command
 from tests.cli.test_serve import start_serve, stop
 
 
@@ -165,3 +170,236 @@ async def test_serve_annofab_announces_a_working_annofab_endpoint(
     assert listed.code == 0, listed.err
     assert len(listed.out.splitlines()) == 25
     assert code == 0, err
+
+
+# -- rerunning, dry runs, reassigning ---------------------------------------------------
+
+
+async def subprocess_annoq(*argv: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    """``annoq ARGV`` as a real subprocess (the emulator keeps serving in this loop)."""
+    process = await asyncio.create_subprocess_exec(
+        *annoq_command(), *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def when_requests_see(emu: Emulator, condition: Callable[[], bool]) -> asyncio.Event:
+    """An event set as soon as a request reaching the emulator finds ``condition`` true."""
+    event = asyncio.Event()
+    decide = emu.faults.decide
+
+    def deciding(route: str) -> Any:
+        if condition():
+            event.set()
+        return decide(route)
+
+    emu.faults.decide = deciding  # type: ignore[method-assign]
+    return event
+
+
+def completed_once_and_not_accepted(emu: Emulator, ids: list[str]) -> bool:
+    return all(
+        emu.annofab.applied(t, "complete") == 1
+        and (emu.annofab.task(t)["phase"], emu.annofab.task(t)["status"])
+        == ("acceptance", "not_started")
+        for t in ids
+    )
+
+
+async def test_rerunning_operate_complete_from_a_listing_changes_nothing_the_first_run_did(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path
+) -> None:
+    other = emu.annofab.add_user("annotator")
+    ids = emu.annofab.seed_tasks(30, assignee=other)
+    todo = tmp_path / "todo.jsonl"
+    listed = await annoq("annofab", "tasks", *conn, emu.annofab.project_id, "-o", str(todo))
+    assert listed.code == 0, listed.err
+    command = (
+        "annofab", "operate", *conn, "--json", emu.annofab.project_id, "complete",
+        "--ids-from", str(todo),
+    )  # fmt: skip
+    code, out, err = await subprocess_annoq(*command)
+    assert code == 0, err
+    assert (json.loads(out)["updated"], json.loads(out)["unchanged"]) == (30, 0)
+    code, out, err = await subprocess_annoq(*command)
+    assert code == 0, err
+    assert (json.loads(out)["updated"], json.loads(out)["unchanged"]) == (0, 30)
+    assert completed_once_and_not_accepted(emu, ids)
+
+
+async def test_interrupting_operate_and_rerunning_it_completes_each_task_once(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path
+) -> None:
+    ids = emu.annofab.seed_tasks(60, assignee=emu.annofab.user)
+    todo = tmp_path / "todo.jsonl"
+    listed = await annoq("annofab", "tasks", *conn, emu.annofab.project_id, "-o", str(todo))
+    assert listed.code == 0, listed.err
+    emu.faults.add(FaultRule(kind="latency", latency=0.02, routes={"annofab_operate"}))
+    command = (
+        "annofab", "operate", *conn, "--json", emu.annofab.project_id, "complete",
+        "--ids-from", str(todo),
+    )  # fmt: skip
+    half_way = when_requests_see(emu, lambda: emu.annofab.applied(status="complete") >= 20)
+    process = await asyncio.create_subprocess_exec(
+        *annoq_command(), *command,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await asyncio.wait_for(half_way.wait(), timeout=60)
+    process.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode != 0, err.decode()
+    assert not [t for t in ids if emu.annofab.task(t)["status"] == "working"]
+    assert emu.annofab.applied(status="complete") < 60  # it really stopped half way
+    emu.faults.clear()
+    code, out, err_text = await subprocess_annoq(*command)
+    assert code == 0, err_text
+    report = json.loads(out)
+    assert (report["total"], report["failed"]) == (60, 0)
+    assert completed_once_and_not_accepted(emu, ids)
+
+
+async def test_operate_complete_with_bare_ids_needs_the_phase_and_exits_2_without_it(
+    emu: Emulator, conn: tuple[str, ...]
+) -> None:
+    ids = emu.annofab.seed_tasks(3, assignee=emu.annofab.user)
+    for action in ("complete", "reject", "cancel"):
+        ran = await annoq(
+            "annofab", "operate", *conn, emu.annofab.project_id, action, "--ids-from", "-",
+            stdin="\n".join(ids) + "\n",
+        )  # fmt: skip
+        assert ran.code == 2
+        ran.assert_one_error_line("without their phase", "--phase")
+    assert emu.faults.requests_seen() == 0
+
+
+async def test_operate_with_bare_ids_and_phase_leaves_tasks_that_moved_on(
+    emu: Emulator, conn: tuple[str, ...]
+) -> None:
+    annotating = emu.annofab.seed_tasks(5, assignee=emu.annofab.user)
+    submitted = emu.annofab.seed_tasks(5, phase="acceptance", assignee=emu.annofab.user)
+    ran = await annoq(
+        "annofab", "operate", *conn, "--json", emu.annofab.project_id, "complete",
+        "--ids-from", "-", "--phase", "annotation", stdin="\n".join(annotating + submitted),
+    )  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert (json.loads(ran.out)["updated"], json.loads(ran.out)["unchanged"]) == (5, 5)
+    assert {emu.annofab.task(t)["phase"] for t in annotating} == {"acceptance"}
+    assert {emu.annofab.task(t)["status"] for t in submitted} == {"not_started"}  # not accepted
+    assert all(emu.annofab.applied(t) == 0 for t in submitted)
+
+
+async def test_where_phase_with_ids_from_exits_2_before_any_request(
+    emu: Emulator, conn: tuple[str, ...]
+) -> None:
+    ids = emu.annofab.seed_tasks(3, phase="acceptance", assignee=emu.annofab.user)
+    ran = await annoq(
+        "annofab", "operate", *conn, emu.annofab.project_id, "start", "--ids-from", "-",
+        "--where-phase", "annotation", stdin="\n".join(ids),
+    )  # fmt: skip
+    assert ran.code == 2
+    ran.assert_one_error_line("--where-phase", "--ids-from", "--phase")
+    for bad in (("--phase", "annotation"), ("--to", "acc"), ("--unassign",)):
+        ran = await annoq("annofab", "operate", *conn, emu.annofab.project_id, "start", *bad)
+        assert ran.code == 2, bad
+    ran = await annoq("annofab", "operate", *conn, emu.annofab.project_id, "reassign")
+    assert ran.code == 2
+    ran.assert_one_error_line("--to")
+    assert emu.faults.requests_seen() == 0
+
+
+async def test_on_moved_fail_reports_moved_tasks_and_the_failures_file_keeps_their_phase(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path
+) -> None:
+    ids = emu.annofab.seed_tasks(4, assignee=emu.annofab.user)
+    listing = (await annoq("annofab", "tasks", *conn, emu.annofab.project_id)).out
+    for task_id in ids[:2]:
+        emu.annofab.operate(task_id, "working")
+        emu.annofab.operate(task_id, "complete")
+    failures = tmp_path / "failed.jsonl"
+    ran = await annoq(
+        "annofab", "operate", *conn, "--json", emu.annofab.project_id, "start",
+        "--ids-from", "-", "--on-moved", "fail", "--failures", str(failures), stdin=listing,
+    )  # fmt: skip
+    assert ran.code == 1
+    assert (json.loads(ran.out)["updated"], json.loads(ran.out)["failed"]) == (2, 2)
+    lines = [json.loads(line) for line in failures.read_text().splitlines()]
+    assert {(r["id"], r["phase"], r["phase_stage"], r["reason"]) for r in lines} == {
+        (t, "annotation", 1, "phase_changed") for t in ids[:2]
+    }
+    assert all(emu.annofab.task(t)["status"] == "not_started" for t in ids[:2])
+    # fed back, the failures file keeps the phase: the moved tasks are still left alone
+    again = await annoq(
+        "annofab", "operate", *conn, "--json", emu.annofab.project_id, "start",
+        "--ids-from", str(failures),
+    )  # fmt: skip
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["unchanged"] == 2
+    assert all(emu.annofab.task(t)["phase"] == "acceptance" for t in ids[:2])
+
+
+async def test_dry_run_shows_what_would_be_done_to_each_task_and_changes_nothing(
+    emu: Emulator, conn: tuple[str, ...]
+) -> None:
+    other = emu.annofab.add_user("annotator")
+    theirs = emu.annofab.seed_tasks(2, assignee=other)
+    mine = emu.annofab.seed_tasks(2, assignee=emu.annofab.user, status="working")
+    done = emu.annofab.seed_tasks(1, phase="acceptance")
+    stdin = "\n".join([*theirs, *mine, *done, "no-such-task"])
+    args = ("--ids-from", "-", "--phase", "annotation", "--dry-run")
+    ran = await annoq(
+        "annofab", "operate", *conn, emu.annofab.project_id, "complete", *args, stdin=stdin
+    )
+    assert ran.code == 0, ran.err
+    lines = ran.out.splitlines()
+    assert f"{theirs[0]}: would take over, start, complete" in lines
+    assert f"{mine[0]}: would complete" in lines
+    assert any(line.startswith(f"{done[0]}: unchanged") for line in lines)
+    assert any(line.startswith("no-such-task: would fail (not_found)") for line in lines)
+    assert (
+        lines[-1] == "Dry run: 4 would be updated, 1 unchanged, 1 would fail (nothing was changed)"
+    )
+    ran = await annoq(
+        "annofab", "operate", *conn, "--json", emu.annofab.project_id, "complete", *args,
+        stdin=stdin,
+    )  # fmt: skip
+    report = json.loads(ran.out)
+    assert (report["would_update"], report["unchanged"], report["would_fail"]) == (4, 1, 1)
+    assert report["tasks"][0] == {
+        "id": theirs[0],
+        "outcome": "update",
+        "steps": ["take over", "start", "complete"],
+    }
+    assert emu.faults.requests_seen("annofab_operate") == 0
+    assert emu.faults.requests_seen("annofab_task") == 0  # read 100 per request instead
+    assert emu.annofab.applied() == 0
+
+
+async def test_reassign_assigns_the_listed_tasks_and_a_rerun_is_unchanged(
+    emu: Emulator, conn: tuple[str, ...]
+) -> None:
+    other = emu.annofab.add_user("annotator")
+    ids = emu.annofab.seed_tasks(6)
+    listing = (await annoq("annofab", "tasks", *conn, emu.annofab.project_id)).out
+    command = (
+        "annofab", "operate", *conn, "--json", emu.annofab.project_id, "reassign",
+        "--ids-from", "-", "--to", other.account_id,
+    )  # fmt: skip
+    first = await annoq(*command, stdin=listing)
+    assert first.code == 0, first.err
+    assert json.loads(first.out)["updated"] == 6
+    again = await annoq(*command, stdin=listing)
+    assert json.loads(again.out)["unchanged"] == 6
+    assert all(emu.annofab.task(t)["account_id"] == other.account_id for t in ids)
+    assert all(emu.annofab.applied(t) == 1 for t in ids)
+    cleared = await annoq(
+        "annofab", "operate", *conn, "--json", emu.annofab.project_id, "reassign",
+        "--where-status", "not_started", "--unassign",
+    )  # fmt: skip
+    assert json.loads(cleared.out)["updated"] == 6
+    assert all("account_id" not in emu.annofab.task(t) for t in ids)

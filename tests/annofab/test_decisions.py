@@ -10,16 +10,26 @@ from typing import Any
 import attrs
 import pytest
 
+from annoq import InvalidArgumentError
 from annoq._bulk import failure_reason
 from annoq.annofab import (
     OperateAction,
     OverLimitError,
     Task,
     TaskPhase,
+    TaskRef,
     TaskStateError,
     TaskStatus,
 )
-from annoq.annofab._operate import Step, next_reassign_step, next_step
+from annoq.annofab._decisions import (
+    Step,
+    describe_step,
+    moved,
+    next_reassign_step,
+    next_step,
+    plan,
+    reached,
+)
 
 ME, OTHER = "acc-me", "acc-other"
 NOW = datetime(2026, 11, 24, 21, 0, tzinfo=timezone(timedelta(hours=9)))
@@ -40,7 +50,7 @@ def task(**fields: Any) -> Task:
 
 
 def step(action: str, now: Task, origin: Task | None = None, **kw: Any) -> Step | None:
-    return next_step(OperateAction(action), now, origin or now, ME, **kw)
+    return next_step(OperateAction(action), now, TaskRef.of(origin or now), ME, **kw)
 
 
 def refusal(action: str, now: Task, origin: Task | None = None, **kw: Any) -> str:
@@ -116,13 +126,17 @@ def test_a_complete_task_is_never_started_again() -> None:
     assert refusal("break", accepted) == "task_complete"
 
 
+def reassign(now: Task, account_id: str | None) -> Step | None:
+    return next_reassign_step(now, TaskRef.of(now), account_id)
+
+
 def test_reassign_skips_tasks_already_so_and_refuses_accepted_ones() -> None:
-    assert next_reassign_step(task(account_id=OTHER), OTHER) is None
-    assert next_reassign_step(task(account_id=None), None) is None
-    assert next_reassign_step(task(), OTHER) == Step("not_started", OTHER)
-    assert next_reassign_step(task(), None) == Step("not_started", None)
+    assert reassign(task(account_id=OTHER), OTHER) is None
+    assert reassign(task(account_id=None), None) is None
+    assert reassign(task(), OTHER) == Step("not_started", OTHER)
+    assert reassign(task(), None) == Step("not_started", None)
     with pytest.raises(TaskStateError):
-        next_reassign_step(task(status=TaskStatus.COMPLETE), OTHER)
+        reassign(task(status=TaskStatus.COMPLETE), OTHER)
 
 
 def test_a_refusal_reports_its_own_reason_and_survives_pickling() -> None:
@@ -144,3 +158,74 @@ def test_tasks_are_frozen_and_hashable_despite_their_metadata() -> None:
     assert hash(one) == hash(task(metadata={"priority": 2}))
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         one.status = TaskStatus.WORKING  # type: ignore[misc]
+
+
+def test_a_task_has_moved_when_its_phase_stage_or_rejection_count_differs_from_its_origin() -> None:
+    listed = TaskRef("t", "annotation", 1, number_of_rejections=0)
+    assert not moved(task(), listed)
+    assert not moved(task(phase_stage=2), TaskRef("t", "annotation"))  # any stage
+    assert moved(task(phase=TaskPhase.ACCEPTANCE), listed)
+    assert moved(task(phase_stage=2), listed)
+    assert moved(task(number_of_rejections=1), listed)  # sent back and round again
+    assert not moved(task(number_of_rejections=1), TaskRef("t", "annotation", 1))
+
+
+@pytest.mark.parametrize("action", ["start", "break", "on_hold"])
+def test_actions_within_a_phase_refuse_a_task_that_moved_on(action: str) -> None:
+    origin = task(phase=TaskPhase.INSPECTION)
+    assert refusal(action, task(phase=TaskPhase.ACCEPTANCE), origin) == "phase_changed"
+
+
+def test_a_task_resubmitted_since_it_was_listed_is_not_submitted_again() -> None:
+    listed = task(status=TaskStatus.WORKING)
+    again = task(status=TaskStatus.WORKING, number_of_rejections=1)
+    assert refusal("complete", again, listed) == "phase_changed"
+    assert step("reject", again, listed) is None  # it was sent back: done
+
+
+def test_reached_tells_a_landed_request_from_someone_elses_change() -> None:
+    working = task(status=TaskStatus.WORKING)
+    assert reached(Step("break", ME), working, task(status=TaskStatus.BREAK))
+    assert not reached(Step("break", ME), working, task(status=TaskStatus.ON_HOLD))
+    assert reached(Step("not_started", OTHER), task(), task(account_id=OTHER))
+    assert not reached(
+        Step("not_started", OTHER), task(), task(account_id=OTHER, status=TaskStatus.WORKING)
+    )
+    assert reached(Step("complete", ME), working, task(phase=TaskPhase.ACCEPTANCE))
+    assert not reached(Step("complete", ME), working, task(status=TaskStatus.WORKING))
+    in_acceptance = task(phase=TaskPhase.ACCEPTANCE, status=TaskStatus.WORKING)
+    assert reached(Step("rejected", ME), in_acceptance, task(number_of_rejections=1))
+    assert not reached(Step("rejected", ME), in_acceptance, task())  # not counted: a forced one
+    assert reached(Step("rejected", ME, force=True), in_acceptance, task())
+    assert reached(Step("cancelled", ME), task(phase=TaskPhase.ACCEPTANCE), task())
+
+
+def test_a_plan_lists_the_requests_a_run_would_send_in_words() -> None:
+    def planner(now: Task, origin: TaskRef) -> Step | None:
+        return next_step(OperateAction.COMPLETE, now, origin, ME)
+
+    theirs = task(account_id=OTHER)
+    steps = plan(planner, theirs, TaskRef.of(theirs))
+    assert [describe_step(s, ME) for s in steps] == ["take over", "start", "complete"]
+    done = task(phase=TaskPhase.ACCEPTANCE)
+    assert plan(planner, done, TaskRef("t", "annotation")) == ()
+    assert describe_step(Step("not_started", OTHER), ME) == f"assign to {OTHER}"
+    assert describe_step(Step("not_started"), ME) == "unassign"
+    assert describe_step(Step("rejected", ME, force=True), ME) == "force reject"
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"task_id": "", "phase": "annotation"}, "task_id"),
+        ({"task_id": "t", "phase": None}, "phase"),
+        ({"task_id": "t", "phase": "review"}, "phase"),
+        ({"task_id": "t", "phase": "annotation", "phase_stage": 0}, "phase_stage"),
+        ({"task_id": "t", "phase": "annotation", "number_of_rejections": -1}, "rejections"),
+    ],
+)
+def test_a_task_ref_checks_its_fields_and_names_the_wrong_one(
+    fields: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=named):
+        TaskRef(**fields)

@@ -10,6 +10,7 @@ import pytest
 
 from annoq.emulator import ANNOFAB_ROUTE_NAMES, Emulator, FaultRule
 
+from . import _spec
 from ._support import Client, error_code
 
 
@@ -96,14 +97,17 @@ async def test_sort_keys_combine_and_a_dash_descends(emu: Emulator, owner: Clien
     assert status == 400
 
 
-async def test_tasks_in_bulk_returns_known_ids_and_refuses_more_than_100(
+async def test_tasks_in_bulk_answers_success_and_failure_lists_and_refuses_more_than_100(
     emu: Emulator, owner: Client
 ) -> None:
     ids = emu.annofab.seed_tasks(101)
     path = f"/projects/{emu.annofab.project_id}/tasks-in-bulk"
     status, body = await owner.get(path, task_id=",".join([ids[3], "nope", ids[1]]))
     assert status == 200
-    assert [t["task_id"] for t in body] == [ids[3], ids[1]]
+    assert set(body) == {"success", "failure"}  # GetTasksInBulkResponse, not a bare list
+    assert [t["task_id"] for t in body["success"]] == [ids[3], ids[1]]
+    assert body["failure"] == [{"project_id": emu.annofab.project_id, "task_id": "nope"}]
+    _spec.validate("GetTasksInBulkResponse", body)
     status, body = await owner.get(path, task_id=",".join(ids))
     assert status == 400
 

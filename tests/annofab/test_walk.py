@@ -207,3 +207,21 @@ async def test_task_histories_list_each_work_period(
     assert all(h.ended_datetime is not None for h in histories)
     assert histories[0].started_datetime is not None
     assert histories[0].started_datetime.utcoffset() is not None
+
+
+async def test_a_walk_with_a_custom_sort_while_tasks_change_never_yields_a_task_twice(
+    emu: Emulator, project: Project
+) -> None:
+    # The documented caveat: with a sort key that operations change, tasks may be
+    # missed (their key moves them to a page already read), but none is repeated.
+    ids = emu.annofab.seed_tasks(600, assignee=emu.annofab.user)
+    counts: Counter[str] = Counter()
+    async for task in project.tasks(page_size=50, sort="-updated_datetime", prefetch=0):
+        counts[task.task_id] += 1
+        n = len(counts)
+        other = ids[(n * 7) % 600]
+        if emu.annofab.task(other)["status"] == "not_started":
+            emu.annofab.operate(other, "working")  # its key changes: it jumps to the front
+    assert max(counts.values()) == 1
+    assert set(counts) <= set(ids)
+    assert emu.annofab.applied(status="working") > 100  # the changes really happened

@@ -177,13 +177,32 @@ async def test_tasks_in_bulk_sends_comma_joined_ids_at_most_100_per_request(
     pattern = re.compile(rf"^{re.escape(BASE)}/api/v1/projects/{PROJECT}/tasks-in-bulk\?.*$")
     for start in range(0, 230, 100):
         chunk = ids[start : start + 100]
-        http.get(pattern, payload=[task_json(t) for t in reversed(chunk) if t != "t150"])
+        found_json = [task_json(t) for t in reversed(chunk) if t != "t150"]
+        failure = [{"project_id": PROJECT, "task_id": "t150"}] if "t150" in chunk else []
+        http.get(pattern, payload={"success": found_json, "failure": failure})
     found = await af.project(PROJECT).tasks_by_ids(ids)
     sent = calls(http)
     assert [len(u.query["task_id"].split(",")) for _, u, _ in sent] == [100, 100, 30]
     assert sent[1][1].query["task_id"] == ",".join(ids[100:200])
     assert {m for m, _, _ in sent} == {"GET"}
     assert [t.task_id for t in found] == [t for t in ids if t != "t150"]  # order asked
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [{"task_id": "t1"}],  # a bare list: the shape the service does not answer
+        {"success": [], "failure": [{"project_id": PROJECT}]},
+        {"success": []},
+    ],
+)
+async def test_a_tasks_in_bulk_answer_not_shaped_success_and_failure_is_a_decode_error(
+    http: MockHTTP, af: AnnofabSession, payload: Any
+) -> None:
+    pattern = re.compile(rf"^{re.escape(BASE)}/api/v1/projects/{PROJECT}/tasks-in-bulk\?.*$")
+    http.get(pattern, payload=payload)
+    with pytest.raises(ResponseDecodeError):
+        await af.project(PROJECT).tasks_by_ids(["t1"])
 
 
 async def test_operate_posts_status_the_quoted_lock_and_account_id(

@@ -21,8 +21,10 @@ __all__ = [
     "Account",
     "Aggregation",
     "AggregationCount",
+    "OnMoved",
     "OnOverLimit",
     "OperateAction",
+    "OperatePlan",
     "OverLimitError",
     "OverLimitWarning",
     "PhaseHistory",
@@ -31,6 +33,7 @@ __all__ = [
     "TaskPage",
     "TaskPhase",
     "TaskQuery",
+    "TaskRef",
     "TaskStateError",
     "TaskStatus",
     "WalkMode",
@@ -38,6 +41,7 @@ __all__ = [
 
 OnOverLimit = Literal["raise", "warn"]
 WalkMode = Literal["stable", "fast"]
+OnMoved = Literal["unchanged", "fail"]
 
 
 class _TolerantEnum(enum.StrEnum):
@@ -128,7 +132,7 @@ class Task:
     the optimistic lock: an operation must quote it, and annoq chains each response's
     value into the next operation.
 
-        task = await project.task("task-0001")
+        task = await project.task("task-000001")
         print(task.phase, task.status, task.account_id)
     """
 
@@ -155,10 +159,32 @@ class Task:
 
 
 @attrs.frozen
+class OperatePlan:
+    """What a bulk operation would do to one task, from a dry run
+    (``Project.plan_operate``); nothing was sent.
+
+    ``outcome`` is ``"update"`` (``steps`` are the requests, in words: ``take over``,
+    ``start``, ``complete``, ...), ``"unchanged"`` (done already, or moved on from where
+    it was chosen) or ``"fail"`` (``reason`` and ``message`` say why). ``task`` is the
+    task as read (``None`` when it could not be).
+
+        async for p in project.plan_operate(refs, "complete"):
+            print(p.task_id, p.outcome, ", ".join(p.steps) or p.reason)
+    """
+
+    task_id: str
+    outcome: Literal["update", "unchanged", "fail"]
+    steps: tuple[str, ...] = ()
+    reason: str | None = None
+    message: str | None = None
+    task: Task | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
 class TaskHistory:
     """One work period on a task (``GET .../tasks/{task_id}/histories``).
 
-    for h in await project.task_histories("task-0001"):
+    for h in await project.task_histories("task-000001"):
         print(h.account_id, h.started_datetime, h.ended_datetime)
     """
 
@@ -307,6 +333,10 @@ def _rejected_only(value: bool) -> bool:
     return _flag("rejected_only", value)
 
 
+def _ref_stage(value: int | None) -> int | None:
+    return _opt_stage(value)
+
+
 def _opt_stage(value: int | None) -> int | None:
     if value is None:
         return None
@@ -339,6 +369,53 @@ def _ids(value: Iterable[str] | None) -> tuple[str, ...] | None:
         if not isinstance(entry, str) or not entry or "," in entry:
             raise InvalidArgumentError(f"input_data_ids has an invalid id: {entry!r}")
     return out
+
+
+def _ref_phase(value: TaskPhase | str) -> TaskPhase:
+    member = _enum_or_none(TaskPhase, "phase", value)
+    if member is None:
+        raise InvalidArgumentError("phase is required: the phase the task was chosen in")
+    return member  # type: ignore[no-any-return]
+
+
+def _ref_task_id(value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgumentError(f"task_id must be a non-empty string, got {value!r}")
+    return value
+
+
+def _opt_rejections(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidArgumentError(f"number_of_rejections must be an integer >= 0, got {value!r}")
+    return value
+
+
+@attrs.frozen
+class TaskRef:
+    """A task id with where the task was when it was chosen, as a bulk input.
+
+    ``Project.bulk_operate`` acts on the task only while it is still there: one that has
+    moved to another phase (or stage) meanwhile, or was sent back and came round again
+    (its ``number_of_rejections`` grew), is left alone and reported ``unchanged`` (or
+    failed, with ``on_moved="fail"``). That is what makes a rerun change nothing.
+    ``phase_stage=None`` accepts any stage of the phase; ``number_of_rejections=None``
+    skips the came-round check.
+
+        refs = [TaskRef("task-000001", "annotation", 1, number_of_rejections=0)]
+        result = await project.bulk_operate(refs, "complete")
+    """
+
+    task_id: str = attrs.field(converter=_ref_task_id)
+    phase: TaskPhase = attrs.field(converter=_ref_phase)
+    phase_stage: int | None = attrs.field(default=None, converter=_ref_stage)
+    number_of_rejections: int | None = attrs.field(default=None, converter=_opt_rejections)
+
+    @classmethod
+    def of(cls, task: Task) -> TaskRef:
+        """Where ``task`` is now (its id, phase, stage and rejection count)."""
+        return cls(task.task_id, task.phase, task.phase_stage, task.number_of_rejections)
 
 
 @attrs.frozen(kw_only=True)
@@ -472,6 +549,8 @@ def _rebuild_state_error(task_id: str, code: str, text: str) -> TaskStateError:
 for _cls in (
     PhaseHistory,
     Task,
+    TaskRef,
+    OperatePlan,
     TaskHistory,
     Account,
     AggregationCount,

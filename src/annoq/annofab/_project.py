@@ -13,16 +13,29 @@ import orjson
 
 from .. import _config
 from .._args import require_count, require_id
-from .._bulk import BulkProgress, BulkResult, key_by, run_bulk
+from .._bulk import BulkProgress, BulkResult, run_bulk
 from .._errors import InvalidArgumentError
 from .._walk import PageData, SeenWindow, Walk, dedupe, walk_pages
 from . import _protocol as proto
 
 # Typed records beyond tasks (h10): models and their readers.
 from . import _protocol_data as pdata
+from ._decisions import (
+    PHASE_DEPENDENT,
+    Planner,
+    describe_step,
+    moved,
+    moved_error,
+    next_reassign_step,
+    next_step,
+    plan,
+)
+from ._driver import Origins, TaskDriver, check_work
 from ._models import (
+    OnMoved,
     OnOverLimit,
     OperateAction,
+    OperatePlan,
     OverLimitError,
     OverLimitWarning,
     Task,
@@ -30,6 +43,8 @@ from ._models import (
     TaskPage,
     TaskPhase,
     TaskQuery,
+    TaskRef,
+    TaskStateError,
     TaskStatus,
     WalkMode,
 )
@@ -47,7 +62,6 @@ from ._models_data import (
     SingleAnnotation,
 )
 from ._models_specs import AnnotationSpecs
-from ._operate import TaskDriver, next_reassign_step, next_step
 from ._protocol_data import CommentPut, NewAnnotation
 
 if TYPE_CHECKING:
@@ -96,7 +110,11 @@ def _task_id(task: Task) -> str:
     return task.task_id
 
 
-_work_key = key_by(Task, "task_id")
+def _work_key(work: object) -> str:
+    """The bulk key of an input: its task id (anything else by its repr)."""
+    if isinstance(work, Task | TaskRef):
+        return work.task_id
+    return work if isinstance(work, str) else repr(work)
 
 
 class Project:
@@ -104,7 +122,7 @@ class Project:
     used.
 
         project = af.project("prj-1")
-        task = await project.task("task-0001")
+        task = await project.task("task-000001")
         async for task in project.tasks(phase="annotation", status="not_started"): ...
         result = await project.bulk_operate(task_ids, "complete")
     """
@@ -121,16 +139,18 @@ class Project:
     async def task(self, task_id: str) -> Task:
         """One task; :class:`~annoq.NotFoundError` when it does not exist.
 
-        task = await project.task("task-0001")
+        task = await project.task("task-000001")
         """
         response = await self._session._send(proto.task_request(self.id, task_id))
         return proto.read_task(response.content)
 
     async def tasks_by_ids(self, task_ids: Iterable[str]) -> list[Task]:
-        """The tasks with these ids, 100 per request, in the order asked; ids that do not
-        exist are left out.
+        """The tasks with these ids, 100 per request, in the order asked (a repeated id
+        once). Ids that do not exist (the answer's ``failure`` list) are left out: compare
+        the ids to find them.
 
             tasks = await project.tasks_by_ids(["t-1", "t-2"])
+            missing = set(ids) - {t.task_id for t in tasks}
         """
         if isinstance(task_ids, str):
             raise InvalidArgumentError("task_ids must be a list of ids, not a single string")
@@ -139,14 +159,15 @@ class Project:
         found: dict[str, Task] = {}
         for start in range(0, len(ids), size):
             request = proto.tasks_by_ids_request(self.id, ids[start : start + size])
-            for task in proto.read_tasks((await self._session._send(request)).content):
+            tasks, _ = proto.read_tasks_in_bulk((await self._session._send(request)).content)
+            for task in tasks:
                 found[task.task_id] = task
         return [found[t] for t in ids if t in found]
 
     async def task_histories(self, task_id: str) -> list[TaskHistory]:
         """Every work period on a task, oldest first.
 
-        for h in await project.task_histories("task-0001"):
+        for h in await project.task_histories("task-000001"):
             print(h.phase, h.account_id, h.accumulated_labor_time_milliseconds)
         """
         response = await self._session._send(proto.task_histories_request(self.id, task_id))
@@ -196,6 +217,13 @@ class Project:
         make it skip or repeat a task: each task that matches when its page is read is
         yielded exactly once. ``mode="fast"`` sends every filter to the server (fewer
         tasks on the wire) and is only right when nobody changes those tasks meanwhile.
+
+        That exactness needs the default ``sort="task_id"`` (or ``"-task_id"``): task
+        ids never change, so the order never moves. With another ``sort`` (say
+        ``"-updated_datetime"`` or ``"status"``), or ``sort=None``, the server's order
+        moves when a sort key changes: no task is ever yielded twice, but a task whose
+        key changes during the walk (it moves to a page already read) may be missed.
+        Sort the results yourself, or walk by ``task_id``, when every task matters.
 
         Annofab pages through 10,000 results at most. When the search the server gets
         matches more, ``on_over_limit="raise"`` (the default) raises
@@ -293,7 +321,10 @@ class Project:
 
         window = SeenWindow(2 * page_size if query.stable_sort else None)
         warned = False
-        pages = dedupe(walk_pages(fetch, prefetch=prefetch), _task_id, window)
+        # A moving order (custom sort) can legitimately repeat a page; the 10,000 cap
+        # bounds the walk anyway.
+        moving = not query.stable_sort
+        pages = dedupe(walk_pages(fetch, prefetch=prefetch), _task_id, window, repeats_ok=moving)
         async for index, _, fresh in pages:
             meta = metas.pop(index)
             state.total_count, state.over_limit = meta.total_count, meta.over_limit
@@ -317,9 +348,12 @@ class Project:
 
     async def bulk_operate(
         self,
-        tasks: Iterable[str | Task] | AsyncIterable[str | Task],
+        tasks: BulkInputs,
         action: OperateAction | str,
         *,
+        expected_phase: TaskPhase | str | None = None,
+        expected_phase_stage: int | None = None,
+        on_moved: OnMoved = "unchanged",
         force: bool = False,
         take_over: bool = True,
         concurrency: int = _config.ANNOFAB_BULK_CONCURRENCY,
@@ -331,21 +365,131 @@ class Project:
 
         ``action`` is ``start``, ``complete``, ``reject`` (``force=True``: a project
         owner sends any task back to annotation), ``break``, ``on_hold`` or ``cancel``.
-        ``tasks`` are ids or :class:`Task` objects (read lazily, any length). Each task
-        follows Annofab's own practice: read it (a given Task is used as is), skip it
-        when already done (``unchanged``), take it over when someone else holds it
-        (``take_over=False`` reports those as failed instead), start it, operate; each
-        step quotes the previous answer's ``updated_datetime``. A 409 reads the task
-        again and decides afresh; a failure after starting puts the task back to
-        ``break``. Failures carry a reason (``not_found``, ``permission_denied``,
-        ``invalid_transition``, ``conflict``, ``wrong_phase``, ``task_complete``, ...).
+        ``tasks`` are :class:`Task` objects, :class:`TaskRef` (an id and the phase it was
+        chosen in) or bare ids, read lazily, any length.
 
-            result = await project.bulk_operate(ids, "complete")
+        A rerun changes nothing: each task is acted on only where it was chosen (a Task's
+        or TaskRef's phase and stage, else ``expected_phase`` / ``expected_phase_stage``).
+        One that has moved on meanwhile (submitted, accepted, sent back) is
+        ``unchanged``, or failed with reason ``phase_changed`` when
+        ``on_moved="fail"``. ``complete``, ``reject`` and ``cancel`` act on the phase,
+        so bare ids need ``expected_phase``: without it a list holding one raises
+        :class:`~annoq.InvalidArgumentError` before any request, and a lazy input fails
+        each bare id with reason ``phase_required``.
+
+        Each task follows Annofab's own practice: read it (a given Task is used as is),
+        skip it when already done (``unchanged``), take it over when someone else holds
+        it (``take_over=False`` reports those as failed instead), start it, operate; each
+        step quotes the previous answer's ``updated_datetime``. A 409 reads the task
+        again and decides afresh. A failure, ``fail_fast`` or a cancellation after
+        starting puts the task back to ``break``; inputs in flight when the run stops
+        early are listed in ``result.abandoned``. Failures carry a reason
+        (``not_found``, ``permission_denied``, ``invalid_transition``, ``conflict``,
+        ``wrong_phase``, ``task_complete``, ``phase_changed``, ...).
+
+            result = await project.bulk_operate(ids, "complete", expected_phase="annotation")
             print(result.updated, result.unchanged, [f.reason for f in result.failures])
         """
+        goal, planner, origins = await self._operate_plan(
+            tasks, action, expected_phase, expected_phase_stage, on_moved, force, take_over
+        )
+        put_back = goal not in (OperateAction.START, OperateAction.CANCEL) and not force
+        return await self._bulk(
+            tasks, planner, put_back, origins, on_moved,
+            concurrency, on_progress, fail_fast, max_retries,
+        )  # fmt: skip
+
+    async def bulk_reassign(
+        self,
+        tasks: BulkInputs,
+        account_id: str | None,
+        *,
+        expected_phase: TaskPhase | str | None = None,
+        expected_phase_stage: int | None = None,
+        on_moved: OnMoved = "unchanged",
+        concurrency: int = _config.ANNOFAB_BULK_CONCURRENCY,
+        on_progress: Callable[[BulkProgress], object] | None = None,
+        fail_fast: bool = False,
+        max_retries: int | None = None,
+    ) -> BulkResult:
+        """Assign many tasks to ``account_id`` (``None`` unassigns them); tasks already
+        so are ``unchanged``. Needs the project owner or accepter role. As with
+        :meth:`bulk_operate`, a task that moved on from where it was chosen (its
+        Task's or TaskRef's phase, or ``expected_phase`` for bare ids; without one, the
+        phase it is read in) is left alone.
+
+            me = await af.account_id()
+            result = await project.bulk_reassign(ids, me, expected_phase="annotation")
+        """
+        planner, origins = self._reassign_plan(
+            tasks, account_id, expected_phase, expected_phase_stage, on_moved
+        )
+        return await self._bulk(
+            tasks, planner, False, origins, on_moved,
+            concurrency, on_progress, fail_fast, max_retries,
+        )  # fmt: skip
+
+    # -- dry runs -------------------------------------------------------------------
+
+    async def plan_operate(
+        self,
+        tasks: BulkInputs,
+        action: OperateAction | str,
+        *,
+        expected_phase: TaskPhase | str | None = None,
+        expected_phase_stage: int | None = None,
+        on_moved: OnMoved = "unchanged",
+        force: bool = False,
+        take_over: bool = True,
+    ) -> AsyncIterator[OperatePlan]:
+        """What :meth:`bulk_operate` would do to each task, sending no write: one
+        :class:`OperatePlan` per input, in order. Ids are read 100 per request.
+
+            async for p in project.plan_operate(refs, "complete"):
+                print(p.task_id, p.outcome, p.steps)   # ("take over", "start", "complete")
+        """
+        _, planner, origins = await self._operate_plan(
+            tasks, action, expected_phase, expected_phase_stage, on_moved, force, take_over
+        )
+        me = await self._session.account_id()
+        async for one in self._plans(tasks, planner, origins, on_moved, me):
+            yield one
+
+    async def plan_reassign(
+        self,
+        tasks: BulkInputs,
+        account_id: str | None,
+        *,
+        expected_phase: TaskPhase | str | None = None,
+        expected_phase_stage: int | None = None,
+        on_moved: OnMoved = "unchanged",
+    ) -> AsyncIterator[OperatePlan]:
+        """What :meth:`bulk_reassign` would do to each task, sending no write.
+
+        async for p in project.plan_reassign(ids, None): print(p.task_id, p.outcome)
+        """
+        planner, origins = self._reassign_plan(
+            tasks, account_id, expected_phase, expected_phase_stage, on_moved
+        )
+        me = await self._session.account_id()
+        async for one in self._plans(tasks, planner, origins, on_moved, me):
+            yield one
+
+    # -- shared ---------------------------------------------------------------------
+
+    async def _operate_plan(
+        self,
+        tasks: object,
+        action: object,
+        expected_phase: TaskPhase | str | None,
+        expected_phase_stage: int | None,
+        on_moved: object,
+        force: object,
+        take_over: object,
+    ) -> tuple[OperateAction, Planner, Origins]:
         _check_inputs(tasks)
         try:
-            goal = OperateAction(action)
+            goal = OperateAction(action)  # type: ignore[arg-type]
         except ValueError:
             names = ", ".join(repr(a.value) for a in OperateAction)
             raise InvalidArgumentError(
@@ -353,45 +497,48 @@ class Project:
             ) from None
         if not isinstance(force, bool) or (force and goal is not OperateAction.REJECT):
             raise InvalidArgumentError("force=True goes with action='reject' only")
+        if not isinstance(take_over, bool):
+            raise InvalidArgumentError(f"take_over must be True or False, got {take_over!r}")
+        expected = _expected(expected_phase, expected_phase_stage, on_moved)
+        needs = goal.value if goal in PHASE_DEPENDENT and expected is None else None
+        if needs is not None and isinstance(tasks, list | tuple):
+            bare = next((t for t in tasks if isinstance(t, str)), None)
+            if bare is not None:
+                raise InvalidArgumentError(
+                    f"{goal.value!r} acts on the task's phase, so bare ids need "
+                    f"expected_phase= (one of 'annotation', 'inspection', 'acceptance': "
+                    f"the phase they were chosen in), e.g. {bare!r}; or pass TaskRef or "
+                    "Task inputs"
+                )
         me = await self._session.account_id()
         planner = functools.partial(_plan, goal, me=me, force=force, take_over=take_over)
-        put_back = goal not in (OperateAction.START, OperateAction.CANCEL) and not force
-        return await self._bulk(
-            tasks, planner, put_back, concurrency, on_progress, fail_fast, max_retries
-        )
+        return goal, planner, Origins(expected, needs)
 
-    async def bulk_reassign(
+    def _reassign_plan(
         self,
-        tasks: Iterable[str | Task] | AsyncIterable[str | Task],
+        tasks: object,
         account_id: str | None,
-        *,
-        concurrency: int = _config.ANNOFAB_BULK_CONCURRENCY,
-        on_progress: Callable[[BulkProgress], object] | None = None,
-        fail_fast: bool = False,
-        max_retries: int | None = None,
-    ) -> BulkResult:
-        """Assign many tasks to ``account_id`` (``None`` unassigns them); tasks already
-        so are ``unchanged``. Needs the project owner or accepter role.
-
-            me = await af.account_id()
-            result = await project.bulk_reassign(ids, me)
-        """
+        expected_phase: TaskPhase | str | None,
+        expected_phase_stage: int | None,
+        on_moved: object,
+    ) -> tuple[Planner, Origins]:
         _check_inputs(tasks)
         if account_id is not None:
             require_id(account_id, "account_id")
+        expected = _expected(expected_phase, expected_phase_stage, on_moved)
 
-        def planner(task: Task, origin: Task) -> Any:
-            return next_reassign_step(task, account_id)
+        def planner(task: Task, origin: TaskRef) -> Any:
+            return next_reassign_step(task, origin, account_id)
 
-        return await self._bulk(
-            tasks, planner, False, concurrency, on_progress, fail_fast, max_retries
-        )
+        return planner, Origins(expected, None)
 
     async def _bulk(
         self,
-        tasks: Iterable[str | Task] | AsyncIterable[str | Task],
-        planner: Callable[[Task, Task], Any],
+        tasks: BulkInputs,
+        planner: Planner,
         put_back: bool,
+        origins: Origins,
+        on_moved: OnMoved,
         concurrency: int,
         on_progress: Callable[[BulkProgress], object] | None,
         fail_fast: bool,
@@ -399,7 +546,9 @@ class Project:
     ) -> BulkResult:
         retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
         session = self._session.with_options(max_retries=retries)
-        driver = TaskDriver(session, self.id, planner, put_back=put_back)
+        driver = TaskDriver(
+            session, self.id, planner, put_back=put_back, origins=origins, on_moved=on_moved
+        )
         stats = session.stats
         return await run_bulk(
             tasks,
@@ -411,6 +560,64 @@ class Project:
             retry_count=lambda: stats.retries,
             fail_fast=fail_fast,
         )
+
+    async def _plans(
+        self,
+        tasks: BulkInputs,
+        planner: Planner,
+        origins: Origins,
+        on_moved: OnMoved,
+        me: str,
+    ) -> AsyncIterator[OperatePlan]:
+        batch: list[str | TaskRef | Task] = []
+        async for work in _each(tasks):
+            batch.append(work)
+            if len(batch) >= _config.ANNOFAB_IDS_PER_REQUEST:
+                for one in await self._plan_batch(batch, planner, origins, on_moved, me):
+                    yield one
+                batch = []
+        if batch:
+            for one in await self._plan_batch(batch, planner, origins, on_moved, me):
+                yield one
+
+    async def _plan_batch(
+        self,
+        batch: list[str | TaskRef | Task],
+        planner: Planner,
+        origins: Origins,
+        on_moved: OnMoved,
+        me: str,
+    ) -> list[OperatePlan]:
+        wanted = [w if isinstance(w, str) else w.task_id for w in batch if _readable(w)]
+        found = {t.task_id: t for t in await self.tasks_by_ids(wanted)} if wanted else {}
+        plans: list[OperatePlan] = []
+        for work in batch:
+            key = _work_key(work)
+            try:
+                check_work(work)
+                if isinstance(work, Task):
+                    task, origin = work, TaskRef.of(work)
+                else:
+                    ref = work if isinstance(work, TaskRef) else origins.of_id(work)
+                    now = found.get(key)
+                    if now is None:
+                        missing = f"task {key!r} was not found"
+                        plans.append(OperatePlan(key, "fail", reason="not_found", message=missing))
+                        continue
+                    task, origin = now, ref or TaskRef.of(now)
+                if moved(task, origin):
+                    if on_moved == "fail":
+                        raise moved_error(task, origin)
+                    plans.append(OperatePlan(key, "unchanged", task=task))
+                    continue
+                steps = plan(planner, task, origin)
+            except (TaskStateError, InvalidArgumentError) as error:
+                reason = getattr(error, "failure_code", None) or "invalid_argument"
+                plans.append(OperatePlan(key, "fail", reason=reason, message=str(error)))
+                continue
+            words = tuple(describe_step(s, me) for s in steps)
+            plans.append(OperatePlan(key, "update" if steps else "unchanged", words, task=task))
+        return plans
 
     # -- typed records beyond tasks (input data, annotations, specs, comments, members,
     # -- jobs, the project itself): one request each, answers decoded into models ------
@@ -697,9 +904,40 @@ class Project:
         )
 
 
+BulkInputs = Iterable[str | TaskRef | Task] | AsyncIterable[str | TaskRef | Task]
+
+
+def _readable(work: object) -> bool:
+    return isinstance(work, TaskRef) or (isinstance(work, str) and bool(work.strip()))
+
+
+async def _each(tasks: BulkInputs) -> AsyncIterator[str | TaskRef | Task]:
+    if isinstance(tasks, AsyncIterable):
+        async for work in tasks:
+            yield work
+    else:
+        for work in tasks:
+            yield work
+
+
+def _expected(
+    phase: TaskPhase | str | None, stage: int | None, on_moved: object
+) -> tuple[TaskPhase, int | None] | None:
+    if on_moved not in ("unchanged", "fail"):
+        raise InvalidArgumentError(
+            f"on_moved={on_moved!r} is not allowed; use 'unchanged' or 'fail'"
+        )
+    if phase is None:
+        if stage is not None:
+            raise InvalidArgumentError("expected_phase_stage needs expected_phase")
+        return None
+    ref = TaskRef("-", phase, stage)  # validates both
+    return ref.phase, ref.phase_stage
+
+
 def _check_inputs(tasks: object) -> None:
-    if isinstance(tasks, str | Task):
-        raise InvalidArgumentError("tasks must be a list (or iterable) of ids or Tasks")
+    if isinstance(tasks, str | Task | TaskRef):
+        raise InvalidArgumentError("tasks must be a list (or iterable) of ids, TaskRefs or Tasks")
 
 
 def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int) -> None:
@@ -718,7 +956,7 @@ def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int) ->
 
 
 def _plan(
-    goal: OperateAction, task: Task, origin: Task, *, me: str, force: bool, take_over: bool
+    goal: OperateAction, task: Task, origin: TaskRef, *, me: str, force: bool, take_over: bool
 ) -> Any:
     return next_step(goal, task, origin, me, force=force, take_over=take_over)
 

@@ -224,9 +224,26 @@ def read_task(content: bytes) -> Task:
     return structure(converter, decode_json(content), Task)
 
 
-def read_tasks(content: bytes) -> list[Task]:
-    """A JSON array of tasks (tasks-in-bulk)."""
-    return structure_list(converter, decode_json(content), Task)
+def read_tasks_in_bulk(content: bytes) -> tuple[list[Task], list[str]]:
+    """``{"success": [Task, ...], "failure": [{"project_id", "task_id"}, ...]}`` (the
+    tasks-in-bulk answer, see docs/semantics/annofab.md) -> the tasks found and the ids
+    of those that were not."""
+    data = decode_json(content)
+    tasks = structure_list(converter, _field(data, "success"), Task, path="$.success")
+    failure = _field(data, "failure")
+    if not isinstance(failure, list):
+        raise ResponseDecodeError(
+            f"expected a list, got {type(failure).__name__}", path="$.failure"
+        )
+    missing: list[str] = []
+    for index, entry in enumerate(failure):
+        task_id = entry.get("task_id") if isinstance(entry, dict) else None
+        if not isinstance(task_id, str):
+            raise ResponseDecodeError(
+                "expected an object with a string task_id", path=f"$.failure[{index}]"
+            )
+        missing.append(task_id)
+    return tasks, missing
 
 
 def read_task_page(content: bytes) -> TaskPage:

@@ -7,9 +7,8 @@ import argparse
 import contextlib
 import csv
 import enum
-import io
 import warnings
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -17,6 +16,7 @@ import attrs
 import orjson
 
 from .. import _config
+from .._bulk import BulkFailure
 from .._errors import (
     AuthenticationError,
     MFARequiredError,
@@ -26,16 +26,18 @@ from .._errors import (
 from ..annofab import (
     AnnofabSession,
     OperateAction,
+    OperatePlan,
     OverLimitError,
     OverLimitWarning,
     Project,
     Task,
     TaskPhase,
+    TaskRef,
     TaskStatus,
 )
 from ..annofab._protocol import format_lock
 from ._errors import EXIT_AUTH, EXIT_FAILED, EXIT_OK, CliError
-from ._io import FORMATS, atomic_file, json_line, output_to, read_ids, write_failures
+from ._io import FORMATS, atomic_file, json_line, output_to
 from ._options import common_options, count, json_option, positive, seconds
 from ._render import (
     Output,
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
 PHASES: Final = tuple(p.value for p in TaskPhase)
 STATUSES: Final = tuple(s.value for s in TaskStatus)
 ACTIONS: Final = tuple(a.value for a in OperateAction)
+CLI_ACTIONS: Final = (*ACTIONS, "reassign")
+"""What ``annoq annofab operate`` does: the operations, and reassigning."""
 TASK_FIELDS: Final = tuple(field.name for field in attrs.fields(Task))
 """The columns of ``annoq annofab tasks --format csv``, in order."""
 
@@ -107,17 +111,25 @@ def register(commands: Subcommands) -> None:
         description="Apply ACTION to the project's tasks (all, those in --where-status / "
         "--where-phase, or the ids in --ids-from) the way Annofab's own CLI does: take the "
         "task over if someone else holds it, start it, operate; a task already so is "
-        "'unchanged'. Exit status 1 when any failed; --failures writes them for "
+        "'unchanged'. Safe to rerun: each task is acted on only in the phase (and stage) "
+        "it was listed in, so a task that has moved on since is 'unchanged' (--on-moved "
+        "fail reports it instead). complete, reject and cancel act on the task's phase: "
+        "with --ids-from, each line needs it (as `annoq annofab tasks` and --failures "
+        "write it) or --phase gives it. reassign assigns the tasks --to an account (or "
+        "--unassign). Exit status 1 when any failed; --failures writes them for "
         "--ids-from.",
     )
     operate.add_argument("project", metavar="PROJECT", help="project id")
-    operate.add_argument("action", metavar="ACTION", choices=ACTIONS, help=", ".join(ACTIONS))
+    operate.add_argument(
+        "action", metavar="ACTION", choices=CLI_ACTIONS, help=", ".join(CLI_ACTIONS)
+    )
     which = operate.add_mutually_exclusive_group()
     which.add_argument(
         "--ids-from",
         metavar="FILE",
-        help='only these task ids: one per line, or JSONL with a "task_id" or "id" (e.g. '
-        "`annoq annofab tasks` output or a --failures file); '-' reads stdin",
+        help='only these tasks: one id per line, or JSONL with a "task_id" or "id" and the '
+        '"phase" (and "phase_stage", "number_of_rejections") it was listed in, as '
+        "`annoq annofab tasks` and --failures write; '-' reads stdin",
     )
     which.add_argument(
         "--where-status",
@@ -127,7 +139,30 @@ def register(commands: Subcommands) -> None:
         help="only tasks now in status S (repeatable; default: every task)",
     )
     operate.add_argument(
-        "--where-phase", choices=PHASES, metavar="P", help="only tasks now in phase P"
+        "--where-phase",
+        choices=PHASES,
+        metavar="P",
+        help="only tasks now in phase P (not with --ids-from: use --phase there)",
+    )
+    operate.add_argument(
+        "--phase",
+        choices=PHASES,
+        metavar="P",
+        help="with --ids-from: the phase the listed tasks were in, for lines that do not "
+        "say (needed by complete, reject and cancel)",
+    )
+    operate.add_argument(
+        "--phase-stage",
+        type=positive,
+        metavar="N",
+        help="with --phase: the phase stage the listed tasks were in (default: any)",
+    )
+    operate.add_argument(
+        "--on-moved",
+        choices=("unchanged", "fail"),
+        default="unchanged",
+        help="a task that has moved on from where it was listed: count it unchanged "
+        "(default) or as failed (reason phase_changed)",
     )
     operate.add_argument(
         "--force", action="store_true", help="with reject: send back any task (project owner)"
@@ -136,6 +171,18 @@ def register(commands: Subcommands) -> None:
         "--no-take-over",
         action="store_true",
         help="fail tasks held by someone else instead of reassigning them to you",
+    )
+    target = operate.add_mutually_exclusive_group()
+    target.add_argument(
+        "--to", metavar="ACCOUNT_ID", help="with reassign: the account to assign the tasks to"
+    )
+    target.add_argument(
+        "--unassign", action="store_true", help="with reassign: leave the tasks unassigned"
+    )
+    operate.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read the tasks and show what would be done to each; change nothing",
     )
     operate.add_argument(
         "--concurrency",
@@ -148,7 +195,8 @@ def register(commands: Subcommands) -> None:
     operate.add_argument(
         "--failures",
         metavar="FILE",
-        help="write failed tasks as JSONL {id, reason, message} (for --ids-from)",
+        help="write failed tasks as JSONL {id, phase, phase_stage, reason, message} "
+        "(for --ids-from)",
     )
     operate.set_defaults(handler=operate_command)
 
@@ -338,66 +386,199 @@ def _cell(value: Any) -> str:
 # -- operate ----------------------------------------------------------------------------
 
 
-def read_task_ids(source: str, stdin: TextIO) -> list[str]:
-    """Task ids from a file or stdin: plain ids, or JSONL lines with ``task_id`` (as
-    ``annoq annofab tasks`` writes) or ``id`` (as ``--failures`` writes); checked whole
-    by the CLI's id reader before anything is sent."""
-    if source == "-":
-        lines: Iterator[str] = iter(stdin.read().splitlines(keepends=True))
-    else:
-        try:
-            with open(source, encoding="utf-8") as file:
-                lines = iter(file.read().splitlines(keepends=True))
-        except (OSError, UnicodeDecodeError):
-            return read_ids(source, stdin)  # reports the problem in the CLI's words
-    return read_ids("-", io.StringIO("".join(_as_id_line(line) for line in lines)))
+def read_task_inputs(
+    source: str, stdin: TextIO, *, phase: str | None = None, phase_stage: int | None = None
+) -> list[str | TaskRef]:
+    """The tasks listed in a file or stdin, checked whole before anything is sent.
+
+    Each line is a plain task id, or a JSON object with a ``task_id`` (as
+    ``annoq annofab tasks`` writes) or an ``id`` (as ``--failures`` writes), and the
+    ``phase``, ``phase_stage`` and ``number_of_rejections`` it was listed with: such a
+    line becomes a :class:`TaskRef`, so the task is acted on only while it is still
+    there. A line that gives no phase takes ``phase`` / ``phase_stage`` when given, else
+    stays a bare id.
+    """
+    name = "<stdin>" if source == "-" else source
+    inputs: list[str | TaskRef] = []
+    first_bad: str | None = None
+    bad = 0
+    try:
+        with contextlib.ExitStack() as stack:
+            lines = stdin if source == "-" else stack.enter_context(open(source, encoding="utf-8"))
+            for number, line in enumerate(lines, 1):
+                parsed, problem = _task_line(line, phase, phase_stage)
+                if problem is not None:
+                    bad += 1
+                    first_bad = first_bad or f"line {number} {problem}"
+                elif parsed is not None:
+                    inputs.append(parsed)
+    except UnicodeDecodeError:
+        raise CliError(f"{name}: not UTF-8 text") from None
+    except OSError as error:
+        raise CliError(f"cannot read {name}: {error.strerror or error}") from None
+    if first_bad is not None:
+        more = f" (and {bad - 1} more bad lines)" if bad > 1 else ""
+        raise CliError(
+            f"{name}: {first_bad}{more}; each line must be a task id or a JSON object with "
+            'a "task_id" or "id" (and optionally "phase", "phase_stage", '
+            '"number_of_rejections"); nothing was sent'
+        )
+    return inputs
 
 
-def _as_id_line(line: str) -> str:
+def _task_line(
+    line: str, phase: str | None, stage: int | None
+) -> tuple[str | TaskRef | None, str | None]:
+    """``(input, None)`` or ``(None, problem)``."""
     text = line.strip()
-    if text.startswith("{"):
-        with contextlib.suppress(orjson.JSONDecodeError):
-            data = orjson.loads(text)
-            if isinstance(data, dict) and "id" not in data and "task_id" in data:
-                return json_line({"id": data["task_id"]})
-    return line if line.endswith("\n") else line + "\n"
+    if not text:
+        return None, "is blank"
+    if not text.startswith("{"):
+        if any(ch.isspace() or ch in '{}[]",' for ch in text):
+            return None, f"is not a task id: {text[:40]!r}"
+        return (TaskRef(text, phase, stage) if phase else text), None
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None, "is not valid JSON"
+    if not isinstance(data, dict):
+        return None, "is not a JSON object"
+    task_id = data.get("task_id", data.get("id"))
+    if not isinstance(task_id, str) or not task_id.strip():
+        return None, 'has no string "task_id" or "id"'
+    task_id = task_id.strip()
+    own = data.get("phase")
+    if own is None:
+        return (TaskRef(task_id, phase, stage) if phase else task_id), None
+    if own not in PHASES:
+        return None, f'has "phase" {own!r}, not one of {", ".join(PHASES)}'
+    numbers: dict[str, int | None] = {}
+    for key, low in (("phase_stage", 1), ("number_of_rejections", 0)):
+        value = data.get(key)
+        if value is not None and (type(value) is not int or value < low):
+            return None, f'has "{key}" {value!r}, not an integer >= {low}'
+        numbers[key] = value
+    return TaskRef(task_id, own, numbers["phase_stage"], numbers["number_of_rejections"]), None
 
 
-async def _where(project: Project, args: argparse.Namespace) -> AsyncIterator[Task]:
+async def _where(
+    project: Project, args: argparse.Namespace, refs: dict[str, TaskRef] | None
+) -> AsyncIterator[Task]:
     """Tasks matching --where-status / --where-phase, from a walk that stays exact while
-    the operation changes them."""
+    the operation changes them; each one's place is kept in ``refs`` (for --failures)."""
     statuses = set(args.where_status or STATUSES)
     async with project.tasks(phase=args.where_phase) as walk:
         async for task in walk:
             if task.status.value in statuses:
+                if refs is not None:
+                    refs[task.task_id] = TaskRef.of(task)
                 yield task
 
 
-async def operate_command(args: argparse.Namespace, out: Output) -> int:
-    """Run the bulk operation and report it."""
+def _check_operate(args: argparse.Namespace) -> None:
+    """The option combinations ``operate`` refuses (exit 2, before any request)."""
     if args.force and args.action != "reject":
         raise CliError("--force goes with the reject action only")
-    ids = read_task_ids(args.ids_from, out.stdin) if args.ids_from is not None else None
+    if args.action == "reassign":
+        if args.to is None and not args.unassign:
+            raise CliError("reassign needs --to ACCOUNT_ID (or --unassign)")
+        if args.no_take_over:
+            raise CliError("--no-take-over does not go with reassign")
+    elif args.to is not None or args.unassign:
+        raise CliError("--to and --unassign go with the reassign action only")
+    if args.ids_from is not None and args.where_phase is not None:
+        raise CliError(
+            "--where-phase filters the project's tasks and does not go with --ids-from; "
+            "give the phase the listed tasks were in with --phase P instead"
+        )
+    if args.ids_from is None and (args.phase is not None or args.phase_stage is not None):
+        raise CliError(
+            "--phase and --phase-stage describe the --ids-from tasks; to choose tasks by "
+            "phase use --where-phase"
+        )
+    if args.phase_stage is not None and args.phase is None:
+        raise CliError("--phase-stage goes with --phase")
+
+
+def _need_phases(inputs: list[str | TaskRef], args: argparse.Namespace) -> None:
+    if args.action not in PHASE_ACTIONS:
+        return
+    bare = [w for w in inputs if isinstance(w, str)]
+    if bare:
+        raise CliError(
+            f"{args.ids_from if args.ids_from != '-' else '<stdin>'}: {number(len(bare))} "
+            f"tasks are listed without their phase (first: {bare[0]}); {args.action} acts "
+            "on the task's phase, so give the phase they were listed in with --phase P, "
+            "or list them with `annoq annofab tasks` (nothing was sent)"
+        )
+
+
+PHASE_ACTIONS: Final = frozenset({"complete", "reject", "cancel"})
+
+
+def failure_line(failure: BulkFailure, ref: TaskRef | None) -> dict[str, Any]:
+    """A failure as a ``--failures`` line: ``{"id", "phase"?, "phase_stage"?,
+    "number_of_rejections"?, "reason", "message"}``, ready for ``--ids-from``."""
+    record: dict[str, Any] = {"id": failure.key}
+    if ref is not None:
+        record["phase"] = ref.phase.value
+        if ref.phase_stage is not None:
+            record["phase_stage"] = ref.phase_stage
+        if ref.number_of_rejections is not None:
+            record["number_of_rejections"] = ref.number_of_rejections
+    record["reason"] = failure.reason
+    record["message"] = str(failure.error)
+    return record
+
+
+async def operate_command(args: argparse.Namespace, out: Output) -> int:
+    """Run the bulk operation (or its dry run) and report it."""
+    _check_operate(args)
+    ids: list[str | TaskRef] | None = None
+    if args.ids_from is not None:
+        ids = read_task_inputs(
+            args.ids_from, out.stdin, phase=args.phase, phase_stage=args.phase_stage
+        )
+        _need_phases(ids, args)
+    refs: dict[str, TaskRef] | None = None
+    if args.failures and ids is not None:
+        refs = {w.task_id: w for w in ids if isinstance(w, TaskRef)}
+    elif args.failures:
+        refs = {}
     total = len(ids) if ids is not None else None
     async with _annofab(args) as (af, project), contextlib.AsyncExitStack() as stack:
+        inputs: Any = ids
+        if inputs is None:
+            inputs = await stack.enter_async_context(
+                contextlib.aclosing(_where(project, args, refs))
+            )
+        if args.dry_run:
+            return await _dry_run(project, inputs, args, out)
         sink: contextlib.AbstractContextManager[TextIO | None] = (
             atomic_file(args.failures) if args.failures else contextlib.nullcontext()
         )
-        inputs: Any = ids
-        if inputs is None:
-            inputs = await stack.enter_async_context(contextlib.aclosing(_where(project, args)))
-        with sink as failures, out.progress(f"Operating {args.action}", total) as bar:
-            result = await project.bulk_operate(
-                inputs,
-                args.action,
-                force=args.force,
-                take_over=not args.no_take_over,
-                concurrency=args.concurrency,
-                on_progress=bulk_progress(bar, lambda: af.stats.retries, total),
-                max_retries=args.max_retries,
-            )
+        with sink as failures, out.progress(_title(args), total) as bar:
+            options: dict[str, Any] = {
+                "on_moved": args.on_moved,
+                "concurrency": args.concurrency,
+                "on_progress": bulk_progress(bar, lambda: af.stats.retries, total),
+                "max_retries": args.max_retries,
+            }
+            if args.action == "reassign":
+                result = await project.bulk_reassign(inputs, args.to, **options)
+            else:
+                result = await project.bulk_operate(
+                    inputs,
+                    args.action,
+                    force=args.force,
+                    take_over=not args.no_take_over,
+                    **options,
+                )
             if failures is not None:
-                write_failures(failures, result.failures)
+                known = refs or {}
+                failures.writelines(
+                    json_line(failure_line(f, known.get(f.key))) for f in result.failures
+                )
     if out.json:
         out.emit_json({"action": args.action, **bulk_json(result)})
     elif not out.quiet:
@@ -411,3 +592,62 @@ async def operate_command(args: argparse.Namespace, out: Output) -> int:
             first = result.failures[0]
             out.note(f"first failure: {first.key}: {first.error} (--failures FILE saves all)")
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _title(args: argparse.Namespace) -> str:
+    if args.action == "reassign":
+        return f"Reassigning to {args.to}" if args.to else "Unassigning"
+    return f"Operating {args.action}"
+
+
+async def _dry_run(project: Project, inputs: Any, args: argparse.Namespace, out: Output) -> int:
+    """Read the tasks and show what a real run would do to each; send no write."""
+    if args.action == "reassign":
+        plans = project.plan_reassign(inputs, args.to, on_moved=args.on_moved)
+    else:
+        plans = project.plan_operate(
+            inputs,
+            args.action,
+            on_moved=args.on_moved,
+            force=args.force,
+            take_over=not args.no_take_over,
+        )
+    counts = {"update": 0, "unchanged": 0, "fail": 0}
+    listed: list[dict[str, Any]] = []
+    async for plan in plans:
+        counts[plan.outcome] += 1
+        if out.json:
+            entry: dict[str, Any] = {"id": plan.task_id, "outcome": plan.outcome}
+            if plan.steps:
+                entry["steps"] = list(plan.steps)
+            if plan.reason is not None:
+                entry.update(reason=plan.reason, message=plan.message)
+            listed.append(entry)
+        elif not out.quiet:
+            out.stdout.write(_plan_line(plan))
+    if out.json:
+        out.emit_json(
+            {
+                "dry_run": True,
+                "action": args.action,
+                "would_update": counts["update"],
+                "unchanged": counts["unchanged"],
+                "would_fail": counts["fail"],
+                "tasks": listed,
+            }
+        )
+    elif not out.quiet:
+        out.stdout.write(
+            f"Dry run: {number(counts['update'])} would be updated, "
+            f"{number(counts['unchanged'])} unchanged, {number(counts['fail'])} would fail "
+            "(nothing was changed)\n"
+        )
+    return EXIT_OK
+
+
+def _plan_line(plan: OperatePlan) -> str:
+    if plan.outcome == "update":
+        return f"{plan.task_id}: would {', '.join(plan.steps)}\n"
+    if plan.outcome == "unchanged":
+        return f"{plan.task_id}: unchanged (done already, or moved on since it was listed)\n"
+    return f"{plan.task_id}: would fail ({plan.reason}): {plan.message}\n"

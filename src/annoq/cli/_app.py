@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import Final, NoReturn, TextIO
 
 from .._version import __version__
 from . import _annofab, _demo, _items, _mark, _queues, _serve
-from ._errors import EXIT_FAILED, CliError, describe, exit_code
+from ._errors import EXIT_OK, CliError, describe, exit_code
 from ._render import Output
 
 EPILOG = """\
-exit status: 0 done; 1 some items failed, or the server was unreachable or kept failing;
-2 usage or input error; 3 missing or wrong credentials, or no permission.
+exit status: 0 done; 1 some items failed, or the server was unreachable, too slow
+(--timeout) or kept failing; 2 usage or input error (an unknown queue too); 3 missing or
+wrong credentials, or no permission; 130/143 interrupted by Ctrl-C/SIGTERM (a bulk run
+first prints its counts and completes its --failures file, which resumes it).
 
 environment: WANDB_API_KEY (else ~/.netrc, machine api.wandb.ai), WF_TRACE_SERVER_URL or
 WEAVE_TRACE_BASE_URL (default https://trace.wandb.ai).
@@ -88,7 +93,7 @@ async def run(
     try:
         status: int = await args.handler(args, out)
     except BrokenPipeError:
-        return EXIT_FAILED  # the reader went away (e.g. `| head`): nothing left to say
+        return EXIT_OK  # the reader went away (`| head`): it has all it wanted, as with cat
     except Exception as error:
         if args.debug:
             traceback.print_exception(error, file=stderr)
@@ -97,10 +102,58 @@ async def run(
     return status
 
 
+EXIT_INTERRUPTED: Final = 128 + signal.SIGINT
+"""Stopped by Ctrl-C (SIGINT), as shells report it."""
+EXIT_TERMINATED: Final = 128 + signal.SIGTERM
+"""Stopped by SIGTERM."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``annoq`` console script: run a command in a new event loop."""
+    """The ``annoq`` console script: run a command in a new event loop.
+
+    Ctrl-C and SIGTERM cancel the command, which reports what it had done (a bulk run
+    prints its counts and writes its failures file) before the process exits with
+    130 or 143. A second SIGTERM ends the process at once.
+    """
+    terminated = False
+
+    async def command() -> int:
+        nonlocal terminated
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_sigterm() -> None:
+            nonlocal terminated
+            terminated = True
+            loop.remove_signal_handler(signal.SIGTERM)  # the next one kills
+            task.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        return await run(argv)
+
     try:
-        return asyncio.run(run(argv))
+        status = asyncio.run(command())
     except KeyboardInterrupt:
         sys.stderr.write("annoq: interrupted\n")
-        return 130
+        status = EXIT_INTERRUPTED
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        sys.stderr.write("annoq: terminated\n")
+        status = EXIT_TERMINATED
+    if status == EXIT_OK:
+        _quiet_closed_stdout()
+    return status
+
+
+def _quiet_closed_stdout() -> None:
+    """Flush stdout now; if its reader is gone (``| head``), point it at the null
+    device so that the interpreter's own flush at exit does not complain."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)

@@ -19,6 +19,9 @@ from .._errors import (
     TransportError,
     ValidationError,
 )
+from .._errors import (
+    TimeoutError as AnnoqTimeoutError,
+)
 
 EXIT_OK: Final = 0
 """Everything asked for was done."""
@@ -50,10 +53,13 @@ def exit_code(error: BaseException) -> int:
         | ConfigurationError
         | BadRequestError
         | ValidationError
-        | NotFoundError
-        | OSError,
+        | NotFoundError,
     ):
         return EXIT_USAGE
+    if isinstance(error, AnnoqError):
+        return EXIT_FAILED  # annoq.TimeoutError is also an OSError: still not a usage error
+    if isinstance(error, OSError):
+        return EXIT_USAGE  # a file the command line named
     return EXIT_FAILED
 
 
@@ -76,6 +82,8 @@ def describe(error: BaseException) -> str:
         text = f"permission denied: {error.reason} (does this key have access to the project?)"
     elif isinstance(error, NotFoundError):
         text = f"not found: {error.reason}"
+    elif isinstance(error, AnnoqTimeoutError):
+        text = f"the server did not answer in time: {error} (is it overloaded? see --timeout)"
     elif isinstance(error, TransportError):
         text = f"cannot reach the server: {error} (is it running? check --base-url)"
     elif isinstance(error, AnnoqError):
@@ -91,3 +99,17 @@ def describe(error: BaseException) -> str:
 def one_line(text: str) -> str:
     """``text`` with every run of whitespace (newlines included) turned into one space."""
     return re.sub(r"\s+", " ", text).strip()
+
+
+_UNPRINTABLE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (C0, DEL, C1 and bidirectional overrides) shown
+    as escapes (``\\x1b``, ``\\u202e``), so a server string cannot drive the terminal."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -6,7 +6,9 @@ import contextlib
 import csv
 import enum
 import os
+import re
 import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -87,15 +89,52 @@ def _parse_id_line(line: str) -> tuple[str | None, str | None]:
 # -- writing files --------------------------------------------------------------------
 
 
+_DESCRIPTOR_ROOTS: Final = ("dev", "proc")
+"""Top-level directories whose paths name devices or open descriptors (``/dev/stdout``,
+``/dev/fd/63`` from a shell's ``>(cmd)``): never replaced, always written in place."""
+
+
+def _writes_in_place(path: str) -> bool:
+    """Whether ``path`` is written directly: anything but a regular file (a device, a
+    named pipe, a descriptor), or a path under :data:`_DESCRIPTOR_ROOTS`."""
+    parts = Path(os.path.abspath(path)).parts
+    if len(parts) > 1 and parts[1] in _DESCRIPTOR_ROOTS:
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror or error}") from None
+    return not stat.S_ISREG(mode)
+
+
 @contextlib.contextmanager
 def atomic_file(path: str) -> Iterator[TextIO]:
     """Write ``path`` all at once: a hidden temporary file beside it replaces it on
-    success and is removed on any error, so a failed run never leaves a partial file."""
-    target = Path(path)
+    success and is removed on any error, so a failed run never leaves a partial file.
+
+    An existing file keeps its permission bits; a symlink is followed (the file it
+    points to is replaced, the link stays). A device, named pipe or descriptor path
+    (``/dev/null``, a FIFO, ``/dev/stdout``, ``>(cmd)``) is written directly instead.
+    """
+    if _writes_in_place(path):
+        with _direct_file(path) as stream:
+            yield stream
+        return
+    target = Path(os.path.realpath(path))
+    try:
+        kept_mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        kept_mode = None  # a new file: the usual mode for new files (umask)
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     try:
         stream = open(temporary, "x", encoding="utf-8", newline="")  # noqa: SIM115
+        if kept_mode is not None:
+            os.chmod(temporary, kept_mode)
     except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
         raise CliError(f"cannot write {path}: {error.strerror or error}") from None
     try:
         with stream:
@@ -105,6 +144,37 @@ def atomic_file(path: str) -> Iterator[TextIO]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+_STANDARD_DESCRIPTORS: Final = {"stdout": 1, "stderr": 2}
+_DESCRIPTOR_PATH: Final = re.compile(r"/(?:dev/fd|proc/self/fd)/(\d+)")
+
+
+def _descriptor_of(path: str) -> int | None:
+    """The open descriptor ``path`` names (``/dev/stdout``, ``/dev/fd/N``,
+    ``/proc/self/fd/N``), else ``None``."""
+    absolute = os.path.abspath(path)
+    head, name = os.path.split(absolute)
+    if head == os.sep + "dev" and name in _STANDARD_DESCRIPTORS:
+        return _STANDARD_DESCRIPTORS[name]
+    match = _DESCRIPTOR_PATH.fullmatch(absolute)
+    return int(match[1]) if match else None
+
+
+@contextlib.contextmanager
+def _direct_file(path: str) -> Iterator[TextIO]:
+    """Write ``path`` in place; a descriptor path writes through the descriptor itself
+    (its position and append mode as the shell set them, never truncated)."""
+    descriptor = _descriptor_of(path)
+    try:
+        if descriptor is not None:
+            stream = os.fdopen(os.dup(descriptor), "w", encoding="utf-8", newline="")
+        else:
+            stream = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror or error}") from None
+    with stream:
+        yield stream
 
 
 @contextlib.contextmanager

@@ -29,7 +29,9 @@ def register(commands: Subcommands) -> None:
         parents=[common_options(), connection_options()],
         help="stream a queue's items as JSONL or CSV",
         description="Stream every item of a queue (page by page, constant memory) to "
-        "stdout or a file. Progress goes to stderr. A file is written whole or not at all.",
+        "stdout or a file. Progress goes to stderr. A regular file is written whole or not at "
+        "all (it keeps its mode; a symlink is followed); devices, pipes and /dev/stdout are "
+        "written directly.",
     )
     add_project_queue(parser)
     parser.add_argument(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 
 from .. import _config
 from .._bulk import BulkResult
 from ..weave import Queue, QueueStats
-from ._errors import EXIT_FAILED, EXIT_OK
-from ._io import atomic_file, read_ids, write_failures
+from ._errors import EXIT_FAILED, EXIT_OK, printable
+from ._io import read_ids
 from ._options import (
     SETTABLE_STATES,
     STATES,
@@ -21,7 +21,8 @@ from ._options import (
     make_session,
     positive,
 )
-from ._render import Output, bulk_json, bulk_progress, bulk_rows, number
+from ._render import Output, bulk_json, bulk_rows, number
+from ._run import BulkRun, CountingFeed, Hooks, retry_hint, run_bulk_command, stop_line
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -75,14 +76,15 @@ def register(commands: Subcommands) -> None:
     parser.add_argument(
         "--failures",
         metavar="FILE",
-        help="write failed items as JSONL {id, reason, message} (written whole at the end; "
-        "empty when none failed)",
+        help="write failed items as JSONL {id, reason, message}, as they fail; a run that "
+        "stops early (Ctrl-C, SIGTERM, an error) adds the ids it did not finish, so "
+        "feeding the file back with --ids-from resumes it (empty when none failed)",
     )
     parser.set_defaults(handler=mark)
 
 
 async def mark(args: argparse.Namespace, out: Output) -> int:
-    """Run the bulk update and report it."""
+    """Run the bulk update and report it (also when it stops early)."""
     ids = read_ids(args.ids_from, out.stdin) if args.ids_from is not None else None
     async with make_session(args) as weave:
         queue = weave.queue(args.project, args.queue)
@@ -92,23 +94,35 @@ async def mark(args: argparse.Namespace, out: Output) -> int:
         total = len(ids) if ids is not None else None
         if total is None and out.live():
             total = _known_total(await queue.stats(), args)  # for the bar only
-        sink: contextlib.AbstractContextManager[TextIO | None] = (
-            atomic_file(args.failures) if args.failures else contextlib.nullcontext()
-        )
-        with sink as failures, out.progress(f"Marking {args.state}", total) as bar:
+        feed = CountingFeed(ids) if ids is not None else None
+
+        def start(hooks: Hooks) -> Awaitable[BulkResult]:
             options: dict[str, Any] = {
                 "concurrency": args.concurrency,
-                "on_progress": bulk_progress(bar, lambda: weave.stats.retries, total),
+                "on_progress": hooks.on_progress,
+                "on_failure": hooks.on_failure,
                 "max_retries": args.max_retries,
             }
-            if ids is None:
-                result = await queue.mark_all(args.state, states=args.where_state, **options)
-            else:
-                result = await queue.bulk_update_progress(ids, args.state, **options)
-            if failures is not None:
-                write_failures(failures, result.failures)
-    _report(result, args, out)
-    return EXIT_OK if result.ok else EXIT_FAILED
+            if feed is None:
+                return queue.mark_all(args.state, states=args.where_state, **options)
+            return queue.bulk_update_progress(feed, args.state, **options)
+
+        run = await run_bulk_command(
+            out,
+            start,
+            description=f"Marking {args.state}",
+            total=total,
+            failures=args.failures,
+            retries=lambda: weave.stats.retries,
+            unread=feed.unread if feed is not None else None,
+            concurrency=args.concurrency,
+            connection_limit=_config.DEFAULT_CONNECTION_LIMIT,
+        )
+    _report(run, args, out)
+    if run.interrupted:
+        assert run.stopped is not None
+        raise run.stopped
+    return EXIT_OK if run.result.ok and run.stopped is None else EXIT_FAILED
 
 
 def _known_total(stats: QueueStats, args: argparse.Namespace) -> int | None:
@@ -120,18 +134,24 @@ def _known_total(stats: QueueStats, args: argparse.Namespace) -> int | None:
     return None
 
 
-def _report(result: BulkResult, args: argparse.Namespace, out: Output) -> None:
+def _report(run: BulkRun, args: argparse.Namespace, out: Output) -> None:
+    result = run.result
+    if run.stopped is not None:
+        line = stop_line(run, f"mark {args.state}")
+        if run.interrupted:
+            out.stderr.write(f"annoq: {printable(line)}\n")
+        else:
+            out.error(line)
     if out.json:
         out.emit_json({"state": args.state, **bulk_json(result)})
         return
     if out.quiet:
         return
     out.table(bulk_rows(result), title=f"Marked {args.state} in queue {args.queue}")
+    if run.stopped is not None:
+        return
     if result.failed and args.failures:
-        out.note(
-            f"{number(result.failed)} failures written to {args.failures}; retry them with "
-            f"--ids-from {args.failures}"
-        )
+        out.note(retry_hint(result, args.failures))
     elif result.failed:
         first = result.failures[0]
         out.note(f"first failure: {first.key}: {first.error} (--failures FILE saves them all)")

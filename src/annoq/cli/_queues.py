@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import TYPE_CHECKING
 
 from .._convert import format_datetime
-from ._errors import EXIT_OK, CliError
+from .._errors import NotFoundError
+from ..weave import Queue
+from ._errors import EXIT_OK, CliError, printable
 from ._io import read_ids, record
 from ._options import (
     add_project_queue,
@@ -105,8 +108,20 @@ async def queues(args: argparse.Namespace, out: Output) -> int:
 
 
 async def stats(args: argparse.Namespace, out: Output) -> int:
-    """Show item counts of queues (unknown ids show zeros, as the server says)."""
+    """Show item counts of queues; an unknown queue id is an error (exit 2) naming it.
+
+    The server counts an unknown queue as empty, so each queue is read first.
+    """
     async with make_session(args) as weave:
+        known = await asyncio.gather(
+            *(_exists(weave.queue(args.project, queue_id)) for queue_id in args.queues)
+        )
+        unknown = [q for q, ok in zip(args.queues, known, strict=True) if not ok]
+        if unknown:
+            raise CliError(
+                f"no queue {', '.join(map(repr, unknown))} in project {args.project!r} "
+                "(nothing was counted)"
+            )
         found = await weave.queue_stats(args.project, args.queues)
     if out.json:
         out.emit_json([record(s) for s in found])
@@ -125,6 +140,14 @@ async def stats(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+async def _exists(queue: Queue) -> bool:
+    try:
+        await queue.read()
+    except NotFoundError:
+        return False
+    return True
+
+
 async def create_queue(args: argparse.Namespace, out: Output) -> int:
     """Create a queue and print its id."""
     async with make_session(args) as weave:
@@ -137,7 +160,7 @@ async def create_queue(args: argparse.Namespace, out: Output) -> int:
     if out.json:
         out.emit_json({"id": queue_id, "project_id": args.project, "name": args.name})
     else:
-        out.stdout.write(f"{queue_id}\n")
+        out.stdout.write(f"{printable(queue_id)}\n")
     return EXIT_OK
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TextIO
 
 from .._bulk import BulkProgress, BulkResult
-from ._errors import one_line
+from ._errors import one_line, printable
 from ._io import failure_record, json_line
 
 Rows = Sequence[Sequence[str]]
@@ -80,11 +80,11 @@ class Output:
     def note(self, message: str) -> None:
         """An informational line on stderr (not with ``--quiet``)."""
         if not self.quiet:
-            self.stderr.write(f"annoq: {message}\n")
+            self.stderr.write(f"annoq: {printable(message)}\n")
 
     def error(self, message: str) -> None:
         """The one-line error report on stderr."""
-        self.stderr.write(f"annoq: error: {one_line(message)}\n")
+        self.stderr.write(f"annoq: error: {printable(one_line(message))}\n")
 
     def emit_json(self, data: Any) -> None:
         """``data`` as one JSON document on stdout."""
@@ -100,7 +100,11 @@ class Output:
     def progress(
         self, description: str, total: int | None, *, enabled: bool = True
     ) -> Iterator[Bar]:
-        """A progress bar on stderr for the duration of the block (or a no-op one)."""
+        """A progress bar on stderr for the duration of the block (or a no-op one).
+
+        With a ``total``: done of total and the time remaining (ETA). Without one: an
+        indeterminate (pulsing) bar, the count done and the time elapsed.
+        """
         if not (enabled and self.live()):
             yield _NoBar()
             return
@@ -109,18 +113,28 @@ class Output:
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            ProgressColumn,
             SpinnerColumn,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
+        known: tuple[ProgressColumn, ...] = (
+            MofNCompleteColumn(),
+            TextColumn("ETA", markup=False),
+            TimeRemainingColumn(compact=True),
+        )
+        unknown: tuple[ProgressColumn, ...] = (
+            TextColumn("{task.completed:,.0f} done", markup=False),
+            TimeElapsedColumn(),
+        )
         columns = (
             SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[detail]}"),
+            TextColumn("{task.description}", markup=False),
+            BarColumn(bar_width=20),
+            *(unknown if total is None else known),
+            TextColumn("{task.fields[detail]}", markup=False),
         )
         console = Console(file=self.stderr)
         with Progress(*columns, console=console, refresh_per_second=8) as progress:
@@ -134,6 +148,8 @@ class Output:
 
         Without ``header`` the rows are ``label, value`` pairs (a summary).
         """
+        rows = [[printable(cell) for cell in row] for row in rows]
+        title = None if title is None else printable(title)
         if is_terminal(self.stdout) and _rich_available():
             self._rich_table(rows, header, title)
             return
@@ -150,15 +166,21 @@ class Output:
     def _rich_table(self, rows: Rows, header: Sequence[str], title: str | None) -> None:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, show_header=bool(header), title_justify="left")
+        # Server strings are text, never markup; the title is a line of its own, so a
+        # narrow table never wraps it (nor splits the queue id in it).
+        table = Table(show_header=bool(header))
         width = len(header) if header else (len(rows[0]) if rows else 0)
         for index in range(width):
             label = header[index] if header else ""
-            table.add_column(label, justify="left" if index == 0 else "right")
+            table.add_column(Text(label), justify="left" if index == 0 else "right")
         for row in rows:
-            table.add_row(*row)
-        Console(file=self.stdout).print(table)
+            table.add_row(*(Text(cell) for cell in row))
+        console = Console(file=self.stdout)
+        if title:
+            console.print(Text(title, style="italic"), soft_wrap=True)
+        console.print(table)
 
 
 # -- bulk results ---------------------------------------------------------------------
@@ -176,7 +198,7 @@ def rate(count: int, elapsed: float) -> str:
 
 def bulk_detail(progress: BulkProgress, retries: int) -> str:
     """The running counts shown next to a bulk progress bar."""
-    parts = [rate(progress.done, progress.elapsed)]
+    parts = [rate(progress.done, progress.elapsed), f"{number(progress.concurrency)} at once"]
     if retries:
         parts.append(f"{number(retries)} retries")
     if progress.failed:
@@ -208,6 +230,8 @@ def bulk_rows(result: BulkResult) -> list[list[str]]:
     ]
     if result.duplicates:
         rows.insert(4, ["Repeated ids", number(len(result.duplicates))])
+    if result.abandoned:
+        rows.insert(4, ["In flight when stopped", number(len(result.abandoned))])
     reasons = Counter(failure.reason for failure in result.failures)
     rows.extend([f"  failed: {reason}", number(n)] for reason, n in reasons.most_common())
     if not result.complete:
@@ -226,6 +250,7 @@ def bulk_json(result: BulkResult) -> dict[str, Any]:
         "retries": result.retries,
         "elapsed": round(result.elapsed, 3),
         "complete": result.complete,
+        "abandoned": list(result.abandoned),
         "failures": [failure_record(f) for f in result.failures],
     }
 

@@ -504,14 +504,18 @@ class AnnofabStore:
         return matches
 
     def tasks_in_bulk(self, project_id: str, task_ids: Sequence[str]) -> bytes:
-        """The tasks among ``task_ids`` that exist, as a JSON array (400 past 100 ids)."""
+        """``{"success": [Task, ...], "failure": [{"project_id", "task_id"}, ...]}``:
+        the tasks among ``task_ids`` that exist, and the ids that do not (400 past 100
+        ids), as the service answers ``GET .../tasks-in-bulk``."""
         if not task_ids:
             raise _bad("task_id: give at least one task id")
         if len(task_ids) > IDS_PER_BULK:
             raise _bad(f"task_id: at most {IDS_PER_BULK} ids, got {len(task_ids)}")
         tasks = self.project(project_id).tasks
-        found = [tasks[t].encoded() for t in dict.fromkeys(task_ids) if t in tasks]
-        return b"[" + b",".join(found) + b"]"
+        asked = list(dict.fromkeys(task_ids))
+        found = [tasks[t].encoded() for t in asked if t in tasks]
+        missing = [{"project_id": project_id, "task_id": t} for t in asked if t not in tasks]
+        return b'{"success":[' + b",".join(found) + b'],"failure":' + orjson.dumps(missing) + b"}"
 
     # ------------------------------------------------------------------ interference
 

@@ -15,13 +15,18 @@ marker::
     @pytest.mark.annoq_emulator(legacy_progress=True, seed=3)
     async def test_against_the_older_server(annoq_emulator): ...
 
-The fixture is async and needs pytest-asyncio (``asyncio_mode = "auto"``, or mark the
-test with ``@pytest.mark.asyncio``). Without pytest-asyncio the plugin still loads;
-the fixture then fails with a message saying so.
+The fixture is async and needs pytest-asyncio, in either of its modes: in the default
+(strict) mode the plugin marks every ``async def`` test that takes ``annoq_emulator`` as
+an argument with ``@pytest.mark.asyncio`` itself (unless it, its class or its module
+already carries that marker), so the example above runs as written. Other async tests,
+and async fixtures of your own, still need the usual marker (``@pytest.mark.asyncio``,
+``@pytest_asyncio.fixture``) or ``asyncio_mode = "auto"``. Without pytest-asyncio the
+plugin still loads; the fixture then fails with a message saying so.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +50,25 @@ def pytest_configure(config: pytest.Config) -> None:
         "annoq_emulator(**options): options of annoq.emulator.run_emulator for the "
         "annoq_emulator fixture (seed=, legacy_progress=, project=, api_key=, ...)",
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Mark ``async def`` tests taking ``annoq_emulator`` with ``asyncio`` (strict mode).
+
+    Runs before the test item is made, so pytest-asyncio sees the marker as if written.
+    """
+    if _pytest_asyncio is None or not inspect.iscoroutinefunction(obj):
+        return
+    try:
+        parameters = inspect.signature(obj).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins and the like
+        return
+    if "annoq_emulator" not in parameters or collector.get_closest_marker("asyncio"):
+        return
+    if any(mark.name == "asyncio" for mark in getattr(obj, "pytestmark", ())):
+        return
+    pytest.mark.asyncio(obj)
 
 
 def _options(request: pytest.FixtureRequest) -> dict[str, Any]:

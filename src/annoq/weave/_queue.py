@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import attrs
 
 from .. import _config
-from .._bulk import BulkProgress, BulkResult, Outcome, key_by, run_bulk
+from .._bulk import BulkFailure, BulkProgress, BulkResult, Outcome, key_by, run_bulk
 from .._errors import InvalidArgumentError, InvalidTransitionError
 from .._walk import (
     PageData,
@@ -361,6 +361,7 @@ class Queue:
         *,
         concurrency: int = _config.DEFAULT_BULK_CONCURRENCY,
         on_progress: Callable[[BulkProgress], object] | None = None,
+        on_failure: Callable[[BulkFailure], object] | None = None,
         fail_fast: bool = False,
         max_retries: int | None = None,
     ) -> BulkResult:
@@ -387,6 +388,7 @@ class Queue:
             key=_work_key,
             concurrency=concurrency,
             on_progress=on_progress,
+            on_failure=on_failure,
             throttle_count=lambda: stats.rate_limited,
             retry_count=lambda: stats.retries,
             fail_fast=fail_fast,
@@ -401,6 +403,7 @@ class Queue:
         concurrency: int = _config.DEFAULT_BULK_CONCURRENCY,
         page_size: int = _config.DEFAULT_PAGE_SIZE,
         on_progress: Callable[[BulkProgress], object] | None = None,
+        on_failure: Callable[[BulkFailure], object] | None = None,
         fail_fast: bool = False,
         max_retries: int | None = None,
     ) -> BulkResult:
@@ -419,6 +422,7 @@ class Queue:
                 target,
                 concurrency=concurrency,
                 on_progress=on_progress,
+                on_failure=on_failure,
                 fail_fast=fail_fast,
                 max_retries=max_retries,
             )
