@@ -19,6 +19,8 @@ from .._errors import AnnoqError, InvalidArgumentError
 
 __all__ = [
     "Account",
+    "Aggregation",
+    "AggregationCount",
     "OnMoved",
     "OnOverLimit",
     "OperateAction",
@@ -199,7 +201,8 @@ class TaskHistory:
 
 @attrs.frozen
 class Account:
-    """The caller's account (``GET /my/account``); ``account_id`` names it in tasks.
+    """The caller's account (``GET /my/account``, every field of ``MyAccount``);
+    ``account_id`` names it in tasks.
 
     me = await af.my_account()
     mine = project.tasks(account_id=me.account_id)
@@ -210,6 +213,32 @@ class Account:
     username: str | None = None
     email: str | None = None
     lang: str | None = None
+    keylayout: str | None = None
+    authority: str | None = None
+    account_type: str | None = None
+    biography: str | None = None
+    updated_datetime: datetime | None = None
+    reset_requested_email: str | None = None
+    errors: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class AggregationCount:
+    """One bucket of an aggregation: a ``key`` and how many items have it."""
+
+    key: str | None = None
+    count: int | None = None
+    aggregations: tuple[Aggregation, ...] = ()
+
+
+@attrs.frozen
+class Aggregation:
+    """A count aggregation of a list answer (``CountResult``)."""
+
+    name: str
+    field: str
+    items: tuple[AggregationCount, ...] = ()
+    doc_count: int | None = None
 
 
 @attrs.frozen
@@ -228,6 +257,7 @@ class TaskPage:
     total_page_no: int
     total_count: int
     over_limit: bool
+    aggregations: tuple[Aggregation, ...] = ()
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -516,6 +546,17 @@ def _rebuild_state_error(task_id: str, code: str, text: str) -> TaskStateError:
     return error
 
 
-for _cls in (PhaseHistory, Task, TaskRef, OperatePlan, TaskHistory, Account, TaskPage, TaskQuery):
+for _cls in (
+    PhaseHistory,
+    Task,
+    TaskRef,
+    OperatePlan,
+    TaskHistory,
+    Account,
+    AggregationCount,
+    Aggregation,
+    TaskPage,
+    TaskQuery,
+):
     attrs.resolve_types(_cls)
 del _cls

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from .. import _config
 from .._args import require_count, require_id, require_prefetch, require_segment
@@ -14,6 +17,9 @@ from .._bulk import BulkFailure, BulkProgress, BulkResult, run_bulk
 from .._errors import InvalidArgumentError
 from .._walk import PageData, SeenWindow, Walk, dedupe, walk_pages
 from . import _protocol as proto
+
+# Typed records beyond tasks (h10): models and their readers.
+from . import _protocol_data as pdata
 from ._decisions import (
     PHASE_DEPENDENT,
     Planner,
@@ -42,6 +48,21 @@ from ._models import (
     TaskStatus,
     WalkMode,
 )
+from ._models_data import (
+    Comment,
+    EditorAnnotation,
+    EditorAnnotationDetail,
+    InputData,
+    Inspection,
+    JobPage,
+    JobType,
+    Page,
+    ProjectInfo,
+    ProjectMember,
+    SingleAnnotation,
+)
+from ._models_specs import AnnotationSpecs
+from ._protocol_data import CommentPut, NewAnnotation
 
 if TYPE_CHECKING:
     from ._session import AnnofabSession
@@ -603,6 +624,290 @@ class Project:
             plans.append(OperatePlan(key, "update" if steps else "unchanged", words, task=task))
         return plans
 
+    # -- typed records beyond tasks (input data, annotations, specs, comments, members,
+    # -- jobs, the project itself): one request each, answers decoded into models ------
+
+    async def info(self) -> ProjectInfo:
+        """The project itself: title, status, organization, configuration.
+
+        info = await project.info()
+        """
+        return pdata.read(await self._session.api.get_project(self.id), ProjectInfo)
+
+    async def input_data_item(self, input_data_id: str) -> InputData:
+        """One input data; :class:`~annoq.NotFoundError` when it does not exist.
+
+        item = await project.input_data_item("input-1")
+        """
+        data = await self._session.api.get_input_data(
+            self.id, require_id(input_data_id, "input_data_id")
+        )
+        return pdata.read(data, InputData)
+
+    async def input_data_page(
+        self,
+        *,
+        page: int = 1,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        input_data_id: str | None = None,
+        input_data_name: str | None = None,
+        input_data_path: str | None = None,
+        task_id: str | None = None,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+    ) -> Page[InputData]:
+        """One page of the input data list (a single request). ``input_data_id``,
+        ``input_data_name`` and ``input_data_path`` match part of the value;
+        ``task_id`` keeps a task's input data; ``from_``/``to`` bound
+        ``updated_datetime``. The order is the service's (it may move while input data
+        changes).
+
+            page = await project.input_data_page(input_data_name="frame-")
+        """
+        params: dict[str, Any] = _page_params(page, page_size)
+        for name, value in (
+            ("input_data_id", input_data_id),
+            ("input_data_name", input_data_name),
+            ("input_data_path", input_data_path),
+            ("task_id", task_id),
+        ):
+            if value is not None:
+                params[name] = require_id(value, name)
+        for name, moment in (("from", from_), ("to", to)):
+            text = pdata.lock_text(moment, "from_" if name == "from" else name)
+            if text is not None:
+                params[name] = text
+        data = await self._session.api.get_input_data_list(self.id, query_params=params)  # type: ignore[arg-type]
+        return pdata.read_page(data, InputData)
+
+    async def input_data_by_ids(self, input_data_ids: Iterable[str]) -> list[InputData]:
+        """The input data with these ids, 100 per request, in the order asked; ids that
+        do not exist are left out."""
+        if isinstance(input_data_ids, str):
+            raise InvalidArgumentError("input_data_ids must be a list of ids, not a string")
+        ids = list(dict.fromkeys(require_id(i, "input_data_ids[]") for i in input_data_ids))
+        found: dict[str, InputData] = {}
+        size = _config.ANNOFAB_IDS_PER_REQUEST
+        for start in range(0, len(ids), size):
+            data = await self._session.api.get_input_data_in_bulk(
+                self.id, query_params={"input_data_id": ids[start : start + size]}
+            )
+            for item in pdata.read_in_bulk(data, InputData):
+                found[item.input_data_id] = item
+        return [found[i] for i in ids if i in found]
+
+    async def put_input_data(
+        self,
+        input_data_id: str,
+        input_data_name: str,
+        input_data_path: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        sign_required: bool | None = None,
+        last_updated_datetime: datetime | None = None,
+    ) -> InputData:
+        """Register an input data (or update it: quote its ``updated_datetime`` as
+        ``last_updated_datetime``). A ZIP starts a job instead: use the low-level
+        ``api.put_input_data`` for those.
+
+            item = await project.put_input_data("in-1", "a.jpg", "s3://bucket/a.jpg")
+        """
+        body = pdata.input_data_body(
+            input_data_name,
+            input_data_path,
+            metadata=metadata,
+            sign_required=sign_required,
+            last_updated_datetime=last_updated_datetime,
+        )
+        if input_data_name.lower().endswith(".zip") or input_data_path.lower().endswith(".zip"):
+            raise InvalidArgumentError(
+                "put_input_data registers one file; a ZIP starts a job: use "
+                "api.put_input_data for it"
+            )
+        data = await self._session.api.put_input_data(
+            self.id, require_id(input_data_id, "input_data_id"), request_body=body
+        )
+        return pdata.read(data, InputData)
+
+    async def delete_input_data(self, input_data_id: str) -> InputData:
+        """Delete one input data; returns it as it was."""
+        data = await self._session.api.delete_input_data(
+            self.id, require_id(input_data_id, "input_data_id")
+        )
+        return pdata.read(data, InputData)
+
+    async def annotation_page(
+        self,
+        *,
+        query: Mapping[str, Any] | None = None,
+        page: int = 1,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        sort: str | None = None,
+    ) -> Page[SingleAnnotation]:
+        """One page of the annotation list, one entry per annotation (v2 details).
+        ``query`` is an ``AnnotationQuery``: ``task_id``, ``input_data_id``,
+        ``label_id``, ``attributes``, ``updated_from``/``updated_to`` (dates).
+
+            page = await project.annotation_page(query={"label_id": car.label_id})
+        """
+        params: dict[str, Any] = {**_page_params(page, page_size), "v": "2"}
+        if query is not None:
+            if not isinstance(query, Mapping):
+                raise InvalidArgumentError("query must be a mapping (an AnnotationQuery)")
+            params["query"] = orjson.dumps(dict(query)).decode()
+        if sort is not None:
+            params["sort"] = require_id(sort, "sort")
+        data = await self._session.api.get_annotation_list(self.id, query_params=params)  # type: ignore[arg-type]
+        return pdata.read_page(data, SingleAnnotation)
+
+    async def editor_annotation(self, task_id: str, input_data_id: str) -> EditorAnnotation:
+        """The annotations of one input data in a task (format 2.0.0).
+
+        current = await project.editor_annotation("task-1", "input-1")
+        """
+        data = await self._session.api.get_editor_annotation(
+            self.id,
+            require_id(task_id, "task_id"),
+            require_id(input_data_id, "input_data_id"),
+            query_params={"v": "2"},
+        )
+        return pdata.read_editor_annotation(data)
+
+    async def put_editor_annotation(
+        self,
+        task_id: str,
+        input_data_id: str,
+        details: Iterable[EditorAnnotationDetail | NewAnnotation],
+        *,
+        updated_datetime: datetime | None,
+    ) -> EditorAnnotation:
+        """Replace the annotations of one input data in a task. ``details`` are the
+        ones to keep (read ones, sent as updates) and :class:`NewAnnotation` objects;
+        ``updated_datetime`` is the lock: the value last read (``None`` while there is
+        none). Someone else's save in between answers :class:`~annoq.ConflictError`
+        (409): read again and decide.
+
+            cur = await project.editor_annotation("t-1", "in-1")
+            new = NewAnnotation(label_id=car.label_id, body=box)
+            await project.put_editor_annotation("t-1", "in-1", [*cur.details, new],
+                                                updated_datetime=cur.updated_datetime)
+        """
+        body = pdata.editor_annotation_body(
+            self.id,
+            require_id(task_id, "task_id"),
+            require_id(input_data_id, "input_data_id"),
+            details,
+            updated_datetime,
+        )
+        data = await self._session.api.put_annotation(
+            self.id, task_id, input_data_id, query_params={"v": "2"}, request_body=body
+        )
+        return pdata.read_editor_annotation(data)
+
+    async def annotation_specs(self) -> AnnotationSpecs:
+        """The annotation specs (format 3): labels, attributes, choices, with name and
+        id lookups.
+
+            specs = await project.annotation_specs()
+            car = specs.label("car")
+        """
+        data = await self._session.api.get_annotation_specs(self.id, query_params={"v": "3"})
+        return pdata.read(data, AnnotationSpecs)
+
+    async def members(self, *, include_inactive: bool = False) -> list[ProjectMember]:
+        """The project's members (one request: the service does not page them).
+
+        members = await project.members()
+        """
+        if not isinstance(include_inactive, bool):
+            raise InvalidArgumentError("include_inactive must be True or False")
+        params: dict[str, Any] = {"include_inactive_member": ""} if include_inactive else {}
+        data = await self._session.api.get_project_members(self.id, query_params=params)  # type: ignore[arg-type]
+        return list(pdata.read_page(data, ProjectMember))
+
+    async def member(self, user_id: str) -> ProjectMember:
+        """One member by user id; :class:`~annoq.NotFoundError` when not a member."""
+        data = await self._session.api.get_project_member(self.id, require_id(user_id, "user_id"))
+        return pdata.read(data, ProjectMember)
+
+    async def comments(self, task_id: str, input_data_id: str) -> list[Comment]:
+        """The comments on one input data of a task.
+
+        for c in await project.comments("task-1", "input-1"):
+            print(c.comment_type, c.comment)
+        """
+        data = await self._session.api.get_comments(
+            self.id, require_id(task_id, "task_id"), require_id(input_data_id, "input_data_id")
+        )
+        return pdata.read_list(data, Comment)
+
+    async def batch_update_comments(
+        self,
+        task_id: str,
+        input_data_id: str,
+        *,
+        put: Iterable[CommentPut] = (),
+        delete: Iterable[str] = (),
+    ) -> list[Comment]:
+        """Add or replace (``put``) and delete (by id) comments of one input data, all
+        in one request; returns the comments put.
+
+            me = await af.account_id()
+            await project.batch_update_comments("t-1", "in-1",
+                                                put=[CommentPut(account_id=me, comment="?")])
+        """
+        items: list[dict[str, Any]] = []
+        for entry in put:
+            if not isinstance(entry, CommentPut):
+                raise InvalidArgumentError(f"put takes CommentPut objects, got {entry!r}")
+            items.append(entry.to_body())
+        if isinstance(delete, str):
+            raise InvalidArgumentError("delete must be a list of comment ids, not a string")
+        items += [{"_type": "Delete", "comment_id": require_id(c, "delete[]")} for c in delete]
+        if not items:
+            raise InvalidArgumentError("give at least one comment to put or delete")
+        data = await self._session.api.batch_update_comments(
+            self.id,
+            require_id(task_id, "task_id"),
+            require_id(input_data_id, "input_data_id"),
+            request_body=items,
+        )
+        return pdata.read_list(data, Comment)
+
+    async def inspections(self, task_id: str, input_data_id: str) -> list[Inspection]:
+        """The (legacy) inspections of one input data of a task."""
+        data = await self._session.api.get_inspections(
+            self.id, require_id(task_id, "task_id"), require_id(input_data_id, "input_data_id")
+        )
+        return pdata.read_list(data, Inspection)
+
+    async def job_list(
+        self,
+        job_type: JobType | str | None = None,
+        *,
+        limit: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        before: datetime | None = None,
+    ) -> JobPage:
+        """One page of the project's jobs, newest first (of ``job_type`` when given);
+        ``before`` continues after a page (its last job's ``created_datetime``).
+
+            page = await project.job_list("gen-tasks-list")
+        """
+        params: dict[str, Any] = {"limit": _limit(limit)}
+        if job_type is not None:
+            params["type"] = _job_type(job_type)
+        cursor = pdata.lock_text(before, "before")
+        if cursor is not None:
+            params["exclusive_start_created_datetime"] = cursor
+        data = await self._session.api.get_project_job(self.id, query_params=params)  # type: ignore[arg-type]
+        return pdata.read_job_page(data)
+
+    async def delete_job(self, job_type: JobType | str, job_id: str) -> None:
+        """Remove a job from the list."""
+        await self._session.api.delete_project_job(
+            self.id, _job_type(job_type), require_id(job_id, "job_id")
+        )
+
 
 BulkInputs = Iterable[str | TaskRef | Task] | AsyncIterable[str | TaskRef | Task]
 
@@ -668,3 +973,25 @@ async def _tasks_of(pages: AsyncIterator[TaskPage]) -> AsyncIterator[Task]:
                 yield task
     finally:
         await pages.aclose()  # type: ignore[attr-defined]
+
+
+def _page_params(page: int, page_size: int) -> dict[str, Any]:
+    require_count(page, "page", minimum=1)
+    return {"page": page, "limit": _limit(page_size, "page_size")}
+
+
+def _limit(value: int, name: str = "limit") -> int:
+    require_count(value, name, minimum=1)
+    if value > _config.ANNOFAB_MAX_PAGE_SIZE:
+        raise InvalidArgumentError(
+            f"{name} must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {value}"
+        )
+    return value
+
+
+def _job_type(value: JobType | str) -> str:
+    member = JobType(value) if isinstance(value, str) else None
+    if member is None or not member.is_known:
+        names = ", ".join(repr(m.value) for m in JobType.__members__.values())
+        raise InvalidArgumentError(f"job_type={value!r} is not allowed; use one of {names}")
+    return member.value

@@ -20,7 +20,7 @@ from .._args import require_count, require_id, require_segment
 from .._convert import decode_json, make_converter, structure, structure_list
 from .._errors import InvalidArgumentError, MFARequiredError, ResponseDecodeError
 from .._transport import Request
-from ._models import Account, Task, TaskHistory, TaskPage, TaskQuery
+from ._models import Account, Aggregation, Task, TaskHistory, TaskPage, TaskQuery
 
 API = "/api/v1"
 
@@ -250,12 +250,16 @@ def read_task_page(content: bytes) -> TaskPage:
     """``{list, page_no, total_page_no, total_count, over_limit, ...}`` -> TaskPage."""
     data = decode_json(content)
     tasks = structure_list(converter, _field(data, "list"), Task, path="$.list")
+    aggregations = structure(
+        converter, data.get("aggregations", []), tuple[Aggregation, ...], path="$.aggregations"
+    )
     return TaskPage(
         tuple(tasks),
         page_no=_typed(data, "page_no", int),
         total_page_no=_typed(data, "total_page_no", int),
         total_count=_typed(data, "total_count", int),
         over_limit=_typed(data, "over_limit", bool),
+        aggregations=aggregations,
     )
 
 

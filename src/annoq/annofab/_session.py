@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import aiohttp
 import anyio
 
 from .. import _config
-from .._args import require_segment
+from .._args import require_count, require_id, require_segment
 from .._config import Timeout
 from .._errors import InvalidArgumentError
 from .._retry import RetryBudget, RetryPolicy
 from .._session_base import SessionBase
 from .._transport import check_base_url as _check_base_url
 from . import _protocol as proto
+
+# Typed records beyond tasks (h10).
+from . import _protocol_data as pdata
 from ._api import AnnofabApi, AnnofabApiV2
 from ._auth import AnnofabAuth, LoginAuth, MfaCode, resolve_annofab_auth, resolve_endpoint
 from ._models import Account
+from ._models_data import Organization, Page, ProjectInfo
 from ._project import Project
 
 __all__ = ["AnnofabSession"]
@@ -186,3 +191,76 @@ class AnnofabSession(SessionBase):
         project = af.project("prj-1")
         """
         return Project(self, require_segment(project_id, "project_id"))
+
+
+    # -- organizations and project lists (typed, one request each) ---------------------
+
+    async def organization(self, name: str) -> Organization:
+        """An organization by name; :class:`~annoq.NotFoundError` when there is none.
+
+        org = await af.organization("my-org")
+        """
+        data = await self.api.get_organization(require_id(name, "name"))
+        return pdata.read(data, Organization)
+
+    async def my_projects_page(
+        self,
+        *,
+        page: int = 1,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        organization_id: str | None = None,
+        title: str | None = None,
+        status: str | None = None,
+    ) -> Page[ProjectInfo]:
+        """One page of the projects the caller is a member of (``title`` matches part).
+
+        page = await af.my_projects_page(status="active")
+        """
+        params = _project_params(page, page_size, title=title, status=status)
+        if organization_id is not None:
+            params["organization_id"] = require_id(organization_id, "organization_id")
+        data = await self.api.get_my_projects(query_params=params)  # type: ignore[arg-type]
+        return pdata.read_page(data, ProjectInfo)
+
+    async def organization_projects_page(
+        self,
+        name: str,
+        *,
+        page: int = 1,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        title: str | None = None,
+        status: str | None = None,
+    ) -> Page[ProjectInfo]:
+        """One page of an organization's projects.
+
+        page = await af.organization_projects_page("my-org")
+        """
+        params = _project_params(page, page_size, title=title, status=status)
+        data = await self.api.get_projects_of_organization(
+            require_id(name, "name"),
+            query_params=params,  # type: ignore[arg-type]
+        )
+        return pdata.read_page(data, ProjectInfo)
+
+
+_PROJECT_STATUSES = ("active", "suspended", "initializing")
+
+
+def _project_params(
+    page: int, page_size: int, *, title: str | None, status: str | None
+) -> dict[str, Any]:
+    require_count(page, "page", minimum=1)
+    require_count(page_size, "page_size", minimum=1)
+    if page_size > _config.ANNOFAB_MAX_PAGE_SIZE:
+        raise InvalidArgumentError(
+            f"page_size must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {page_size}"
+        )
+    params: dict[str, Any] = {"page": page, "limit": page_size}
+    if title is not None:
+        params["title"] = require_id(title, "title")
+    if status is not None:
+        if status not in _PROJECT_STATUSES:
+            names = ", ".join(repr(s) for s in _PROJECT_STATUSES)
+            raise InvalidArgumentError(f"status={status!r} is not allowed; use one of {names}")
+        params["status"] = status
+    return params

@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from ._annofab_records import AnnofabError, AnnofabUser
+from ._annofab_routes import DATA_ROUTE_NAMES, DataService
 from ._annofab_store import AnnofabStore
 
 API: Final = "/api/v1"
@@ -32,6 +33,7 @@ ANNOFAB_ROUTE_NAMES: Final = (
     "annofab_histories",
     "annofab_operate",
     "annofab_assign",
+    *DATA_ROUTE_NAMES,
 )
 """Names of the Annofab routes, as fault rules refer to them."""
 
@@ -210,6 +212,7 @@ class AnnofabService:
         )
         router.add_post(project + "/tasks/{task_id}/operate", self.operate, name="annofab_operate")
         router.add_post(f"{project}/assign-tasks", self.assign, name="annofab_assign")
+        DataService(self.store, self.store.data).add_routes(app)
         add_not_implemented(app)
 
 

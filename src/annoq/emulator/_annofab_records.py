@@ -29,8 +29,8 @@ class AnnofabError(Exception):
         self.message = message
 
     def body(self) -> dict[str, Any]:
-        """``{"errors": [{"error_code", "message"}]}``."""
-        return {"errors": [{"error_code": self.code, "message": self.message}]}
+        """``{"errors": [{"error_code", "message"}], "context": {}}``."""
+        return {"errors": [{"error_code": self.code, "message": self.message}], "context": {}}
 
 
 def format_jst(ms: int) -> str:
@@ -79,6 +79,9 @@ class AnnofabUser:
             "lang": "en-US",
             "keylayout": "ja-JP",
             "authority": "user",
+            "account_type": "annofab",
+            "updated_datetime": "2026-01-05T09:00:00.000+09:00",
+            "errors": [],
         }
 
 

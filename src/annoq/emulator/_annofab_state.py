@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
+from ._annofab_data import AnnofabData
 from ._annofab_records import ROLES, AnnofabUser, Operation, format_jst
 from ._annofab_store import AnnofabStore
 
@@ -43,6 +44,14 @@ class AnnofabState:
         self.user = store.add_user(user_id, password=password, pat=pat)
         self.project_id = project_id
         store.create_project(project_id, self.user.account_id)
+        store.data.default_project = project_id
+        store.data.default_user = self.user
+
+    @property
+    def data(self) -> AnnofabData:
+        """Input data, annotations, specs, comments, members, projects, jobs and exports:
+        seed helpers (``seed_input_data``, ``seed_annotation_specs``, ...) and state."""
+        return self.store.data
 
     @property
     def user_id(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 
+from ._annofab_data import AnnofabData
 from ._annofab_records import (
     OPERATE_STATUSES,
     PHASES,
@@ -228,6 +229,8 @@ class AnnofabStore:
         self._edited: Counter[str] = Counter()
         self._clock = 0
         self._search_cache: dict[tuple[str, tuple[tuple[str, str], ...], int], list[AfTask]] = {}
+        self.data = AnnofabData(self)
+        """Input data, annotations, specs, comments, members, projects, jobs, exports."""
 
     # ------------------------------------------------------------------ time, ids
 
