@@ -16,12 +16,12 @@ from typing import Any
 import cattrs
 from cattrs.gen import make_dict_structure_fn
 
+from .._convert import fromiso
 from ._models import AnnotationState, QueueItem
 
 __all__ = ["register_fast_item_hook"]
 
 _STATES: dict[str, AnnotationState] = {s.value: s for s in AnnotationState.__members__.values()}
-_fromiso = datetime.fromisoformat
 
 
 class _Unusual(Exception):
@@ -31,7 +31,7 @@ class _Unusual(Exception):
 def _dt(value: Any) -> datetime:
     if type(value) is not str:
         raise _Unusual
-    parsed = _fromiso(value)
+    parsed = fromiso(value)
     tz = parsed.tzinfo
     if tz is UTC:
         return parsed
