@@ -19,7 +19,7 @@ from cattrs.gen import make_dict_structure_fn
 from .._convert import fromiso
 from ._models import AnnotationState, QueueItem
 
-__all__ = ["register_fast_item_hook"]
+__all__ = ["FastItemHook", "fast_item", "register_fast_item_hook"]
 
 _STATES: dict[str, AnnotationState] = {s.value: s for s in AnnotationState.__members__.values()}
 
@@ -46,7 +46,8 @@ def _opt_s(value: Any) -> str | None:
     return value
 
 
-def _fast_item(data: Any) -> QueueItem:
+def fast_item(data: Any) -> QueueItem:
+    """The fast path alone: raises (``_Unusual``, ``KeyError``, ...) where it gives up."""
     if type(data) is not dict:
         raise _Unusual
     state = _STATES.get(data["annotation_state"])
@@ -100,14 +101,23 @@ def _fast_item(data: Any) -> QueueItem:
     )
 
 
+class FastItemHook:
+    """The structure hook ``register_fast_item_hook`` installs: fast path, then cattrs's."""
+
+    __slots__ = ("generated",)
+
+    def __init__(self, converter: cattrs.Converter) -> None:
+        self.generated: Callable[[Any, Any], QueueItem] = make_dict_structure_fn(
+            QueueItem, converter
+        )
+
+    def __call__(self, data: Any, cls: Any) -> QueueItem:
+        try:
+            return fast_item(data)
+        except (_Unusual, KeyError, TypeError, ValueError, OverflowError):
+            return self.generated(data, cls)
+
+
 def register_fast_item_hook(converter: cattrs.Converter) -> None:
     """Make ``converter`` structure ``QueueItem`` through the fast path."""
-    generated: Callable[[Any, Any], QueueItem] = make_dict_structure_fn(QueueItem, converter)
-
-    def hook(data: Any, cls: Any) -> QueueItem:
-        try:
-            return _fast_item(data)
-        except (_Unusual, KeyError, TypeError, ValueError, OverflowError):
-            return generated(data, cls)
-
-    converter.register_structure_hook(QueueItem, hook)
+    converter.register_structure_hook(QueueItem, FastItemHook(converter))
