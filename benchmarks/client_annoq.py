@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from _harness import Target
 
 from annoq import WeaveSession
-from annoq.weave._protocol import read_items
+from annoq.weave._protocol import read_items, read_items_cattrs
 
 MARK_ALL_CONCURRENCY = 32
 
@@ -47,5 +47,10 @@ async def mark_all(t: Target) -> int:
 
 
 def decode(raw: bytes) -> list[object]:
-    """cattrs structuring of one page into ``QueueItem`` objects."""
+    """One page into ``QueueItem`` objects as a walk does it (msgspec into attrs)."""
     return read_items(raw)  # type: ignore[return-value]
+
+
+def decode_cattrs(raw: bytes) -> list[object]:
+    """The same through the cattrs path (the reference, and the fallback)."""
+    return read_items_cattrs(raw)  # type: ignore[return-value]
