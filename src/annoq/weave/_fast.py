@@ -1,10 +1,11 @@
 """A hand-tuned cattrs structure hook for ``QueueItem``, the one class decoded per item.
 
-Streaming spends most of its client CPU turning JSON objects into ``QueueItem``s; the
-generated hook calls one Python function per field. This hook does the same checks
-inline and falls back to the generated hook for anything unusual (a wrong type, a
-missing field, an unknown state), which then gives the exact result or the error with
-its field path. ``tests/weave/test_fast_hook.py`` proves the two agree.
+Pages of a walk are decoded by msgspec (``_convert.make_list_reader``); this hook serves
+the cattrs path: single items, and pages msgspec hands back (an offset to move to UTC,
+a date-only timestamp). The generated hook calls one Python function per field; this
+one does the same checks inline and falls back to the generated hook for anything
+unusual (a wrong type, a missing field, an unknown state), which then gives the exact
+result or the error with its field path. ``tests/weave/test_fast_hook.py`` proves the two agree.
 """
 
 from __future__ import annotations
