@@ -47,5 +47,13 @@ async def mark_all(t: Target) -> int:
 
 
 def decode(raw: bytes) -> list[object]:
-    """cattrs structuring of one page into ``QueueItem`` objects."""
+    """One page into ``QueueItem`` objects as a walk does it (msgspec into attrs)."""
     return read_items(raw)  # type: ignore[return-value]
+
+
+def decode_cattrs(raw: bytes) -> list[object]:
+    """The same through the cattrs path (the reference, and the fallback)."""
+    # Imported here so that older annoq versions (without it) still run the other rows.
+    from annoq.weave._protocol import read_items_cattrs
+
+    return read_items_cattrs(raw)  # type: ignore[return-value]

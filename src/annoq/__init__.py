@@ -47,6 +47,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._public import relabel as _relabel
 from ._retry import RetryBudget, RetryPolicy
 from ._transport import RequestOptions, TransportStats
 from ._version import __version__
@@ -113,9 +114,6 @@ __all__ = [
     "__version__",
 ]
 
-# Show public names as ``annoq.X`` in reprs, tracebacks and docs.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("annoq."):
-        _obj.__module__ = "annoq"
-del _name, _obj
+# Show public names as ``annoq.X`` in reprs, tracebacks and docs (type hints still resolve).
+_relabel(globals(), __all__, module=__name__)
+del _relabel

@@ -12,17 +12,27 @@ The rules every backend shares live here once:
 A body that does not fit raises :class:`~annoq.ResponseDecodeError` naming the path of the
 offending field. Each backend makes its converter with :func:`make_converter`, once, at
 import; cattrs generates and caches the structuring code on first use.
+
+Pages of items, the one body decoded per item, take a faster road with the same result:
+:func:`make_list_reader` decodes the bytes straight into the attrs classes with msgspec
+(in C, no intermediate dicts) and hands any body msgspec refuses, or whose values the
+rules above would read differently, to the cattrs path, which then gives the exact
+result or the exact error.
 """
 
 from __future__ import annotations
 
 import enum
+import operator
+import re
+import types
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
+import msgspec
 import orjson
 from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.gen import make_dict_unstructure_fn
@@ -34,7 +44,9 @@ __all__ = [
     "OMIT_UNSET",
     "decode_json",
     "format_datetime",
+    "fromiso",
     "make_converter",
+    "make_list_reader",
     "parse_datetime",
     "structure",
     "structure_list",
@@ -46,6 +58,26 @@ OMIT_UNSET = "__annoq_omit_unset__"
 T = TypeVar("T")
 
 
+# Where msgspec's RFC 3339 reading and ``datetime.fromisoformat`` differ: msgspec rounds a
+# 7th fraction digit (Python truncates) and takes a lowercase ``t`` or ``z``.
+_RFC3339_FIRST = re.compile(r"\.\d{7}|[tz]")
+
+
+def fromiso(value: str) -> datetime:
+    """A timestamp read the way both decoding paths read it (may be naive).
+
+    Whatever msgspec accepts reads as msgspec reads it, so a page decoded by msgspec
+    equals the same page decoded by cattrs; anything else as ``datetime.fromisoformat``.
+    """
+    if _RFC3339_FIRST.search(value) is not None:
+        try:
+            parsed: datetime = msgspec.convert(value, datetime)
+            return parsed
+        except msgspec.ValidationError:
+            pass
+    return datetime.fromisoformat(value)
+
+
 def parse_datetime(value: object, *, to_utc: bool = True) -> datetime:
     """Parse an ISO 8601 / RFC 3339 timestamp into an aware datetime.
 
@@ -55,7 +87,7 @@ def parse_datetime(value: object, *, to_utc: bool = True) -> datetime:
     if not isinstance(value, str):
         raise TypeError(f"expected an ISO 8601 timestamp string, got {type(value).__name__}")
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = fromiso(value)
     except ValueError:
         raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
     if parsed.tzinfo is None:
@@ -208,3 +240,80 @@ def structure_list(
         for index, entry in enumerate(data):
             structure(converter, entry, cls, path=f"{path}[{index}]")
         raise  # pragma: no cover - the loop above always raises
+
+
+# orjson reads integers outside these bounds as floats, which the strict rules refuse.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _fields_of(cls: type, *kinds: type) -> tuple[str, ...]:
+    return tuple(
+        f.name for f in attrs.fields(cls) if f.type in kinds or f.type in [k | None for k in kinds]
+    )
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]] | None:
+    """``item -> (item.a, item.b, ...)``, or None for no names."""
+    if not names:
+        return None
+    if len(names) == 1:
+        one = operator.attrgetter(names[0])
+        return lambda item: (one(item),)
+    return operator.attrgetter(*names)
+
+
+def _check_fast_fit(cls: type) -> None:
+    allowed = {str, int, bool, datetime}
+    for f in attrs.fields(cls):
+        t = f.type
+        args = get_args(t)
+        plain = t in allowed or (isinstance(t, types.UnionType) and args[1:] == (type(None),))
+        plain = plain and (not args or args[0] in allowed)
+        enum_type = isinstance(t, type) and issubclass(t, enum.Enum)
+        if not (plain or enum_type or t == tuple[str, ...]) or f.validator or f.converter:
+            raise TypeError(f"{cls.__name__}.{f.name}: {t!r} has no fast decoding path")
+
+
+def make_list_reader(
+    field: str,
+    cls: type[T],
+    fallback: Callable[[bytes], list[T]],
+    *,
+    datetimes_to_utc: bool = True,
+) -> Callable[[bytes], list[T]]:
+    """A reader of ``{field: [cls, ...]}`` bodies, equal to ``fallback`` but faster.
+
+    ``fallback`` is the cattrs reader of the same body (made with the converter of the
+    same ``datetimes_to_utc``). ``cls`` must be a flat attrs class of strings, integers,
+    booleans, datetimes, enums and string tuples (optional or not), without validators
+    or converters; anything else raises ``TypeError`` here, at import.
+    """
+    _check_fast_fit(cls)
+    envelope = msgspec.defstruct(f"_{cls.__name__}List", [(field, list[cls])])  # type: ignore[valid-type]
+    decode = msgspec.json.Decoder(envelope).decode
+    take = operator.attrgetter(field)
+    dates = _getter(_fields_of(cls, datetime))
+    ints = _getter(_fields_of(cls, int))
+
+    def read_as_the_rules_do(items: list[Any]) -> bool:
+        for item in items:
+            if dates is not None:
+                for value in dates(item):
+                    if value is not None and (
+                        value.tzinfo is not UTC if datetimes_to_utc else value.tzinfo is None
+                    ):
+                        return False  # an offset to move to UTC, or a naive time
+            if ints is not None:
+                for value in ints(item):
+                    if value is not None and not _INT_MIN <= value <= _INT_MAX:
+                        return False
+        return True
+
+    def read(content: bytes) -> list[T]:
+        try:
+            items: list[T] = take(decode(content))
+        except Exception:  # any refusal (or msgspec's nesting limit): cattrs decides
+            return fallback(content)
+        return items if read_as_the_rules_do(items) else fallback(content)
+
+    return read

@@ -35,7 +35,14 @@ SCALE = [
     "scale.bulk.annoq.gen50",
     "scale.bulk.annoq.gen200",
 ]
-DECODE = ["decode.orjson", "decode.annoq", "decode.official", "decode.official_strict"]
+DECODE = [
+    "decode.orjson",
+    "decode.annoq",
+    "decode.annoq_cattrs",
+    "decode.official",
+    "decode.official_strict",
+]
+STARTUP = ["startup.floor", "startup.official", "startup.annoq"]
 TIMED = ("wall_s", "rate_per_s", "cpu_us_per_item", "peak_rss_mb", "base_rss_mb")
 
 
@@ -59,7 +66,7 @@ def test_quick_run_reports_every_row(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
 
     rows = report["rows"]
-    assert sorted(rows) == sorted(STREAM + BULK + SCALE + DECODE)
+    assert sorted(rows) == sorted(STREAM + BULK + SCALE + DECODE + STARTUP)
     official_available = _has_weave()
     for row_id, row in rows.items():
         if "official" in row_id and not official_available:
@@ -67,9 +74,10 @@ def test_quick_run_reports_every_row(tmp_path: Path) -> None:
             continue
         assert row["status"] == "ok", row
         assert row["n"] > 0
-        metrics = (
-            ("us_per_page", "us_per_item", "rate_per_s") if row["section"] == "decode" else TIMED
-        )
+        metrics = {
+            "decode": ("us_per_page", "us_per_item", "rate_per_s"),
+            "startup": ("import_s", "process_s"),
+        }.get(row["section"], TIMED)
         for metric in metrics:
             assert row[metric] > 0, (row_id, metric, row)
 
@@ -77,7 +85,7 @@ def test_quick_run_reports_every_row(tmp_path: Path) -> None:
     assert meta["cores"] >= 1
     assert meta["versions"]["annoq"]
     assert meta["versions"]["aiohttp"]
-    assert len(report["targets"]) == 8
+    assert len(report["targets"]) == 9
     for target in report["targets"]:
         if "official" in target["name"] and not official_available:
             assert target["status"] == "N/A"

@@ -71,23 +71,29 @@ async def test_pages_arrive_in_order_when_later_requests_finish_first():
 async def test_prefetch_keeps_at_most_depth_plus_one_requests_ahead():
     started: list[int] = []
     fetch = make_list_fetcher(list(range(100)), 10, started)
+    seen = []
     async with aclosing(walk_pages(fetch, prefetch=2)) as pages:
         async for index, _ in pages:
+            seen.append(index)
             # When page `index` is handed over, pages up to index+2 may have started
             # (index+1 and index+2 prefetched), never index+3.
             assert max(started) <= index + 2
             assert max(started) >= min(index + 2, 10)
+    assert seen == list(range(10))  # every page was handed over (and checked)
 
 
 async def test_prefetched_request_starts_before_a_consumer_that_never_awaits():
     """A consumer doing pure CPU work between items must not starve the prefetch."""
     started: list[int] = []
     fetch = make_list_fetcher(list(range(30)), 10, started)
+    seen = []
     async with aclosing(walk_pages(fetch, prefetch=1)) as pages:
         async for index, _ in pages:
+            seen.append(index)
             # No await in this body: the next page's request must already be running.
             if index < 2:
                 assert index + 1 in started
+    assert seen == [0, 1, 2]  # every page was handed over (and checked)
 
 
 async def test_leaving_the_walk_early_cancels_requests_in_flight():

@@ -1,5 +1,6 @@
 """Property: whatever mutations interleave with a stable walk, it never yields an item
-twice and never skips an item that matched the filter throughout."""
+twice, never skips an item that matched the filter throughout, and never yields one
+that did not match it at any point."""
 
 from __future__ import annotations
 
@@ -23,10 +24,21 @@ mutation = st.one_of(
 )
 
 
-async def scenario(n_items: int, page_size: int, prefetch: int, steps: list[list[tuple[str, int]]]):
+async def scenario(
+    n_items: int,
+    page_size: int,
+    prefetch: int,
+    steps: list[list[tuple[str, int]]],
+    done_before: list[int],
+):
     async with run_emulator(seed=n_items) as emu:
         qid = emu.weave.seed_queue(n_items)
-        at_start = set(emu.weave.item_ids(qid))
+        ids = emu.weave.item_ids(qid)
+        # Items another annotator completed before the walk: they never match the filter.
+        never_matched = {ids[i % len(ids)] for i in done_before} if ids else set()
+        for item_id in never_matched:
+            emu.weave.set_progress(qid, item_id, "completed", user_id="annotator-b")
+        at_start = set(ids) - never_matched
         changed: set[str] = set()
         yielded: list[str] = []
         async with WeaveSession(emu.api_key, base_url=emu.base_url, retry_policy=FAST_RETRIES) as w:
@@ -52,7 +64,7 @@ async def scenario(n_items: int, page_size: int, prefetch: int, steps: list[list
                             state = "in_progress" if kind == "mine" else "completed"
                             emu.weave.set_progress(qid, target, state, user_id=user)
                             changed.add(target)
-        return at_start, changed, yielded
+        return at_start, changed, yielded, never_matched
 
 
 async def _enumerate(walk):
@@ -68,11 +80,23 @@ async def _enumerate(walk):
     page_size=st.integers(1, 13),
     prefetch=st.integers(0, 3),
     steps=st.lists(st.lists(mutation, max_size=3), max_size=8),
+    done_before=st.lists(st.integers(0, 60), max_size=10),
 )
-def test_stable_walk_never_repeats_and_never_skips_an_item_that_matched_throughout(
-    n_items, page_size, prefetch, steps
+def test_stable_walk_never_repeats_never_skips_and_never_yields_a_non_matching_item(
+    n_items, page_size, prefetch, steps, done_before
 ):
-    at_start, changed, yielded = asyncio.run(scenario(n_items, page_size, prefetch, steps))
+    at_start, changed, yielded, never_matched = asyncio.run(
+        scenario(n_items, page_size, prefetch, steps, done_before)
+    )
     counts = Counter(yielded)
     assert not counts or max(counts.values()) == 1
     assert (at_start - changed) <= set(yielded)
+    # The state filter holds: nothing completed before the walk began is yielded.
+    assert not (never_matched & set(yielded))
+
+
+def test_the_filter_check_above_has_items_to_exclude():
+    _, _, yielded, never_matched = asyncio.run(scenario(12, 5, 1, [], [0, 3, 7]))
+    assert len(never_matched) == 3
+    assert len(yielded) == 9
+    assert not (never_matched & set(yielded))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from annoq import ResponseDecodeError
 from annoq._convert import make_converter, structure
 from annoq.weave import QueueItem
+from annoq.weave._fast import FastItemHook, fast_item
 from annoq.weave._protocol import converter as fast_converter
 
 from ..core._strategies import damaged_items, queue_items
@@ -29,10 +30,10 @@ def both(data: Any) -> tuple[Any, Any]:
     return results[0], results[1]
 
 
-def test_the_fast_hook_is_registered():
-    assert fast_converter.get_structure_hook(
-        QueueItem
-    ) is not generated_converter.get_structure_hook(QueueItem)
+def test_the_fast_hook_is_the_one_registered_for_queue_items():
+    hook = fast_converter.get_structure_hook(QueueItem)
+    assert isinstance(hook, FastItemHook)
+    assert hook(VALID, QueueItem) == fast_item(VALID)
 
 
 @settings(max_examples=300)
@@ -41,6 +42,13 @@ def test_valid_items_decode_identically(data):
     fast, generated = both(data)
     assert isinstance(fast, QueueItem)
     assert fast == generated
+
+
+@settings(max_examples=300)
+@given(queue_items())
+def test_the_fast_path_itself_decodes_every_valid_item_in_a_known_state(data):
+    # Called directly: a fast path that always gave up would pass the tests above.
+    assert fast_item(data) == structure(generated_converter, data, QueueItem)
 
 
 @settings(max_examples=500)

@@ -12,6 +12,7 @@ Walks and bulk operations run on annoq's shared engines (prefetching walker, bou
 bulk runner, retrying transport); only the Annofab adapter lives here.
 """
 
+from .._public import relabel as _relabel
 from ._auth import LoginAuth, PatAuth
 from ._models import (
     Account,
@@ -135,9 +136,7 @@ __all__ = [
     "TaskWalk",
 ]
 
-# Show public names as ``annoq.annofab.X`` in reprs, tracebacks and docs.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("annoq.annofab."):
-        _obj.__module__ = __name__
-del _name, _obj
+# Show public names as ``annoq.annofab.X`` in reprs, tracebacks and docs (type hints
+# still resolve).
+_relabel(globals(), __all__, module=__name__)
+del _relabel

@@ -50,6 +50,7 @@ Feedback (the annotations themselves) and AnnotationSpec objects are served too
     emu.feedback.merge()                                      # a background merge, now
 """
 
+from .._public import relabel as _relabel
 from ._actor import Actor, ActorAction
 from ._annofab_app import ANNOFAB_ROUTE_NAMES
 from ._annofab_records import AnnofabError, AnnofabUser
@@ -101,26 +102,6 @@ __all__ = [
     "serve",
 ]
 
-for _obj in (
-    Actor,
-    ActorAction,
-    AnnofabError,
-    AnnofabState,
-    AnnofabUser,
-    Emulator,
-    EmulatorError,
-    FaultInjector,
-    FaultKind,
-    FaultRule,
-    FeedbackState,
-    StateChange,
-    User,
-    WeaveOptions,
-    WeaveState,
-    build_app,
-    emulator_of,
-    run_emulator,
-    serve,
-):
-    setattr(_obj, "__module__", __name__)  # noqa: B010 - show annoq.emulator.X in reprs
-del _obj
+# Show public names as ``annoq.emulator.X`` in reprs (type hints still resolve).
+_relabel(globals(), __all__, module=__name__)
+del _relabel

@@ -1,10 +1,11 @@
 """A hand-tuned cattrs structure hook for ``QueueItem``, the one class decoded per item.
 
-Streaming spends most of its client CPU turning JSON objects into ``QueueItem``s; the
-generated hook calls one Python function per field. This hook does the same checks
-inline and falls back to the generated hook for anything unusual (a wrong type, a
-missing field, an unknown state), which then gives the exact result or the error with
-its field path. ``tests/weave/test_fast_hook.py`` proves the two agree.
+Pages of a walk are decoded by msgspec (``_convert.make_list_reader``); this hook serves
+the cattrs path: single items, and pages msgspec hands back (an offset to move to UTC,
+a date-only timestamp). The generated hook calls one Python function per field; this
+one does the same checks inline and falls back to the generated hook for anything
+unusual (a wrong type, a missing field, an unknown state), which then gives the exact
+result or the error with its field path. ``tests/weave/test_fast_hook.py`` proves the two agree.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from typing import Any
 import cattrs
 from cattrs.gen import make_dict_structure_fn
 
+from .._convert import fromiso
 from ._models import AnnotationState, QueueItem
 
-__all__ = ["register_fast_item_hook"]
+__all__ = ["FastItemHook", "fast_item", "register_fast_item_hook"]
 
 _STATES: dict[str, AnnotationState] = {s.value: s for s in AnnotationState.__members__.values()}
-_fromiso = datetime.fromisoformat
 
 
 class _Unusual(Exception):
@@ -31,7 +32,7 @@ class _Unusual(Exception):
 def _dt(value: Any) -> datetime:
     if type(value) is not str:
         raise _Unusual
-    parsed = _fromiso(value)
+    parsed = fromiso(value)
     tz = parsed.tzinfo
     if tz is UTC:
         return parsed
@@ -46,7 +47,8 @@ def _opt_s(value: Any) -> str | None:
     return value
 
 
-def _fast_item(data: Any) -> QueueItem:
+def fast_item(data: Any) -> QueueItem:
+    """The fast path alone: raises (``_Unusual``, ``KeyError``, ...) where it gives up."""
     if type(data) is not dict:
         raise _Unusual
     state = _STATES.get(data["annotation_state"])
@@ -100,14 +102,23 @@ def _fast_item(data: Any) -> QueueItem:
     )
 
 
+class FastItemHook:
+    """The structure hook ``register_fast_item_hook`` installs: fast path, then cattrs's."""
+
+    __slots__ = ("generated",)
+
+    def __init__(self, converter: cattrs.Converter) -> None:
+        self.generated: Callable[[Any, Any], QueueItem] = make_dict_structure_fn(
+            QueueItem, converter
+        )
+
+    def __call__(self, data: Any, cls: Any) -> QueueItem:
+        try:
+            return fast_item(data)
+        except (_Unusual, KeyError, TypeError, ValueError, OverflowError):
+            return self.generated(data, cls)
+
+
 def register_fast_item_hook(converter: cattrs.Converter) -> None:
     """Make ``converter`` structure ``QueueItem`` through the fast path."""
-    generated: Callable[[Any, Any], QueueItem] = make_dict_structure_fn(QueueItem, converter)
-
-    def hook(data: Any, cls: Any) -> QueueItem:
-        try:
-            return _fast_item(data)
-        except (_Unusual, KeyError, TypeError, ValueError, OverflowError):
-            return generated(data, cls)
-
-    converter.register_structure_hook(QueueItem, hook)
+    converter.register_structure_hook(QueueItem, FastItemHook(converter))
