@@ -37,7 +37,7 @@ from ..annofab import (
 )
 from ..annofab._protocol import format_lock
 from ._errors import EXIT_AUTH, EXIT_OK, CliError
-from ._io import FORMATS, json_line, output_to
+from ._io import FORMATS, json_line, output_to, read_checked_lines
 from ._options import common_options, count, json_option, positive, seconds
 from ._render import Output, Stopwatch, is_terminal, number, rate
 from ._run import CountingFeed, Hooks, finish_bulk_command, run_bulk_command
@@ -393,32 +393,13 @@ def read_task_inputs(
     there. A line that gives no phase takes ``phase`` / ``phase_stage`` when given, else
     stays a bare id.
     """
-    name = "<stdin>" if source == "-" else source
-    inputs: list[str | TaskRef] = []
-    first_bad: str | None = None
-    bad = 0
-    try:
-        with contextlib.ExitStack() as stack:
-            lines = stdin if source == "-" else stack.enter_context(open(source, encoding="utf-8"))
-            for number, line in enumerate(lines, 1):
-                parsed, problem = _task_line(line, phase, phase_stage)
-                if problem is not None:
-                    bad += 1
-                    first_bad = first_bad or f"line {number} {problem}"
-                elif parsed is not None:
-                    inputs.append(parsed)
-    except UnicodeDecodeError:
-        raise CliError(f"{name}: not UTF-8 text") from None
-    except OSError as error:
-        raise CliError(f"cannot read {name}: {error.strerror or error}") from None
-    if first_bad is not None:
-        more = f" (and {bad - 1} more bad lines)" if bad > 1 else ""
-        raise CliError(
-            f"{name}: {first_bad}{more}; each line must be a task id or a JSON object with "
-            'a "task_id" or "id" (and optionally "phase", "phase_stage", '
-            '"number_of_rejections"); nothing was sent'
-        )
-    return inputs
+    return read_checked_lines(
+        source,
+        stdin,
+        lambda line: _task_line(line, phase, phase_stage),
+        expected='each line must be a task id or a JSON object with a "task_id" or "id" '
+        '(and optionally "phase", "phase_stage", "number_of_rejections"); nothing was sent',
+    )
 
 
 def _task_line(

@@ -9,10 +9,10 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Protocol, TextIO
+from typing import Any, Final, Protocol, TextIO, TypeVar
 
 import attrs
 import orjson
@@ -25,6 +25,8 @@ from ._errors import CliError
 ITEM_FIELDS: Final = tuple(field.name for field in attrs.fields(QueueItem))
 """The columns of ``annoq items --format csv``, in order."""
 FORMATS: Final = ("jsonl", "csv")
+
+T = TypeVar("T")
 
 _NOT_IN_PLAIN_IDS: Final = frozenset('{}[]",')
 
@@ -40,31 +42,50 @@ def read_ids(source: str, stdin: TextIO) -> list[str]:
     checked before anything is sent, so a bad line never leaves a job half done; the
     first bad line is reported with its number, and how many more there are.
     """
+    return read_checked_lines(
+        source,
+        stdin,
+        _parse_id_line,
+        expected='each line must be an item id or a JSON object with an "id" (nothing was sent)',
+    )
+
+
+def read_checked_lines(
+    source: str,
+    stdin: TextIO,
+    parse: Callable[[str], tuple[T | None, str | None]],
+    *,
+    expected: str,
+) -> list[T]:
+    """Every line of ``source`` (a path, or ``-`` for ``stdin``) through ``parse``.
+
+    ``parse`` answers ``(value, None)``, ``(None, None)`` for a line to pass over, or
+    ``(None, problem)``. The whole input is read before anything is sent; any bad line
+    raises :class:`CliError` naming the first one by number, how many more there are,
+    and ``expected`` (what a line must look like).
+    """
     name = "<stdin>" if source == "-" else source
-    ids: list[str] = []
+    values: list[T] = []
     first_bad: str | None = None
     bad = 0
     try:
         with contextlib.ExitStack() as stack:
             lines = stdin if source == "-" else stack.enter_context(open(source, encoding="utf-8"))
             for number, line in enumerate(lines, 1):
-                item_id, problem = _parse_id_line(line)
+                value, problem = parse(line)
                 if problem is not None:
                     bad += 1
                     first_bad = first_bad or f"line {number} {problem}"
-                elif item_id is not None:
-                    ids.append(item_id)
+                elif value is not None:
+                    values.append(value)
     except UnicodeDecodeError:
         raise CliError(f"{name}: not UTF-8 text") from None
     except OSError as error:
         raise CliError(f"cannot read {name}: {error.strerror or error}") from None
     if first_bad is not None:
         more = f" (and {bad - 1} more bad lines)" if bad > 1 else ""
-        raise CliError(
-            f"{name}: {first_bad}{more}; each line must be an item id or a JSON object "
-            'with an "id" (nothing was sent)'
-        )
-    return ids
+        raise CliError(f"{name}: {first_bad}{more}; {expected}")
+    return values
 
 
 def _parse_id_line(line: str) -> tuple[str | None, str | None]:
