@@ -4,6 +4,7 @@ Everything annoq raises derives from :class:`AnnoqError`::
 
     AnnoqError
     ├── InvalidArgumentError        a call's arguments are wrong; raised before any request
+    │   └── PhaseRequiredError          Annofab: a bare task id where the phase is needed
     ├── BulkError                   a bulk run stopped early; ``result`` has what was done
     │   ├── BulkAbortedError            fail_fast: stopped at the first failure
     │   └── BulkInputError              the input (or the walk feeding it) raised
@@ -24,7 +25,10 @@ Everything annoq raises derives from :class:`AnnoqError`::
     │   └── ServerError                 5xx
     ├── TransportError              no usable response: connection refused, reset, dropped
     │   └── TimeoutError                a time limit ran out (also a builtin TimeoutError)
-    └── ResponseDecodeError         a response that is not what the API promises
+    ├── ResponseDecodeError         a response that is not what the API promises
+    ├── PaginationError             the server's pages make no progress
+    ├── OverLimitError              Annofab: a task search past the 10,000 results it pages
+    └── TaskStateError              Annofab: the task's state does not allow the operation
 
 No exception's message or ``repr`` contains credentials: URLs are reported without user
 info, and request headers are never stored.
