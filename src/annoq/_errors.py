@@ -44,6 +44,8 @@ from typing import Any, NamedTuple
 
 from yarl import URL
 
+from . import _config
+
 __all__ = [
     "APIError",
     "AnnoqError",
@@ -327,7 +329,7 @@ def text_reason(body: Any) -> str:
         found = _HTML_TITLE.search(text)
         text = html.unescape(found.group(1) if found else _HTML_TAG.sub(" ", text))
         text = " ".join(text.split())
-    return text[:200]
+    return text[: _config.ERROR_REASON_CHARS]
 
 
 def classify_plain(status: int, body: Any) -> Classified:

@@ -552,7 +552,7 @@ def _parse_error_body(content: bytes) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
-        return content.decode("utf-8", "replace")[:500]
+        return content.decode("utf-8", "replace")[: _config.ERROR_TEXT_CHARS]
 
 
 async def aiter_lines(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _config
 from .._errors import (
     APIError,
     Classified,
@@ -28,7 +29,6 @@ _TRANSITION_MARKERS = (
     "invalid annotation state",
 )
 _NOT_IN_QUEUE_MARKER = "not found in queue"
-_DETAIL_ENTRIES_SHOWN = 5
 
 
 def classify(status: int, body: Any) -> Classified:
@@ -60,7 +60,7 @@ def _read(body: Any) -> tuple[str, str | None]:
             return detail, None
         if isinstance(detail, list) and detail:
             parts = []
-            for entry in detail[:_DETAIL_ENTRIES_SHOWN]:
+            for entry in detail[: _config.ERROR_DETAIL_ENTRIES]:
                 if isinstance(entry, Mapping):
                     loc = ".".join(str(p) for p in entry.get("loc", []) or [])
                     msg = str(entry.get("msg", ""))
