@@ -2,11 +2,20 @@
 pyproject.toml) put on the tests that take seconds, so ``pytest -m "not slow"`` runs the
 fast suite in about a minute. CI runs everything. The list is by test function (all its
 parameters), measured with ``pytest --durations=40``; a test taking over ~1.5 s belongs
-here."""
+here.
+
+The ``http`` and ``weave`` fixtures (a mocked HTTP layer and a WeaveSession pointed at
+it) were two identical conftests of tests/core and tests/weave; a directory with its own
+``weave`` fixture (tests/integration: the emulator) overrides this one."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+
 import pytest
+
+from annoq import WeaveSession
+from tests.core._support import API_KEY, BASE, FAST_RETRY, MockHTTP
 
 #: ``module path::test function`` of the slow tests.
 SLOW_TESTS = frozenset(
@@ -49,3 +58,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
         elif f"{path}::{function}" in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def http() -> Iterator[MockHTTP]:
+    """Every aiohttp request goes to this mock; an unregistered URL is refused."""
+    with MockHTTP() as mock:
+        yield mock
+
+
+@pytest.fixture
+async def weave() -> AsyncIterator[WeaveSession]:
+    async with WeaveSession(API_KEY, base_url=BASE, retry_policy=FAST_RETRY) as session:
+        yield session
