@@ -141,7 +141,9 @@ def make_options(
                     f"got {timeout!r}"
                 )
             timeout = Timeout(
-                total=float(timeout), connect=min(float(timeout), 10.0), read=float(timeout)
+                total=float(timeout),
+                connect=min(float(timeout), _config.TIMEOUT_CONNECT),
+                read=float(timeout),
             )
         options = attrs.evolve(options, timeout=timeout)
     if retry_policy is not None:

@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from . import _config
+
 __all__ = ["Coalescer"]
 
 K = TypeVar("K")
@@ -32,7 +34,7 @@ class Coalescer(Generic[K, R]):
         send: Callable[[list[K]], Awaitable[Sequence[R | BaseException]]],
         *,
         max_batch: int,
-        max_in_flight: int = 2,
+        max_in_flight: int = _config.COALESCE_MAX_IN_FLIGHT,
     ) -> None:
         if max_batch < 1 or max_in_flight < 1:
             raise ValueError("max_batch and max_in_flight must be >= 1")

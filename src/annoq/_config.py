@@ -17,9 +17,11 @@ __all__ = [
     "ANNOFAB_BULK_CONCURRENCY",
     "ANNOFAB_IDS_PER_REQUEST",
     "ANNOFAB_MAX_PAGE_SIZE",
+    "ANNOFAB_MAX_TASK_STEPS",
     "ANNOFAB_PUT_BACK_TIMEOUT",
     "ANNOFAB_RESULT_CAP",
     "ANNOTATION_BATCH_BYTES",
+    "COALESCE_MAX_IN_FLIGHT",
     "DEFAULT_ANNOFAB_ENDPOINT",
     "DEFAULT_ANNOTATION_BATCH_ITEMS",
     "DEFAULT_BULK_CONCURRENCY",
@@ -34,7 +36,13 @@ __all__ = [
     "DEFAULT_PREFETCH",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WEAVE_BASE_URL",
+    "ERROR_DETAIL_ENTRIES",
+    "ERROR_REASON_CHARS",
+    "ERROR_TEXT_CHARS",
     "MAX_PREFETCH",
+    "TIMEOUT_CONNECT",
+    "TIMEOUT_READ",
+    "TIMEOUT_TOTAL",
     "USER_AGENT",
     "Timeout",
 ]
@@ -109,6 +117,23 @@ ANNOFAB_BULK_CONCURRENCY = 4
 #: tasks it had started back to ``break`` before giving up on them.
 ANNOFAB_PUT_BACK_TIMEOUT = 10.0
 
+#: Steps one Annofab task may take before the driver stops (a take-over, a start and the
+#: operation, each possibly re-decided after a conflict): far above what any task needs.
+ANNOFAB_MAX_TASK_STEPS = 12
+#: Batches a coalescer (annotation reads and writes) keeps on the way at once.
+COALESCE_MAX_IN_FLIGHT = 2
+#: Default time limits of one request, in seconds (see :class:`Timeout`); a bare number
+#: given as ``timeout`` is the total, with the connect limit capped at TIMEOUT_CONNECT.
+TIMEOUT_TOTAL = 60.0
+TIMEOUT_CONNECT = 10.0
+TIMEOUT_READ = 30.0
+#: An error's message (its ``reason``) read from a text body keeps this many characters;
+#: a text (not JSON) error body is kept as ``body`` up to ERROR_TEXT_CHARS.
+ERROR_REASON_CHARS = 200
+ERROR_TEXT_CHARS = 500
+#: Entries of a 422 ``detail`` list summed up in the message.
+ERROR_DETAIL_ENTRIES = 5
+
 USER_AGENT = f"annoq/{__version__}"
 
 
@@ -141,9 +166,11 @@ class Timeout:
         10.0
     """
 
-    total: float | None = attrs.field(default=60.0, validator=lambda s, a, v: _limit(a, v))
-    connect: float | None = attrs.field(default=10.0, validator=lambda s, a, v: _limit(a, v))
-    read: float | None = attrs.field(default=30.0, validator=lambda s, a, v: _limit(a, v))
+    total: float | None = attrs.field(default=TIMEOUT_TOTAL, validator=lambda s, a, v: _limit(a, v))
+    connect: float | None = attrs.field(
+        default=TIMEOUT_CONNECT, validator=lambda s, a, v: _limit(a, v)
+    )
+    read: float | None = attrs.field(default=TIMEOUT_READ, validator=lambda s, a, v: _limit(a, v))
 
 
 DEFAULT_TIMEOUT = Timeout()

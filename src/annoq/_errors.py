@@ -4,6 +4,7 @@ Everything annoq raises derives from :class:`AnnoqError`::
 
     AnnoqError
     ├── InvalidArgumentError        a call's arguments are wrong; raised before any request
+    │   └── PhaseRequiredError          Annofab: a bare task id where the phase is needed
     ├── BulkError                   a bulk run stopped early; ``result`` has what was done
     │   ├── BulkAbortedError            fail_fast: stopped at the first failure
     │   └── BulkInputError              the input (or the walk feeding it) raised
@@ -24,7 +25,10 @@ Everything annoq raises derives from :class:`AnnoqError`::
     │   └── ServerError                 5xx
     ├── TransportError              no usable response: connection refused, reset, dropped
     │   └── TimeoutError                a time limit ran out (also a builtin TimeoutError)
-    └── ResponseDecodeError         a response that is not what the API promises
+    ├── ResponseDecodeError         a response that is not what the API promises
+    ├── PaginationError             the server's pages make no progress
+    ├── OverLimitError              Annofab: a task search past the 10,000 results it pages
+    └── TaskStateError              Annofab: the task's state does not allow the operation
 
 No exception's message or ``repr`` contains credentials: URLs are reported without user
 info, and request headers are never stored.
@@ -35,16 +39,20 @@ from __future__ import annotations
 import builtins
 import html
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from yarl import URL
+
+from . import _config
 
 __all__ = [
     "APIError",
     "AnnoqError",
     "AuthenticationError",
     "BadRequestError",
+    "Classified",
+    "Classify",
     "ConfigurationError",
     "ConflictError",
     "InsecureTransportError",
@@ -61,8 +69,11 @@ __all__ = [
     "TimeoutError",
     "TransportError",
     "ValidationError",
+    "classify_plain",
     "error_from_response",
     "redact_url",
+    "status_class",
+    "text_reason",
 ]
 
 
@@ -276,62 +287,54 @@ _STATUS_CLASSES: dict[int, type[APIError]] = {
     429: RateLimitError,
 }
 
-# Weave's wording for refused transitions (rules 1, 3 and 4 of "Progress updates" in
-# docs/semantics/weave.md) and for an item id that is not in the queue (rule 5). Older
-# servers send no error_type, so the reason text is what distinguishes them.
-_TRANSITION_MARKERS = (
-    "invalid state transition",
-    "cannot transition to",
-    "invalid annotation state",
-)
-_NOT_IN_QUEUE_MARKER = "not found in queue"
+
+def status_class(status: int) -> type[APIError]:
+    """The class an error status maps to when the backend knows nothing finer.
+
+    >>> status_class(404).__name__, status_class(503).__name__
+    ('NotFoundError', 'ServerError')
+    """
+    return _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else APIError)
 
 
-def _read_reason(body: Any, fallback: str) -> tuple[str, str | None]:
-    """The message and error code of an error body, in any shape annoq's backends use."""
-    if isinstance(body, Mapping):
-        reason = body.get("reason")
-        error_type = body.get("error_type")
-        if isinstance(reason, str):
-            return reason, error_type if isinstance(error_type, str) else None
-        detail = body.get("detail")
-        if isinstance(detail, str):
-            return detail, None
-        if isinstance(detail, list) and detail:
-            parts = []
-            for entry in detail[:5]:
-                if isinstance(entry, Mapping):
-                    loc = ".".join(str(p) for p in entry.get("loc", []) or [])
-                    parts.append(
-                        f"{loc}: {entry.get('msg', '')}" if loc else str(entry.get("msg", ""))
-                    )
-            if parts:
-                return "; ".join(parts), None
-        errors = body.get("errors")  # Annofab: {"errors": [{"error_code", "message"}]}
-        if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
-            first = errors[0]
-            code = first.get("error_code")
-            return str(first.get("message", fallback)), code if isinstance(code, str) else None
-    if isinstance(body, str):
-        text = _readable_text(body)
-        if text:
-            return text, None
-    return fallback, None
+class Classified(NamedTuple):
+    """What a backend reads from an error body: the server's message (empty: none),
+    its error code, and a finer class than the status gives (``None``: the status's)."""
+
+    reason: str
+    error_type: str | None = None
+    cls: type[APIError] | None = None
+
+
+#: A backend's reading of an error response: ``classify(status, body) -> Classified``,
+#: a pure function of the status and the parsed body (JSON, or the text when not JSON).
+Classify = Callable[[int, Any], Classified]
 
 
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"<[^>]*>")
 
 
-def _readable_text(body: str) -> str:
-    """A text body as a one-line message; an HTML error page (a proxy's, a load
-    balancer's) reduced to its title, or to its text without markup."""
+def text_reason(body: Any) -> str:
+    """A text body as a one-line message ("" for anything else); an HTML error page (a
+    proxy's, a load balancer's) reduced to its title, or to its text without markup.
+
+    >>> text_reason("<html><title>502 Bad Gateway</title></html>")
+    '502 Bad Gateway'
+    """
+    if not isinstance(body, str):
+        return ""
     text = body.strip()
     if text.startswith("<"):
         found = _HTML_TITLE.search(text)
         text = html.unescape(found.group(1) if found else _HTML_TAG.sub(" ", text))
         text = " ".join(text.split())
-    return text[:200]
+    return text[: _config.ERROR_REASON_CHARS]
+
+
+def classify_plain(status: int, body: Any) -> Classified:
+    """The reading that knows no backend: a text body's message, the status's class."""
+    return Classified(text_reason(body))
 
 
 def error_from_response(
@@ -342,24 +345,21 @@ def error_from_response(
     url: str = "",
     retry_after: float | None = None,
     phrase: str = "",
+    classify: Classify = classify_plain,
 ) -> APIError:
     """Build the exception for an error response: one place maps status to class.
 
-    >>> err = error_from_response(404, {"reason": "Queue q not found"})
+    ``classify`` is the backend's reading of the body (see :data:`Classify`); without a
+    message from it, the status phrase is the reason.
+
+    >>> err = error_from_response(404, "Queue q not found")
     >>> type(err).__name__, err.reason
     ('NotFoundError', 'Queue q not found')
     """
-    reason, error_type = _read_reason(body, phrase or f"HTTP {status}")
-    cls: type[APIError] = _STATUS_CLASSES.get(status) or (
-        ServerError if status >= 500 else APIError
-    )
-    if status == 400:
-        lowered = reason.lower()
-        if any(marker in lowered for marker in _TRANSITION_MARKERS):
-            cls = InvalidTransitionError
-        elif _NOT_IN_QUEUE_MARKER in lowered:
-            cls = ItemNotInQueueError
-    error = cls(status, reason, error_type=error_type, method=method, url=url, body=body)
+    found = classify(status, body)
+    reason = found.reason or phrase or f"HTTP {status}"
+    cls = found.cls or status_class(status)
+    error = cls(status, reason, error_type=found.error_type, method=method, url=url, body=body)
     if isinstance(error, RateLimitError):
         error.retry_after = retry_after
     return error

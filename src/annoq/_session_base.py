@@ -18,7 +18,7 @@ from yarl import URL
 from . import _config
 from ._args import make_options, require_count
 from ._config import Timeout
-from ._errors import InvalidArgumentError
+from ._errors import Classify, InvalidArgumentError, classify_plain
 from ._retry import RetryBudget, RetryPolicy
 from ._transport import Auth, Request, RequestOptions, Response, Transport, TransportStats
 
@@ -89,6 +89,7 @@ class SessionBase:
         connection_limit: int,
         user_agent: str | None,
         max_response_bytes: int = _config.DEFAULT_MAX_RESPONSE_BYTES,
+        classify: Classify = classify_plain,
     ) -> None:
         require_count(connection_limit, "connection_limit", minimum=1)
         require_count(max_response_bytes, "max_response_bytes", minimum=1)
@@ -113,6 +114,7 @@ class SessionBase:
         self._transport = Transport(
             url, auth, session=session, connection_limit=connection_limit,
             user_agent=user_agent, budget=budget, max_response_bytes=max_response_bytes,
+            classify=classify,
         )  # fmt: skip
         self._options = make_options(RequestOptions(), timeout, max_retries, retry_policy)
 

@@ -29,11 +29,13 @@ from ._config import Timeout
 from ._errors import (
     AnnoqError,
     APIError,
+    Classify,
     InsecureTransportError,
     InvalidArgumentError,
     ResponseDecodeError,
     TimeoutError,
     TransportError,
+    classify_plain,
     error_from_response,
     redact_url,
 )
@@ -216,7 +218,8 @@ class Transport:
     """Sends requests for one backend session over a shared aiohttp session.
 
     It owns the aiohttp session it creates and closes it in :meth:`aclose`; a session
-    passed in is used as is and never closed.
+    passed in is used as is and never closed. ``classify`` is the backend's reading of
+    error bodies (:data:`annoq._errors.Classify`); the transport knows no backend.
     """
 
     def __init__(
@@ -229,8 +232,10 @@ class Transport:
         user_agent: str | None = None,
         budget: RetryBudget | None = None,
         max_response_bytes: int = _config.DEFAULT_MAX_RESPONSE_BYTES,
+        classify: Classify = classify_plain,
     ) -> None:
         self.base_url = base_url
+        self.classify = classify  # the backend's reading of error bodies
         self.max_response_bytes = max_response_bytes
         self.auth = auth
         self._base = str(base_url).rstrip("/")
@@ -371,6 +376,7 @@ class Transport:
                         url=url,
                         retry_after=retry_after,
                         phrase=response.reason or "",
+                        classify=self.classify,
                     )
                     error.attempts = sends
                 except (builtins.TimeoutError, aiohttp.ClientError) as exc:
@@ -546,7 +552,7 @@ def _parse_error_body(content: bytes) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
-        return content.decode("utf-8", "replace")[:500]
+        return content.decode("utf-8", "replace")[: _config.ERROR_TEXT_CHARS]
 
 
 async def aiter_lines(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,9 @@ from annoq import (
     ValidationError,
     WeaveSession,
 )
-from annoq._errors import error_from_response, redact_url
+from annoq._errors import error_from_response as _error_from_response
+from annoq._errors import redact_url
+from annoq.weave._errors import classify as weave_classify
 from tests.core._support import (
     API_KEY,
     PROJECT,
@@ -34,6 +37,13 @@ from tests.core._support import (
 )
 
 QID = "q-1"
+
+
+def error_from_response(status: int, body: object, **kwargs: Any) -> APIError:
+    """The error built with Weave's reading of the body, as WeaveSession's transport does."""
+    return _error_from_response(status, body, classify=weave_classify, **kwargs)
+
+
 PROGRESS = f"/annotation_queues/{QID}/items/i-1/progress"
 
 # -- one factory maps status to class -------------------------------------------------------
@@ -404,3 +414,14 @@ def test_every_exception_class_is_exported_and_rooted_at_annoq_error() -> None:
     assert issubclass(annoq.TimeoutError, TimeoutError)
     assert issubclass(annoq.TimeoutError, annoq.TransportError)
     assert issubclass(annoq.InvalidArgumentError, ValueError)
+
+
+def test_the_core_reading_knows_no_backend() -> None:
+    # Without a backend's classify, only a text body is read; the status gives the class.
+    weave_body = {"reason": "Invalid state transition from 'completed' to 'skipped'"}
+    error = _error_from_response(400, weave_body, phrase="Bad Request")
+    assert type(error) is BadRequestError
+    assert error.reason == "Bad Request"
+    annofab_body = {"errors": [{"error_code": "NOT_FOUND", "message": "gone"}]}
+    assert _error_from_response(404, annofab_body).reason == "HTTP 404"
+    assert _error_from_response(404, "no such queue").reason == "no such queue"

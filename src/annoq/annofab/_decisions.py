@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import attrs
 
+from .. import _config
 from ._models import (
     PHASE_ORDER,
     OperateAction,
@@ -42,10 +43,9 @@ __all__ = [
     "reached",
 ]
 
-#: Steps one task may take before the driver stops (a take-over, a start and the
-#: operation, each possibly re-decided after a conflict): a guard against a server that
-#: never settles, far above what any task needs.
-MAX_STEPS = 12
+#: Steps one task may take before the driver stops: a guard against a server that never
+#: settles (the number lives in annoq._config).
+MAX_STEPS = _config.ANNOFAB_MAX_TASK_STEPS
 
 #: The failure code of a task that left the phase (or stage) it was chosen in.
 MOVED = "phase_changed"

@@ -9,8 +9,8 @@ coroutines do I/O, through the session's transport (auth, refresh, retries, time
 
     >>> op = Operation("getTask", "GET", "/projects/{project_id}/tasks/{task_id}",
     ...                path_params=("project_id", "task_id"))
-    >>> build_request(op, ("prj 1", "t/1")).path
-    '/api/v1/projects/prj%201/tasks/t%2F1'
+    >>> build_request(op, ("prj 1", "t 1")).path
+    '/api/v1/projects/prj%201/tasks/t%201'
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from . import _protocol as proto
 from . import _protocol_data as pdata
 from ._api import AnnofabApi, AnnofabApiV2
 from ._auth import AnnofabAuth, LoginAuth, MfaCode, resolve_annofab_auth, resolve_endpoint
+from ._errors import classify
 from ._models import Account
 from ._models_data import Organization, Page, ProjectInfo
 from ._project import Project
@@ -99,7 +100,7 @@ class AnnofabSession(SessionBase):
             url, auth, session=session, timeout=timeout, max_retries=max_retries,
             retry_policy=retry_policy, retry_budget=retry_budget,
             connection_limit=connection_limit, user_agent=user_agent,
-            max_response_bytes=max_response_bytes,
+            max_response_bytes=max_response_bytes, classify=classify,
         )  # fmt: skip
         if isinstance(auth, LoginAuth):
             auth.options = self._options
@@ -191,7 +192,6 @@ class AnnofabSession(SessionBase):
         project = af.project("prj-1")
         """
         return Project(self, require_segment(project_id, "project_id"))
-
 
     # -- organizations and project lists (typed, one request each) ---------------------
 

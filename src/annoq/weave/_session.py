@@ -16,6 +16,7 @@ from .._session_base import Identity, SessionBase
 from .._transport import aiter_lines, check_base_url
 from . import _protocol as proto
 from ._auth import WeaveAuth, resolve_base_url, resolve_weave_auth
+from ._errors import classify
 from ._models import AnnotationQueue, QueueStats
 from ._queue import Queue
 
@@ -80,7 +81,7 @@ class WeaveSession(SessionBase):
             url, auth, session=session, timeout=timeout, max_retries=max_retries,
             retry_policy=retry_policy, retry_budget=retry_budget,
             connection_limit=connection_limit, user_agent=user_agent,
-            max_response_bytes=max_response_bytes,
+            max_response_bytes=max_response_bytes, classify=classify,
         )  # fmt: skip
         self._identity = identity  # shared by every with_options view (a shallow copy)
 
