@@ -174,3 +174,8 @@ class Timeout:
 
 
 DEFAULT_TIMEOUT = Timeout()
+
+# Annofab job waits: first poll, growth per poll, cap (seconds).
+ANNOFAB_JOB_FIRST_POLL = 1.5
+ANNOFAB_JOB_POLL_GROWTH = 1.5
+ANNOFAB_JOB_POLL_CAP = 30.0

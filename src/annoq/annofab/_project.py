@@ -54,6 +54,7 @@ from ._models_data import (
     EditorAnnotationDetail,
     InputData,
     Inspection,
+    Job,
     JobPage,
     JobType,
     Page,
@@ -901,6 +902,35 @@ class Project:
             params["exclusive_start_created_datetime"] = cursor
         data = await self._session.api.get_project_job(self.id, query_params=params)  # type: ignore[arg-type]
         return pdata.read_job_page(data)
+
+    def jobs(self, job_type: JobType | str | None = None) -> AsyncIterator[Job]:
+        """Every job, newest first, over the whole cursor (not just the first page).
+
+        async for job in project.jobs("gen-tasks-list"): ...
+        """
+        from ._jobs import walk_jobs
+
+        return walk_jobs(self, job_type)
+
+    async def wait_job(
+        self,
+        job_type: JobType | str,
+        job_id: str | None = None,
+        *,
+        poll: float = _config.ANNOFAB_JOB_FIRST_POLL,
+        timeout: float | None = None,  # noqa: ASYNC109 (the API the issue names)
+        on_progress: Callable[[Job], None] | None = None,
+    ) -> Job:
+        """Wait for a job (the newest of ``job_type`` by default) with backoff; raises
+        JobFailedError (with its ``errors``), JobTimeoutError or JobNotFoundError.
+
+            job = await project.wait_job("gen-tasks-list", timeout=600)
+        """
+        from ._jobs import wait_job
+
+        return await wait_job(
+            self, job_type, job_id, poll=poll, timeout=timeout, on_progress=on_progress
+        )
 
     async def delete_job(self, job_type: JobType | str, job_id: str) -> None:
         """Remove a job from the list."""
