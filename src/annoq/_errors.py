@@ -28,7 +28,11 @@ Everything annoq raises derives from :class:`AnnoqError`::
     ├── ResponseDecodeError         a response that is not what the API promises
     ├── PaginationError             the server's pages make no progress
     ├── OverLimitError              Annofab: a task search past the 10,000 results it pages
-    └── TaskStateError              Annofab: the task's state does not allow the operation
+    ├── TaskStateError              Annofab: the task's state does not allow the operation
+    └── JobWaitError                Annofab: a job did not finish as waited for
+        ├── JobFailedError              the job failed; ``errors`` are the job's own
+        ├── JobTimeoutError             still running when the wait's ``timeout`` passed
+        └── JobNotFoundError            no such job in the project's job list
 
 No exception's message or ``repr`` contains credentials: URLs are reported without user
 info, and request headers are never stored.

@@ -14,6 +14,7 @@ bulk runner, retrying transport); only the Annofab adapter lives here.
 
 from .._public import relabel as _relabel
 from ._auth import LoginAuth, PatAuth
+from ._jobs import JobFailedError, JobNotFoundError, JobTimeoutError, JobWaitError
 from ._models import (
     Account,
     Aggregation,
@@ -100,9 +101,13 @@ __all__ = [
     "InspectionStatus",
     "Job",
     "JobError",
+    "JobFailedError",
+    "JobNotFoundError",
     "JobPage",
     "JobStatus",
+    "JobTimeoutError",
     "JobType",
+    "JobWaitError",
     "Label",
     "LangMessage",
     "LoginAuth",

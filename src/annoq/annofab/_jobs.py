@@ -23,7 +23,7 @@ JOB_POLL_GROWTH: Final = _config.ANNOFAB_JOB_POLL_GROWTH
 JOB_POLL_CAP_SECONDS: Final = _config.ANNOFAB_JOB_POLL_CAP
 
 
-class JobError(AnnoqError):
+class JobWaitError(AnnoqError):
     """A job did not finish as asked; ``job_type`` and ``job_id`` name it."""
 
     def __init__(self, message: str, job_type: str, job_id: str | None) -> None:
@@ -32,7 +32,7 @@ class JobError(AnnoqError):
         self.job_id = job_id
 
 
-class JobFailedError(JobError):
+class JobFailedError(JobWaitError):
     """The job finished ``failed``; ``errors`` are the job's own."""
 
     def __init__(self, job: Job) -> None:
@@ -44,11 +44,11 @@ class JobFailedError(JobError):
         self.errors = job.errors
 
 
-class JobTimeoutError(JobError):
+class JobTimeoutError(JobWaitError):
     """The job was still running when the wait's ``timeout`` passed."""
 
 
-class JobNotFoundError(JobError):
+class JobNotFoundError(JobWaitError):
     """No such job in the project's job list."""
 
 
@@ -120,10 +120,10 @@ async def wait_job(
 
 
 __all__ = [
-    "JobError",
     "JobFailedError",
     "JobNotFoundError",
     "JobTimeoutError",
+    "JobWaitError",
     "wait_job",
     "walk_jobs",
 ]
