@@ -19,6 +19,8 @@ __all__ = [
     "ANNOFAB_MAX_PAGE_SIZE",
     "ANNOFAB_PUT_BACK_TIMEOUT",
     "ANNOFAB_RESULT_CAP",
+    "ANNOFAB_UPLOAD_BACKOFF_CAP",
+    "ANNOFAB_UPLOAD_TIMEOUT",
     "ANNOTATION_BATCH_BYTES",
     "DEFAULT_ANNOFAB_ENDPOINT",
     "DEFAULT_ANNOTATION_BATCH_ITEMS",
@@ -108,6 +110,10 @@ ANNOFAB_BULK_CONCURRENCY = 4
 #: Seconds a stopped bulk operation (fail-fast, timeout, Ctrl-C) spends putting the
 #: tasks it had started back to ``break`` before giving up on them.
 ANNOFAB_PUT_BACK_TIMEOUT = 10.0
+#: Seconds one file upload to a temporary path may take (bulk input data imports).
+ANNOFAB_UPLOAD_TIMEOUT = 300.0
+#: Longest pause, in seconds, between attempts of a failed file upload.
+ANNOFAB_UPLOAD_BACKOFF_CAP = 2.0
 
 USER_AGENT = f"annoq/{__version__}"
 

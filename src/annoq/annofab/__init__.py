@@ -14,6 +14,7 @@ bulk runner, retrying transport); only the Annofab adapter lives here.
 
 from .._public import relabel as _relabel
 from ._auth import LoginAuth, PatAuth
+from ._bulk_models import AnnotationImport, InputDataImport, UploadError
 from ._models import (
     Account,
     Aggregation,
@@ -84,6 +85,7 @@ __all__ = [
     "AnnofabSession",
     "AnnotationDetailV1",
     "AnnotationDetailV2",
+    "AnnotationImport",
     "AnnotationSpecs",
     "AttributeSpec",
     "AttributeType",
@@ -95,6 +97,7 @@ __all__ = [
     "EditorAnnotation",
     "EditorAnnotationDetail",
     "InputData",
+    "InputDataImport",
     "Inspection",
     "InspectionPhrase",
     "InspectionStatus",
@@ -134,6 +137,7 @@ __all__ = [
     "TaskStateError",
     "TaskStatus",
     "TaskWalk",
+    "UploadError",
 ]
 
 # Show public names as ``annoq.annofab.X`` in reprs, tracebacks and docs (type hints

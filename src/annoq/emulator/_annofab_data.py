@@ -300,6 +300,7 @@ class AnnofabData:
         current.input_data_name, current.input_data_path = name, path
         current.metadata, current.sign_required = dict(metadata), sign
         current.changed(self.store.tick())
+        self.store.bulk.writes[("input_data", input_data_id)] += 1
         return 200, current.to_json()
 
     def delete_input_data(self, project_id: str, input_data_id: str, role: str) -> AfInput:
@@ -337,6 +338,7 @@ class AnnofabData:
     ) -> dict[str, Any]:
         current = self._annotation(project_id, task_id, input_data_id)
         apply_put(current, body, user.account_id, self.store.tick())
+        self.store.bulk.writes[("annotation", task_id, input_data_id)] += 1
         return current.to_json("2")
 
     def annotation_list(self, project_id: str, params: Mapping[str, str]) -> bytes:
