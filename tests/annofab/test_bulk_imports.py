@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from annoq import InvalidArgumentError, ResponseDecodeError
-from annoq.annofab import AnnotationImport, InputDataImport, NewAnnotation, Project
+from annoq.annofab import (
+    AnnotationImport,
+    CommentImport,
+    CommentPut,
+    InputDataImport,
+    NewAnnotation,
+    Project,
+)
 from annoq.emulator import Emulator, FaultRule
 
 
@@ -278,3 +285,47 @@ async def test_input_data_items_are_checked_first(emu: Emulator, project: Projec
         await project.bulk_put_input_data([InputDataImport("in-1", "a.jpg")])
     with pytest.raises(InvalidArgumentError, match="ZIP"):
         await project.bulk_put_input_data([InputDataImport("in-1", "a.zip", "s3://b/a.zip")])
+
+
+async def test_comment_import_under_faults_puts_each_once_and_deletes(
+    emu: Emulator, project: Project
+) -> None:
+    af = emu.annofab
+    tasks = af.seed_tasks(80)
+    me = af.account_id
+
+    def items(text: str) -> list[CommentImport]:
+        return [
+            CommentImport(
+                t,
+                f"input-{t}",
+                put=[
+                    CommentPut(comment_id=f"{t}-c{k}", account_id=me, comment=text) for k in (1, 2)
+                ],
+            )
+            for t in tasks
+        ]
+
+    assert (await project.bulk_update_comments(items("first"))).updated == 80
+    _faults(
+        emu,
+        {"annofab_get_comments", "annofab_batch_update_comments"},
+        {"annofab_batch_update_comments"},
+    )
+    changed = [
+        CommentImport(i.task_id, i.input_data_id, put=i.put[:1], delete=[i.put[1].comment_id])
+        for i in items("second")
+    ]
+
+    result = await project.bulk_update_comments(changed, concurrency=8)
+
+    assert (result.total, result.updated, result.failed) == (80, 80, 0), result.failures
+    writes = af.store.bulk.writes
+    for t in tasks:
+        [kept] = await project.comments(t, f"input-{t}")
+        assert (kept.comment_id, kept.comment) == (f"{t}-c1", "second")
+        assert writes[("comment", f"{t}-c1")] == 2  # "first", then "second": once each
+        assert writes[("comment_delete", f"{t}-c2")] == 1
+    assert emu.faults.count(kind="apply_then_drop") > 0
+    again = await project.bulk_update_comments(changed, concurrency=8)
+    assert (again.updated, again.unchanged) == (0, 80)

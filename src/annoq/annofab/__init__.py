@@ -14,7 +14,7 @@ bulk runner, retrying transport); only the Annofab adapter lives here.
 
 from .._public import relabel as _relabel
 from ._auth import LoginAuth, PatAuth
-from ._bulk_models import AnnotationImport, InputDataImport, UploadError
+from ._bulk_models import AnnotationImport, CommentImport, InputDataImport, UploadError
 from ._models import (
     Account,
     Aggregation,
@@ -92,6 +92,7 @@ __all__ = [
     "Choice",
     "Color",
     "Comment",
+    "CommentImport",
     "CommentPut",
     "CommentType",
     "EditorAnnotation",

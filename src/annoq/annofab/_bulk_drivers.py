@@ -28,17 +28,19 @@ from . import _protocol as proto
 from . import _protocol_data as pdata
 from ._bulk_models import (
     AnnotationImport,
+    CommentImport,
     InputDataImport,
     Settle,
     UploadError,
     after_conflict,
     annotation_matches,
     check_metadata,
+    comment_changes,
     input_data_matches,
     metadata_items,
     metadata_settled,
 )
-from ._models_data import EditorAnnotation, InputData
+from ._models_data import Comment, EditorAnnotation, InputData
 
 if TYPE_CHECKING:
     from ._session import AnnofabSession
@@ -53,7 +55,7 @@ Failures = Callable[[BulkFailure], object] | None
 
 
 def _key(work: object) -> str:
-    if isinstance(work, AnnotationImport):
+    if isinstance(work, AnnotationImport | CommentImport):
         return work.key
     if isinstance(work, InputDataImport):
         return str(work.input_data_id)
@@ -182,6 +184,38 @@ class _Annotations:
 
 def _conflict(item: AnnotationImport, why: str) -> ConflictError:
     return ConflictError(409, f"{item.key}: {why}; left as it is", error_type="CONFLICT")
+
+
+class _Comments:
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+
+    async def read(self, item: CommentImport) -> list[Comment]:
+        data = await self.run.session.api.get_comments(
+            self.run.project_id, item.task_id, item.input_data_id
+        )
+        return pdata.read_list(data, Comment)
+
+    async def apply(self, work: object) -> Outcome:
+        item = CommentImport.of(work)
+        batch = comment_changes(await self.read(item), item)
+        if not batch:
+            return Outcome.UNCHANGED
+        for _ in range(MAX_OVERWRITES + 1):
+            try:
+                answer = await self.run.session.api.batch_update_comments(
+                    self.run.project_id, item.task_id, item.input_data_id, request_body=batch
+                )
+            except NotFoundError:
+                # A Delete met a comment already gone: an earlier attempt of ours (its
+                # answer lost) or someone else; the Puts are upserts. Decide afresh.
+                batch = comment_changes(await self.read(item), item)
+                if not batch:
+                    return Outcome.UPDATED
+                continue
+            pdata.read_list(answer, Comment)  # a hostile answer is a typed error
+            return Outcome.UPDATED
+        raise ConflictError(409, f"{item.key}: the comments keep changing", error_type="CONFLICT")
 
 
 class _Deletes:
@@ -374,6 +408,35 @@ class BulkImports:
             items = [AnnotationImport.of(i, n) for n, i in enumerate(items)]
         run = _Run(self._session, self.id, max_retries)
         driver = _Annotations(run, overwrite)
+        return await run(items, driver.apply, concurrency, on_progress, on_failure, fail_fast)
+
+    async def bulk_update_comments(
+        self,
+        items: Iterable[CommentImport] | AsyncIterable[CommentImport],
+        *,
+        concurrency: int = _config.ANNOFAB_BULK_CONCURRENCY,
+        on_progress: Progress = None,
+        on_failure: Failures = None,
+        fail_fast: bool = False,
+        max_retries: int | None = None,
+    ) -> BulkResult:
+        """Put and delete comments of many input data, one batch request each, with
+        comment ids you choose. One outcome per item.
+
+        The comments are read first; Puts already stored as given and Deletes of
+        comments already gone are left out, and an item with nothing left is
+        ``unchanged``. A Put with a given id is an upsert (safe to repeat); a 404 (a
+        Delete that an earlier, lost attempt already did) reads again and sends what
+        is still left.
+
+            me = await af.account_id()
+            put = [CommentPut(comment_id="c-t1", account_id=me, comment="box too small")]
+            await project.bulk_update_comments([CommentImport("t-1", "in-1", put=put)])
+        """
+        if isinstance(items, list | tuple):
+            items = [CommentImport.of(i, n) for n, i in enumerate(items)]
+        run = _Run(self._session, self.id, max_retries)
+        driver = _Comments(run)
         return await run(items, driver.apply, concurrency, on_progress, on_failure, fail_fast)
 
     async def bulk_delete_tasks(

@@ -21,17 +21,19 @@ import attrs
 
 from .._args import require_segment
 from .._errors import AnnoqError, InvalidArgumentError
-from ._models_data import EditorAnnotation, InputData
-from ._protocol_data import NewAnnotation
+from ._models_data import Comment, EditorAnnotation, InputData
+from ._protocol_data import CommentPut, NewAnnotation
 
 __all__ = [
     "AnnotationImport",
+    "CommentImport",
     "InputDataImport",
     "Settle",
     "UploadError",
     "after_conflict",
     "annotation_matches",
     "check_metadata",
+    "comment_changes",
     "input_data_matches",
     "metadata_items",
     "metadata_settled",
@@ -268,3 +270,84 @@ def input_data_matches(current: InputData | None, wanted: InputDataImport) -> bo
     if wanted.input_data_path is not None:
         same = same and current.input_data_path == wanted.input_data_path
     return same
+
+
+def _puts(value: Iterable[CommentPut]) -> tuple[CommentPut, ...]:
+    return tuple(value)
+
+
+def _ids(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class CommentImport:
+    """Comments to put (add or replace, by the ``comment_id`` you choose) and to delete
+    on one input data of a task.
+
+        CommentImport("t-1", "in-1", put=[CommentPut(comment_id="c-1", account_id=me,
+                                                     comment="box too small")])
+    """
+
+    task_id: str
+    input_data_id: str
+    put: tuple[CommentPut, ...] = attrs.field(default=(), converter=_puts)
+    delete: tuple[str, ...] = attrs.field(default=(), converter=_ids)
+
+    @classmethod
+    def of(cls, item: object, index: int = 0) -> CommentImport:
+        """The item, checked (its Put bodies built, so a bad one fails here)."""
+        if not isinstance(item, CommentImport):
+            raise InvalidArgumentError(f"items[{index}] must be a CommentImport, got {item!r}")
+        require_segment(item.task_id, f"items[{index}].task_id")
+        require_segment(item.input_data_id, f"items[{index}].input_data_id")
+        for entry in item.put:
+            if not isinstance(entry, CommentPut):
+                raise InvalidArgumentError(f"items[{index}].put holds {entry!r}, not CommentPut")
+            entry.to_body()
+        for comment_id in item.delete:
+            require_segment(comment_id, f"items[{index}].delete[]")
+        ids = [p.comment_id for p in item.put] + list(item.delete)
+        if len(set(ids)) != len(ids):
+            raise InvalidArgumentError(f"items[{index}] names a comment_id twice")
+        if not ids:
+            raise InvalidArgumentError(f"items[{index}] puts and deletes nothing")
+        return item
+
+    @property
+    def key(self) -> str:
+        """``task_id/input_data_id``: the bulk key."""
+        return f"{self.task_id}/{self.input_data_id}"
+
+
+def _stored(comment: Comment) -> dict[str, Any]:
+    return {
+        "phase": comment.phase.value,
+        "phase_stage": comment.phase_stage,
+        "account_id": comment.account_id,
+        "comment_type": str(comment.comment_type),
+        "phrases": list(comment.phrases),
+        "comment": comment.comment,
+        "comment_node": dict(comment.comment_node),
+    }
+
+
+def comment_changes(current: Sequence[Comment], item: CommentImport) -> list[dict[str, Any]]:
+    """The batch items still to send: Puts whose comment is not already stored as
+    given, Deletes of comments still there; ``[]`` when nothing is left to do."""
+    stored = {c.comment_id: _stored(c) for c in current}
+    out: list[dict[str, Any]] = []
+    for entry in item.put:
+        body = entry.to_body()
+        wanted = {k: body[k] for k in _stored_keys()}
+        if stored.get(entry.comment_id) != wanted:
+            out.append(body)
+    out += [{"_type": "Delete", "comment_id": c} for c in item.delete if c in stored]
+    return out
+
+
+def _stored_keys() -> tuple[str, ...]:
+    return (
+        "phase", "phase_stage", "account_id", "comment_type", "phrases", "comment",
+        "comment_node",
+    )  # fmt: skip

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from ._annofab_store import AnnofabStore
 
 _WRITERS = ("owner",)
+_COMMENT_CONTENT = (
+    "phase", "phase_stage", "account_id", "comment_type", "phrases", "comment", "comment_node"
+)  # fmt: skip
 _EXPORTERS = ("owner", "accepter")
 
 
@@ -477,6 +480,7 @@ class AnnofabData:
         table = dict(self.comments.get(key, {}))
         now = self.store.tick()
         out = []
+        changes: list[tuple[str, str]] = []
         for item in body:
             if not isinstance(item, dict) or item.get("_type") not in ("Put", "Delete"):
                 raise bad("each item must be an object with _type Put or Delete")
@@ -486,11 +490,16 @@ class AnnofabData:
             if item["_type"] == "Delete":
                 if table.pop(comment_id, None) is None:
                     raise not_found(f"comment {comment_id}")
+                changes.append(("comment_delete", comment_id))
                 continue
-            comment = put_comment(item, key, table.get(comment_id), now)
+            old = table.get(comment_id)
+            comment = put_comment(item, key, old, now)
+            if old is None or any(old[k] != comment[k] for k in _COMMENT_CONTENT):
+                changes.append(("comment", comment_id))
             table[comment_id] = comment
             out.append(comment)
         self.comments[key] = table
+        self.store.bulk.writes.update(changes)
         return out
 
     def add_inspection(
