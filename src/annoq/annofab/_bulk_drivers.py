@@ -338,8 +338,9 @@ class _Inputs:
 class BulkImports:
     """The bulk imports of a :class:`Project` (mixed in)."""
 
-    _session: AnnofabSession
-    id: str
+    if TYPE_CHECKING:  # set by Project; not runtime annotations (hints must resolve)
+        _session: AnnofabSession
+        id: str
 
     async def bulk_patch_metadata(
         self,
