@@ -329,3 +329,22 @@ async def test_comment_import_under_faults_puts_each_once_and_deletes(
     assert emu.faults.count(kind="apply_then_drop") > 0
     again = await project.bulk_update_comments(changed, concurrency=8)
     assert (again.updated, again.unchanged) == (0, 80)
+
+
+async def test_a_save_in_between_fails_conflict_or_is_overwritten(
+    emu: Emulator, project: Project
+) -> None:
+    tasks = emu.annofab.seed_tasks(2)
+    items = list(_imports(tasks))
+    emu.annofab.store.bulk.interfere_annotations = 1
+    result = await project.bulk_put_annotations(items, concurrency=1)
+    assert (result.updated, result.failed) == (1, 1)
+    assert [(f.key, f.reason) for f in result.failures] == [(items[0].key, "conflict")]
+    saved = await project.editor_annotation(tasks[0], items[0].input_data_id)
+    assert saved.details == ()
+    emu.annofab.store.bulk.interfere_annotations = 1
+    again = await project.bulk_put_annotations(items, overwrite=True)
+    assert (again.updated, again.unchanged) == (1, 1)
+    saved = await project.editor_annotation(tasks[0], items[0].input_data_id)
+    assert [d.annotation_id for d in saved.details] == [d.annotation_id for d in items[0].details]
+    assert emu.annofab.store.bulk.count("annotation") == 2

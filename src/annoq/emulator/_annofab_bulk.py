@@ -40,6 +40,8 @@ class BulkState:
     writes: Counter[tuple[str, ...]] = attrs.Factory(Counter)
     #: the next this-many uploads answer a wrong ETag (a corrupted transfer)
     corrupt_uploads: int = 0
+    #: the next this-many annotation PUTs meet someone else's save just before them
+    interfere_annotations: int = 0
     #: operation ids that answer a mis-shaped body (after applying), to test decoding
     hostile: set[str] = attrs.Factory(set)
     #: a temporary upload URL to hand out instead of this emulator's own

@@ -340,6 +340,9 @@ class AnnofabData:
         user: AnnofabUser,
     ) -> dict[str, Any]:
         current = self._annotation(project_id, task_id, input_data_id)
+        if self.store.bulk.interfere_annotations > 0:  # someone else saves just before
+            self.store.bulk.interfere_annotations -= 1
+            current.replace(list(current.details), self.store.tick())
         apply_put(current, body, user.account_id, self.store.tick())
         self.store.bulk.writes[("annotation", task_id, input_data_id)] += 1
         return current.to_json("2")
