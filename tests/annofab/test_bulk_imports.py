@@ -5,12 +5,12 @@ and lost answers, one outcome per input, and a rerun all ``unchanged``."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from annoq import InvalidArgumentError, ResponseDecodeError
+from annoq import BulkAbortedError, BulkProgress, InvalidArgumentError, ResponseDecodeError
 from annoq.annofab import (
     AnnotationImport,
     CommentImport,
@@ -23,8 +23,11 @@ from annoq.emulator import Emulator, FaultRule
 
 
 def _faults(emu: Emulator, routes: set[str], applying: set[str]) -> None:
-    """20% 503, 2% drops, 2% apply-then-drop (on the writes)."""
+    """20% 503, 2% drops, 2% apply-then-drop (on the writes), and surely a few of those:
+    the first writes not answered 503 are applied, then their answers lost."""
     emu.faults.add(FaultRule(kind="status", status=503, rate=0.2, routes=routes))
+    for route in applying:
+        emu.faults.add(FaultRule(kind="apply_then_drop", rate=1.0, routes={route}, times=2))
     emu.faults.add(FaultRule(kind="drop", rate=0.02, routes=routes))
     emu.faults.add(FaultRule(kind="apply_then_drop", rate=0.02, routes=applying))
 
@@ -348,3 +351,27 @@ async def test_a_save_in_between_fails_conflict_or_is_overwritten(
     saved = await project.editor_annotation(tasks[0], items[0].input_data_id)
     assert [d.annotation_id for d in saved.details] == [d.annotation_id for d in items[0].details]
     assert emu.annofab.store.bulk.count("annotation") == 2
+
+
+async def test_lazy_input_progress_failures_and_fail_fast(emu: Emulator, project: Project) -> None:
+    tasks = emu.annofab.seed_tasks(30)
+    events: list[BulkProgress] = []
+    failed: list[str] = []
+
+    async def lazy() -> AsyncIterator[tuple[str, dict[str, object]]]:
+        for t in [*tasks[:20], "missing-1", *tasks[20:]]:
+            yield (t, {"n": 1})
+        yield ("bad", {"x": [1]})  # a bad lazy item fails alone, named
+
+    result = await project.bulk_patch_metadata(
+        lazy(), on_progress=events.append, on_failure=lambda f: failed.append(f.key)
+    )
+    assert (result.total, result.updated, result.failed) == (32, 30, 2)
+    assert sorted(failed) == ["bad", "missing-1"]
+    assert {f.reason for f in result.failures} == {"not_found", "invalid_item"}
+    assert events[-1].final
+    assert events[-1].done == 32
+    with pytest.raises(BulkAbortedError) as stopped:
+        await project.bulk_delete_tasks(["missing-2", *tasks], fail_fast=True, concurrency=1)
+    assert stopped.value.result.failed == 1
+    assert len(emu.annofab.store.project(emu.annofab.project_id).tasks) >= 29

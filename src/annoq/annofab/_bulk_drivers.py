@@ -30,11 +30,13 @@ from ._bulk_models import (
     AnnotationImport,
     CommentImport,
     InputDataImport,
+    InvalidItemError,
     Settle,
     UploadError,
     after_conflict,
     annotation_matches,
     check_metadata,
+    checked,
     comment_changes,
     input_data_matches,
     metadata_items,
@@ -118,7 +120,7 @@ class _Metadata:
         self.merge = merge
 
     async def apply(self, work: object) -> Outcome:
-        task_id, wanted = check_metadata(*_two(work))
+        task_id, wanted = checked(lambda: check_metadata(*_two(work)))
         response = await self.run.session._send(proto.task_request(self.run.project_id, task_id))
         task = proto.read_task(response.content)
         if self.merge:
@@ -146,7 +148,7 @@ class _Annotations:
         self.overwrite = overwrite
 
     async def apply(self, work: object) -> Outcome:
-        item = AnnotationImport.of(work)
+        item = checked(lambda: AnnotationImport.of(work))
         current = await self.run.annotation(item.task_id, item.input_data_id)
         if annotation_matches(current, item.details):
             return Outcome.UNCHANGED
@@ -197,7 +199,7 @@ class _Comments:
         return pdata.read_list(data, Comment)
 
     async def apply(self, work: object) -> Outcome:
-        item = CommentImport.of(work)
+        item = checked(lambda: CommentImport.of(work))
         batch = comment_changes(await self.read(item), item)
         if not batch:
             return Outcome.UNCHANGED
@@ -224,8 +226,8 @@ class _Deletes:
         self.missing_ok = missing_ok
 
     async def apply(self, work: object) -> Outcome:
-        if not isinstance(work, str):
-            raise InvalidArgumentError(f"each item must be a task id, got {work!r}")
+        if not isinstance(work, str) or not work.strip():
+            raise InvalidItemError(f"each item must be a task id, got {work!r}")
         try:
             await self.run.session._send(proto.task_request(self.run.project_id, work))
         except NotFoundError:
@@ -252,7 +254,7 @@ class _Inputs:
         self.http = http
 
     async def apply(self, work: object) -> Outcome:
-        item = InputDataImport.of(work)
+        item = checked(lambda: InputDataImport.of(work))
         current = await self.run.input_data(item.input_data_id)
         if input_data_matches(current, item):
             return Outcome.UNCHANGED

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -28,11 +28,13 @@ __all__ = [
     "AnnotationImport",
     "CommentImport",
     "InputDataImport",
+    "InvalidItemError",
     "Settle",
     "UploadError",
     "after_conflict",
     "annotation_matches",
     "check_metadata",
+    "checked",
     "comment_changes",
     "input_data_matches",
     "metadata_items",
@@ -40,6 +42,21 @@ __all__ = [
 ]
 
 MetadataValue = str | int | float | bool
+T = TypeVar("T")
+
+
+class InvalidItemError(InvalidArgumentError):
+    """A lazily read bulk item that is not valid (failed alone, reason ``invalid_item``)."""
+
+    failure_code = "invalid_item"
+
+
+def checked(check: Callable[[], T]) -> T:
+    """``check()``, its :class:`InvalidArgumentError` as an :class:`InvalidItemError`."""
+    try:
+        return check()
+    except InvalidArgumentError as error:
+        raise InvalidItemError(str(error)) from None
 
 
 class UploadError(AnnoqError):
