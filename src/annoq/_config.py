@@ -20,6 +20,8 @@ __all__ = [
     "ANNOFAB_MAX_TASK_STEPS",
     "ANNOFAB_PUT_BACK_TIMEOUT",
     "ANNOFAB_RESULT_CAP",
+    "ANNOFAB_UPLOAD_BACKOFF_CAP",
+    "ANNOFAB_UPLOAD_TIMEOUT",
     "ANNOTATION_BATCH_BYTES",
     "COALESCE_MAX_IN_FLIGHT",
     "DEFAULT_ANNOFAB_ENDPOINT",
@@ -116,6 +118,10 @@ ANNOFAB_BULK_CONCURRENCY = 4
 #: Seconds a stopped bulk operation (fail-fast, timeout, Ctrl-C) spends putting the
 #: tasks it had started back to ``break`` before giving up on them.
 ANNOFAB_PUT_BACK_TIMEOUT = 10.0
+#: Seconds one file upload to a temporary path may take (bulk input data imports).
+ANNOFAB_UPLOAD_TIMEOUT = 300.0
+#: Longest pause, in seconds, between attempts of a failed file upload.
+ANNOFAB_UPLOAD_BACKOFF_CAP = 2.0
 
 #: Steps one Annofab task may take before the driver stops (a take-over, a start and the
 #: operation, each possibly re-decided after a conflict): far above what any task needs.

@@ -29,6 +29,7 @@ Everything annoq raises derives from :class:`AnnoqError`::
     ├── PaginationError             the server's pages make no progress
     ├── OverLimitError              Annofab: a task search past the 10,000 results it pages
     ├── TaskStateError              Annofab: the task's state does not allow the operation
+    ├── UploadError                 Annofab: an upload failed or arrived damaged
     └── JobWaitError                Annofab: a job did not finish as waited for
         ├── JobFailedError              the job failed; ``errors`` are the job's own
         ├── JobTimeoutError             still running when the wait's ``timeout`` passed

@@ -14,6 +14,7 @@ bulk runner, retrying transport); only the Annofab adapter lives here.
 
 from .._public import relabel as _relabel
 from ._auth import LoginAuth, PatAuth
+from ._bulk_models import AnnotationImport, CommentImport, InputDataImport, UploadError
 from ._jobs import JobFailedError, JobNotFoundError, JobTimeoutError, JobWaitError
 from ._models import (
     Account,
@@ -85,17 +86,20 @@ __all__ = [
     "AnnofabSession",
     "AnnotationDetailV1",
     "AnnotationDetailV2",
+    "AnnotationImport",
     "AnnotationSpecs",
     "AttributeSpec",
     "AttributeType",
     "Choice",
     "Color",
     "Comment",
+    "CommentImport",
     "CommentPut",
     "CommentType",
     "EditorAnnotation",
     "EditorAnnotationDetail",
     "InputData",
+    "InputDataImport",
     "Inspection",
     "InspectionPhrase",
     "InspectionStatus",
@@ -139,6 +143,7 @@ __all__ = [
     "TaskStateError",
     "TaskStatus",
     "TaskWalk",
+    "UploadError",
 ]
 
 # Show public names as ``annoq.annofab.X`` in reprs, tracebacks and docs (type hints

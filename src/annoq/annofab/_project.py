@@ -20,6 +20,7 @@ from . import _protocol as proto
 
 # Typed records beyond tasks (h10): models and their readers.
 from . import _protocol_data as pdata
+from ._bulk_drivers import BulkImports
 from ._decisions import (
     PHASE_DEPENDENT,
     Planner,
@@ -118,7 +119,7 @@ def _work_key(work: object) -> str:
     return work if isinstance(work, str) else repr(work)
 
 
-class Project:
+class Project(BulkImports):
     """A handle on one Annofab project. Made by ``AnnofabSession.project``; no I/O until
     used.
 

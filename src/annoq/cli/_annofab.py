@@ -36,6 +36,7 @@ from ..annofab import (
     TaskStatus,
 )
 from ..annofab._protocol import format_lock
+from . import _annofab_bulk
 from ._errors import EXIT_AUTH, EXIT_OK, CliError
 from ._io import FORMATS, json_line, output_to, read_checked_lines
 from ._options import common_options, count, json_option, positive, seconds
@@ -194,6 +195,7 @@ def register(commands: Subcommands) -> None:
         "none failed)",
     )
     operate.set_defaults(handler=operate_command)
+    _annofab_bulk.register(sub, parents)
 
 
 def _connection_options() -> argparse.ArgumentParser:

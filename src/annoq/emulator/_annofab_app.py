@@ -15,6 +15,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
+from ._annofab_bulk import BULK_ROUTE_NAMES, BulkService
 from ._annofab_records import AnnofabError, AnnofabUser
 from ._annofab_routes import DATA_ROUTE_NAMES, DataService
 from ._annofab_store import AnnofabStore
@@ -34,6 +35,7 @@ ANNOFAB_ROUTE_NAMES: Final = (
     "annofab_operate",
     "annofab_assign",
     *DATA_ROUTE_NAMES,
+    *BULK_ROUTE_NAMES,
 )
 """Names of the Annofab routes, as fault rules refer to them."""
 
@@ -213,6 +215,7 @@ class AnnofabService:
         router.add_post(project + "/tasks/{task_id}/operate", self.operate, name="annofab_operate")
         router.add_post(f"{project}/assign-tasks", self.assign, name="annofab_assign")
         DataService(self.store, self.store.data).add_routes(app)
+        BulkService(self.store, self.store.data).add_bulk_routes(app)
         add_not_implemented(app)
 
 

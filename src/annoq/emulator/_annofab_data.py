@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from ._annofab_store import AnnofabStore
 
 _WRITERS = ("owner",)
+_COMMENT_CONTENT = (
+    "phase", "phase_stage", "account_id", "comment_type", "phrases", "comment", "comment_node"
+)  # fmt: skip
 _EXPORTERS = ("owner", "accepter")
 
 
@@ -300,6 +303,7 @@ class AnnofabData:
         current.input_data_name, current.input_data_path = name, path
         current.metadata, current.sign_required = dict(metadata), sign
         current.changed(self.store.tick())
+        self.store.bulk.writes[("input_data", input_data_id)] += 1
         return 200, current.to_json()
 
     def delete_input_data(self, project_id: str, input_data_id: str, role: str) -> AfInput:
@@ -336,7 +340,11 @@ class AnnofabData:
         user: AnnofabUser,
     ) -> dict[str, Any]:
         current = self._annotation(project_id, task_id, input_data_id)
+        if self.store.bulk.interfere_annotations > 0:  # someone else saves just before
+            self.store.bulk.interfere_annotations -= 1
+            current.replace(list(current.details), self.store.tick())
         apply_put(current, body, user.account_id, self.store.tick())
+        self.store.bulk.writes[("annotation", task_id, input_data_id)] += 1
         return current.to_json("2")
 
     def annotation_list(self, project_id: str, params: Mapping[str, str]) -> bytes:
@@ -475,6 +483,7 @@ class AnnofabData:
         table = dict(self.comments.get(key, {}))
         now = self.store.tick()
         out = []
+        changes: list[tuple[str, str]] = []
         for item in body:
             if not isinstance(item, dict) or item.get("_type") not in ("Put", "Delete"):
                 raise bad("each item must be an object with _type Put or Delete")
@@ -484,11 +493,16 @@ class AnnofabData:
             if item["_type"] == "Delete":
                 if table.pop(comment_id, None) is None:
                     raise not_found(f"comment {comment_id}")
+                changes.append(("comment_delete", comment_id))
                 continue
-            comment = put_comment(item, key, table.get(comment_id), now)
+            old = table.get(comment_id)
+            comment = put_comment(item, key, old, now)
+            if old is None or any(old[k] != comment[k] for k in _COMMENT_CONTENT):
+                changes.append(("comment", comment_id))
             table[comment_id] = comment
             out.append(comment)
         self.comments[key] = table
+        self.store.bulk.writes.update(changes)
         return out
 
     def add_inspection(

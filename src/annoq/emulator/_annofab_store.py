@@ -230,6 +230,9 @@ class AnnofabStore:
         self._clock = 0
         self._search_cache: dict[tuple[str, tuple[tuple[str, str], ...], int], list[AfTask]] = {}
         self.data = AnnofabData(self)
+        from ._annofab_bulk import BulkState  # here: its routes import this module
+
+        self.bulk = BulkState()
         """Input data, annotations, specs, comments, members, projects, jobs, exports."""
 
     # ------------------------------------------------------------------ time, ids
