@@ -262,6 +262,12 @@ def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]] | None:
     return operator.attrgetter(*names)
 
 
+def _column(name: str) -> Callable[[list[Any]], Any]:
+    """``items -> iterator of item.<name>`` (``name`` may be dotted)."""
+    get = operator.attrgetter(name)
+    return lambda items: map(get, items)
+
+
 def _check_fast_fit(cls: type) -> None:
     allowed = {str, int, bool, datetime}
     for f in attrs.fields(cls):
@@ -292,21 +298,28 @@ def make_list_reader(
     envelope = msgspec.defstruct(f"_{cls.__name__}List", [(field, list[cls])])  # type: ignore[valid-type]
     decode = msgspec.json.Decoder(envelope).decode
     take = operator.attrgetter(field)
-    dates = _getter(_fields_of(cls, datetime))
-    ints = _getter(_fields_of(cls, int))
+    names = {f.name: f.type for f in attrs.fields(cls)}  # type: ignore[arg-type]
+    # Column by column, each one pass in C (map over attrgetter), not a step per item.
+    zones_of = [_column(f"{n}.tzinfo") for n, t in names.items() if t is datetime]
+    optional_dates = [_column(n) for n, t in names.items() if t == datetime | None]
+    int_columns = [_column(n) for n in _fields_of(cls, int)]
+    tzinfo = operator.attrgetter("tzinfo")
+    utc_only = {UTC}
 
     def read_as_the_rules_do(items: list[Any]) -> bool:
-        for item in items:
-            if dates is not None:
-                for value in dates(item):
-                    if value is not None and (
-                        value.tzinfo is not UTC if datetimes_to_utc else value.tzinfo is None
-                    ):
-                        return False  # an offset to move to UTC, or a naive time
-            if ints is not None:
-                for value in ints(item):
-                    if value is not None and not _INT_MIN <= value <= _INT_MAX:
-                        return False
+        zones: set[Any] = set()
+        for column in zones_of:
+            zones.update(column(items))
+        for column in optional_dates:
+            # (not a set of the values: equal instants in different zones hash alike)
+            zones.update(map(tzinfo, filter(None, column(items))))  # datetimes are truthy
+        if (zones - utc_only) if datetimes_to_utc else (None in zones):
+            return False  # an offset to move to UTC, or a naive time
+        for column in int_columns:
+            values = set(column(items))
+            values.discard(None)
+            if values and (min(values) < _INT_MIN or max(values) > _INT_MAX):
+                return False
         return True
 
     def read(content: bytes) -> list[T]:
