@@ -176,15 +176,16 @@ class SeenWindow:
         """
         seen = self._seen
         count = len(keys)
-        common = seen.keys() & keys
+        page = dict.fromkeys(keys)
+        common = seen.keys() & page.keys()
         start = len(common)
-        if len(set(keys)) != count or (start and not common.issuperset(keys[:start])):
+        if len(page) != count or (start and not common.issuperset(keys[:start])):
             return [index for index, key in enumerate(keys) if self.add(key)]
         capacity = self._capacity
         if capacity is not None:
             for key in keys[:start]:
                 seen.move_to_end(key)
-        seen.update(dict.fromkeys(keys[start:] if start else keys))
+        seen.update(page)  # the seen prefix keeps its (just renewed) place
         if capacity is not None:
             popitem = seen.popitem
             for _ in range(len(seen) - capacity):

@@ -393,7 +393,7 @@ class Queue:
                 back = overlap if walker.anchor is not None else 0
                 offset, limit = walker.position - back, size + back
                 raw = await self._query({**plan.body, "limit": limit, "offset": offset})
-                keys = [item.id for item in raw]
+                keys = list(map(_item_id, raw))
                 if back and walker.shifted(keys):
                     backing_up, backup_from = 1, walker.position
                     walker.restart(max(0, backup_from - size))
@@ -416,7 +416,7 @@ class Queue:
                             self.id, given, asked, given,
                         )  # fmt: skip
                     size = max(1, given - overlap)  # later requests ask for what it gives
-                walked = walker.take(offset, back, raw, full=len(raw) == limit, size=size)
+                walked = walker.take(offset, back, raw, keys, full=len(raw) == limit, size=size)
                 if walked.new:
                     stalls = 0
                 yield walked
@@ -445,7 +445,7 @@ class Queue:
                     back = lead if index == 0 else overlap
                     limit = seg_size + back
                     offset = seg_start + index * seg_size - back
-                    keys = [item.id for item in page.items]
+                    keys = list(map(_item_id, page.items))
                     if backing_up and index == 0:
                         if offset > 0 and keys[0] not in walker.window:
                             if backing_up < _MAX_BACKUP_PAGES:
@@ -460,7 +460,7 @@ class Queue:
                         outcome = "backup"
                         break
                     full = len(page.items) == limit
-                    walked = walker.take(offset, back, page.items, full=full, size=seg_size)
+                    walked = walker.take(offset, back, page.items, keys, full=full, size=seg_size)
                     if walked.new:
                         backing_up = stalls = 0
                     yield walked
@@ -714,10 +714,17 @@ class _Walker:
         self._previous = None
 
     def take(
-        self, offset: int, back: int, raw: Sequence[QueueItem], *, full: bool, size: int
+        self,
+        offset: int,
+        back: int,
+        raw: Sequence[QueueItem],
+        keys: list[str],
+        *,
+        full: bool,
+        size: int,
     ) -> _WalkedPage:
-        """Read one page found at ``offset`` (its first ``back`` items re-read)."""
-        keys = list(map(_item_id, raw))
+        """Read one page found at ``offset`` (its first ``back`` items re-read; ``keys``
+        their ids)."""
         if full and keys == self._previous:
             raise PaginationError(
                 f"the page at offset {offset} repeats the previous page exactly; "
