@@ -23,6 +23,7 @@ result or the exact error.
 from __future__ import annotations
 
 import enum
+import itertools
 import operator
 import re
 import types
@@ -47,6 +48,7 @@ __all__ = [
     "fromiso",
     "make_converter",
     "make_list_reader",
+    "make_page_reader",
     "parse_datetime",
     "structure",
     "structure_list",
@@ -246,20 +248,21 @@ def structure_list(
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
-def _fields_of(cls: type, *kinds: type) -> tuple[str, ...]:
-    return tuple(
-        f.name for f in attrs.fields(cls) if f.type in kinds or f.type in [k | None for k in kinds]
-    )
+_SCALAR_MAP = dict[str, str | int | float | bool]
 
 
-def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]] | None:
-    """``item -> (item.a, item.b, ...)``, or None for no names."""
-    if not names:
-        return None
-    if len(names) == 1:
-        one = operator.attrgetter(names[0])
-        return lambda item: (one(item),)
-    return operator.attrgetter(*names)
+def _column(name: str) -> Callable[[list[Any]], Any]:
+    """``items -> iterator of item.<name>`` (``name`` may be dotted)."""
+    get = operator.attrgetter(name)
+    return lambda items: map(get, items)
+
+
+def _nested(t: Any) -> Any:
+    """``C`` for ``tuple[C, ...]`` with ``C`` an attrs class, else None."""
+    args = get_args(t)
+    if get_origin(t) is tuple and len(args) == 2 and args[1] is Ellipsis and attrs.has(args[0]):
+        return args[0]
+    return None
 
 
 def _check_fast_fit(cls: type) -> None:
@@ -270,8 +273,93 @@ def _check_fast_fit(cls: type) -> None:
         plain = t in allowed or (isinstance(t, types.UnionType) and args[1:] == (type(None),))
         plain = plain and (not args or args[0] in allowed)
         enum_type = isinstance(t, type) and issubclass(t, enum.Enum)
-        if not (plain or enum_type or t == tuple[str, ...]) or f.validator or f.converter:
+        nested = _nested(t)
+        if nested is not None:
+            _check_fast_fit(nested)
+        fits = plain or enum_type or nested is not None or t in (tuple[str, ...], _SCALAR_MAP)
+        if not fits or f.validator or f.converter:
             raise TypeError(f"{cls.__name__}.{f.name}: {t!r} has no fast decoding path")
+
+
+def _rules_check(cls: type, datetimes_to_utc: bool) -> Callable[[list[Any]], bool]:
+    """Whether decoded ``cls`` objects hold what the cattrs rules would have made of the
+    same JSON: column by column, each one pass in C (map over attrgetter)."""
+    names = {f.name: f.type for f in attrs.fields(cls)}
+    zones_of = [_column(f"{n}.tzinfo") for n, t in names.items() if t is datetime]
+    optional_dates = [_column(n) for n, t in names.items() if t == datetime | None]
+    int_columns = [_column(n) for n, t in names.items() if t in (int, int | None)]
+    maps = [_column(n) for n, t in names.items() if t == _SCALAR_MAP]
+    nested = [(_column(n), _rules_check(_nested(t), datetimes_to_utc)) for n, t in names.items()
+              if _nested(t) is not None]  # fmt: skip
+    tzinfo = operator.attrgetter("tzinfo")
+    utc_only = {UTC}
+
+    def check(items: list[Any]) -> bool:
+        zones: set[Any] = set()
+        for column in zones_of:
+            zones.update(column(items))
+        for column in optional_dates:
+            # (not a set of the values: equal instants in different zones hash alike)
+            zones.update(map(tzinfo, filter(None, column(items))))  # datetimes are truthy
+        if (zones - utc_only) if datetimes_to_utc else (None in zones):
+            return False  # an offset to move to UTC, or a naive time
+        for column in int_columns:
+            values = set(column(items))
+            values.discard(None)
+            if values and (min(values) < _INT_MIN or max(values) > _INT_MAX):
+                return False
+        for column in maps:
+            if any(column(items)):
+                return False  # a non-empty map of scalars: cattrs reads its values
+        for column, inner in nested:
+            if not inner(list(itertools.chain.from_iterable(column(items)))):
+                return False
+        return True
+
+    return check
+
+
+def make_page_reader(
+    field: str,
+    cls: type[T],
+    others: tuple[str, ...] = (),
+    *,
+    datetimes_to_utc: bool = True,
+) -> Callable[[bytes], tuple[list[T], dict[str, Any]] | None]:
+    """A msgspec reader of ``{field: [cls, ...], other: ..., ...}`` bodies.
+
+    Returns the items and a dict of the ``others`` fields present (plain JSON values),
+    or ``None`` when the body must take the cattrs path instead (msgspec refuses it, or
+    the rules would read its values differently): the caller's cattrs reader then
+    gives the exact result or the exact :class:`ResponseDecodeError`. ``cls`` must be an
+    attrs class of strings, integers, booleans, datetimes, enums, string tuples, maps of
+    scalars and tuples of such classes, without validators or converters; anything
+    else raises ``TypeError`` here, at import.
+    """
+    _check_fast_fit(cls)
+    spec: list[Any] = [(field, list[cls])]  # type: ignore[valid-type]
+    spec += [(name, Any, msgspec.UNSET) for name in others]
+    envelope = msgspec.defstruct(f"_{cls.__name__}Page", spec)
+    decode = msgspec.json.Decoder(envelope).decode
+    take = operator.attrgetter(field)
+    rest = operator.attrgetter(*others) if len(others) > 1 else None
+    fits = _rules_check(cls, datetimes_to_utc)
+    unset = msgspec.UNSET
+
+    def read(content: bytes) -> tuple[list[T], dict[str, Any]] | None:
+        try:
+            body = decode(content)
+        except Exception:  # any refusal (or msgspec's nesting limit): cattrs decides
+            return None
+        items: list[T] = take(body)
+        if not fits(items):
+            return None
+        if not others:
+            return items, {}
+        values = rest(body) if rest is not None else (getattr(body, others[0]),)
+        return items, {k: v for k, v in zip(others, values, strict=True) if v is not unset}
+
+    return read
 
 
 def make_list_reader(
@@ -284,36 +372,12 @@ def make_list_reader(
     """A reader of ``{field: [cls, ...]}`` bodies, equal to ``fallback`` but faster.
 
     ``fallback`` is the cattrs reader of the same body (made with the converter of the
-    same ``datetimes_to_utc``). ``cls`` must be a flat attrs class of strings, integers,
-    booleans, datetimes, enums and string tuples (optional or not), without validators
-    or converters; anything else raises ``TypeError`` here, at import.
+    same ``datetimes_to_utc``); see :func:`make_page_reader` for what ``cls`` may hold.
     """
-    _check_fast_fit(cls)
-    envelope = msgspec.defstruct(f"_{cls.__name__}List", [(field, list[cls])])  # type: ignore[valid-type]
-    decode = msgspec.json.Decoder(envelope).decode
-    take = operator.attrgetter(field)
-    dates = _getter(_fields_of(cls, datetime))
-    ints = _getter(_fields_of(cls, int))
-
-    def read_as_the_rules_do(items: list[Any]) -> bool:
-        for item in items:
-            if dates is not None:
-                for value in dates(item):
-                    if value is not None and (
-                        value.tzinfo is not UTC if datetimes_to_utc else value.tzinfo is None
-                    ):
-                        return False  # an offset to move to UTC, or a naive time
-            if ints is not None:
-                for value in ints(item):
-                    if value is not None and not _INT_MIN <= value <= _INT_MAX:
-                        return False
-        return True
+    fast = make_page_reader(field, cls, datetimes_to_utc=datetimes_to_utc)
 
     def read(content: bytes) -> list[T]:
-        try:
-            items: list[T] = take(decode(content))
-        except Exception:  # any refusal (or msgspec's nesting limit): cattrs decides
-            return fallback(content)
-        return items if read_as_the_rules_do(items) else fallback(content)
+        page = fast(content)
+        return fallback(content) if page is None else page[0]
 
     return read

@@ -166,6 +166,32 @@ class SeenWindow:
             seen.popitem(last=False)
         return True
 
+    def add_page(self, keys: Sequence[Hashable]) -> Sequence[int]:
+        """Record a page's ``keys`` in order; the indices of those not in the window.
+
+        Equal to calling :meth:`add` on each key in turn (same result, same window
+        after), but a page whose already-seen keys are a prefix (none, or the overlap a
+        walk re-reads) is recorded with set operations instead of a step per key, and
+        its fresh indices come back as a ``range``.
+        """
+        seen = self._seen
+        count = len(keys)
+        page = dict.fromkeys(keys)
+        common = seen.keys() & page.keys()
+        start = len(common)
+        if len(page) != count or (start and not common.issuperset(keys[:start])):
+            return [index for index, key in enumerate(keys) if self.add(key)]
+        capacity = self._capacity
+        if capacity is not None:
+            for key in keys[:start]:
+                seen.move_to_end(key)
+        seen.update(page)  # the seen prefix keeps its (just renewed) place
+        if capacity is not None:
+            popitem = seen.popitem
+            for _ in range(len(seen) - capacity):
+                popitem(last=False)
+        return range(start, count)
+
     def __contains__(self, key: Hashable) -> bool:
         return key in self._seen
 
@@ -195,7 +221,8 @@ async def dedupe(
                 f"page {index} repeats the previous page exactly; the server is not paging"
             )
         previous = keys
-        fresh = [item for item, k in zip(page.items, keys, strict=True) if window.add(k)]
+        items = page.items
+        fresh = [items[index] for index in window.add_page(keys)]
         yield index, page, fresh
 
 

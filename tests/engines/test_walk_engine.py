@@ -6,6 +6,8 @@ import asyncio
 from contextlib import aclosing
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from annoq import InvalidArgumentError, PaginationError
 from annoq._walk import (
@@ -196,3 +198,24 @@ async def test_negative_prefetch_is_refused():
     with pytest.raises(InvalidArgumentError, match="prefetch"):
         async for _ in walk_pages(make_list_fetcher([], 1), prefetch=-1):
             pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([None, 1, 3, 8]),
+    st.lists(st.lists(st.integers(min_value=0, max_value=15), max_size=8), max_size=6),
+)
+def test_seen_window_add_page_equals_adding_key_by_key(capacity, pages):
+    batch, single = SeenWindow(capacity), SeenWindow(capacity)
+    for keys in pages:
+        fresh = list(batch.add_page(keys))
+        assert fresh == [index for index, key in enumerate(keys) if single.add(key)]
+        assert list(batch._seen) == list(single._seen)  # same ids, same recency order
+
+
+def test_seen_window_add_page_gives_a_range_for_a_page_after_its_overlap():
+    window = SeenWindow(6)
+    assert window.add_page(["a", "b", "c"]) == range(3)
+    fresh = window.add_page(["c", "d", "e", "f", "g"])
+    assert fresh == range(1, 5)
+    assert list(window._seen) == ["b", "c", "d", "e", "f", "g"]

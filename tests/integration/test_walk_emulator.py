@@ -240,3 +240,30 @@ async def test_breaking_out_without_closing_leaves_nothing_pending(annoq_emulato
     async for _ in weave.queue(emu.project, qid).items(page_size=100, prefetch=3):
         break
     assert len([i async for i in weave.queue(emu.project, qid).items(page_size=500)]) == 2_000
+
+
+@pytest.mark.parametrize("states", [None, ["unstarted"]])
+async def test_an_items_resume_token_taken_after_any_item_continues_exactly(
+    annoq_emulator, weave, states
+):
+    """Positions are worked out lazily, from the page's range of positions or the kept
+    list under a state filter: a token after any item, mid-page, on a page boundary,
+    or after filtered-out items at a page's end, continues with the very next one."""
+    emu = annoq_emulator
+    qid = emu.weave.seed_queue(230)
+    queue = weave.queue(emu.project, qid)
+    every = emu.weave.item_ids(qid)
+    done = every[45:50] + every[97:103]  # filtered out at a page's end and start
+    assert (await queue.bulk_update_progress(done, "completed")).ok
+    wanted = every if states is None else [i for i in every if i not in done]
+    for cut in (1, 37, 45, 50, 94, 150, len(wanted) - 1, len(wanted)):
+        first: list[str] = []
+        async with queue.items(states=states, page_size=50) as walk:
+            async for item in walk:
+                first.append(item.id)
+                if len(first) == cut:
+                    break
+            token = walk.resume_token
+        assert token is not None
+        rest = [i.id async for i in queue.items(states=states, page_size=50, resume=token)]
+        assert first + rest == wanted, cut

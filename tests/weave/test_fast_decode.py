@@ -5,6 +5,7 @@ and field path) otherwise, whichever road the body took."""
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 import orjson
@@ -223,3 +224,25 @@ def test_the_one_known_difference_a_float_overflow_in_an_ignored_field():
     assert read_items(body) == []
     with pytest.raises(ResponseDecodeError, match="not JSON"):
         read_items_cattrs(body)
+
+
+@pytest.mark.parametrize("field", ["call_ended_at", "deleted_at", "created_at"])
+def test_the_same_instant_in_two_zones_on_one_page_still_takes_the_cattrs_path(field):
+    # The column-wise check must look at every value's zone: equal instants in
+    # different zones compare (and hash) equal, so a set of the values would hide one.
+    utc, tokyo = "2026-11-24T12:00:00Z", "2026-11-24T21:00:00+09:00"
+    body = page([{**VALID, "id": "a", field: utc}, {**VALID, "id": "b", field: tokyo}])
+    with pytest.raises(AssertionError, match="took the cattrs path"):
+        strict_reader()(body)
+    items = agree(body)
+    assert [getattr(item, field).tzinfo for item in items] == [UTC, UTC]
+
+
+def test_only_a_large_integer_in_the_middle_of_a_page_takes_the_cattrs_path():
+    items = [{**VALID, "id": f"i{n}", "position_in_queue": n} for n in range(1, 20)]
+    items[9]["position_in_queue"] = 2**64 - 1  # within orjson's range: decoded alike
+    assert strict_reader()(page(items)) == read_items_cattrs(page(items))
+    items[9]["position_in_queue"] = -(2**63) - 1
+    with pytest.raises(AssertionError, match="took the cattrs path"):
+        strict_reader()(page(items))
+    assert agree(page(items))[0] == "error"

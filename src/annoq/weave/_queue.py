@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -292,7 +293,7 @@ class Queue:
             filter, states, sort_by, page_size, include_position, max_items, resume, mode, prefetch
         )
         state.fingerprint = plan.fingerprint
-        return ItemWalk(_items_of(self._walk(plan), state), state)
+        return _QueueItemWalk(self._walk(plan), state)
 
     def _plan_walk(
         self,
@@ -392,7 +393,7 @@ class Queue:
                 back = overlap if walker.anchor is not None else 0
                 offset, limit = walker.position - back, size + back
                 raw = await self._query({**plan.body, "limit": limit, "offset": offset})
-                keys = [item.id for item in raw]
+                keys = list(map(_item_id, raw))
                 if back and walker.shifted(keys):
                     backing_up, backup_from = 1, walker.position
                     walker.restart(max(0, backup_from - size))
@@ -415,7 +416,7 @@ class Queue:
                             self.id, given, asked, given,
                         )  # fmt: skip
                     size = max(1, given - overlap)  # later requests ask for what it gives
-                walked = walker.take(offset, back, raw, full=len(raw) == limit, size=size)
+                walked = walker.take(offset, back, raw, keys, full=len(raw) == limit, size=size)
                 if walked.new:
                     stalls = 0
                 yield walked
@@ -444,7 +445,7 @@ class Queue:
                     back = lead if index == 0 else overlap
                     limit = seg_size + back
                     offset = seg_start + index * seg_size - back
-                    keys = [item.id for item in page.items]
+                    keys = list(map(_item_id, page.items))
                     if backing_up and index == 0:
                         if offset > 0 and keys[0] not in walker.window:
                             if backing_up < _MAX_BACKUP_PAGES:
@@ -459,7 +460,7 @@ class Queue:
                         outcome = "backup"
                         break
                     full = len(page.items) == limit
-                    walked = walker.take(offset, back, page.items, full=full, size=seg_size)
+                    walked = walker.take(offset, back, page.items, keys, full=full, size=seg_size)
                     if walked.new:
                         backing_up = stalls = 0
                     yield walked
@@ -713,10 +714,17 @@ class _Walker:
         self._previous = None
 
     def take(
-        self, offset: int, back: int, raw: Sequence[QueueItem], *, full: bool, size: int
+        self,
+        offset: int,
+        back: int,
+        raw: Sequence[QueueItem],
+        keys: list[str],
+        *,
+        full: bool,
+        size: int,
     ) -> _WalkedPage:
-        """Read one page found at ``offset`` (its first ``back`` items re-read)."""
-        keys = [item.id for item in raw]
+        """Read one page found at ``offset`` (its first ``back`` items re-read; ``keys``
+        their ids)."""
         if full and keys == self._previous:
             raise PaginationError(
                 f"the page at offset {offset} repeats the previous page exactly; "
@@ -724,29 +732,39 @@ class _Walker:
             )
         self._previous = keys if full else None
         wanted = self.states
-        kept: list[QueueItem] = []
-        after: list[int] = []
-        new = 0
-        for index, (item, key) in enumerate(zip(raw, keys, strict=True)):
-            if self.window.add(key):
-                new += 1
+        fresh = self.window.add_page(keys)
+        kept: Sequence[QueueItem]
+        after: Sequence[int]
+        if wanted is None and isinstance(fresh, range):
+            # The usual page: all new after the overlap. No step per item.
+            kept = tuple(raw[fresh.start :])
+            after = range(offset + fresh.start + 1, offset + len(raw) + 1)
+        else:
+            kept_list: list[QueueItem] = []
+            after_list: list[int] = []
+            for index in fresh:
+                item = raw[index]
                 if wanted is None or item.annotation_state in wanted:
-                    kept.append(item)
-                    after.append(offset + index + 1)
+                    kept_list.append(item)
+                    after_list.append(offset + index + 1)
+            kept, after = tuple(kept_list), after_list
         if raw:
             self.anchor = keys[-1]
             self.position = offset + len(raw)
         end = self.position
         remaining = self.remaining
         if remaining is not None and len(kept) >= remaining:
-            del kept[remaining:], after[remaining:]
+            kept, after = kept[:remaining], after[:remaining]
             end = after[-1] if after else end
             self.remaining = 0
         elif remaining is not None:
             self.remaining = remaining - len(kept)
-        walked = _WalkedPage(Page(tuple(kept), offset + back, size), after, end)
-        walked.new = new
+        walked = _WalkedPage(Page(kept, offset + back, size), after, end)
+        walked.new = len(fresh)
         return walked
+
+
+_item_id = operator.attrgetter("id")
 
 
 class _WalkPlan:
@@ -792,7 +810,7 @@ _work_key = key_by(QueueItem, "id")
 class _WalkedPage:
     __slots__ = ("after", "end", "new", "page")
 
-    def __init__(self, page: Page[QueueItem], after: list[int], end: int) -> None:
+    def __init__(self, page: Page[QueueItem], after: Sequence[int], end: int) -> None:
         self.page = page
         self.after = after
         self.end = end
@@ -811,14 +829,46 @@ async def _pages_of(
         await walked.aclose()  # type: ignore[attr-defined]
 
 
-async def _items_of(
-    walked: AsyncIterator[_WalkedPage], state: _WalkState
-) -> AsyncIterator[QueueItem]:
-    try:
-        async for entry in walked:
-            for item, position in zip(entry.page.items, entry.after, strict=True):
-                state.position = position
-                yield item
-            state.position = entry.end
-    finally:
-        await walked.aclose()  # type: ignore[attr-defined]
+class _QueueItemWalk(ItemWalk[QueueItem]):
+    """``queue.items()``: hands out each page's items straight from the page's tuple
+    (one coroutine per item, no generator layers), and works out the resume position
+    only when asked for it."""
+
+    def __init__(self, walked: AsyncIterator[_WalkedPage], state: _WalkState) -> None:
+        super().__init__(walked, state)  # type: ignore[arg-type]
+        self._items: Sequence[QueueItem] = ()
+        self._after: Sequence[int] = ()
+        self._next = 0  # index in _items of the next item to hand out
+        self._count = 0
+        self._end: int | None = None  # the current page's end position
+        self._base: int | None = None  # the position before the current page's items
+
+    async def __anext__(self) -> QueueItem:
+        index = self._next
+        if index < self._count:
+            self._next = index + 1
+            return self._items[index]
+        return await self._next_page()
+
+    async def _next_page(self) -> QueueItem:
+        while True:
+            if self._end is not None:
+                self._base = self._end
+            self._items, self._after, self._next, self._count = (), (), 0, 0
+            entry: _WalkedPage = await self._source.__anext__()  # type: ignore[assignment]
+            self._end = entry.end
+            items = entry.page.items
+            if items:
+                self._items, self._after, self._next, self._count = (
+                    items, entry.after, 1, len(items),
+                )  # fmt: skip
+                return items[0]
+
+    @property
+    def resume_token(self) -> str | None:
+        """Token to continue right after the last item handed out; ``None`` before the
+        first."""
+        index = self._next
+        position = self._after[index - 1] if index else self._base
+        self._state.position = position
+        return self._state.resume_token
