@@ -192,7 +192,6 @@ class AnnofabSession(SessionBase):
         """
         return Project(self, require_segment(project_id, "project_id"))
 
-
     # -- organizations and project lists (typed, one request each) ---------------------
 
     async def organization(self, name: str) -> Organization:
