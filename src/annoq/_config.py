@@ -77,6 +77,9 @@ DEFAULT_PAGE_SIZE = 500
 DEFAULT_PREFETCH = 2
 #: The most pages a walk may request ahead (``prefetch``).
 MAX_PREFETCH = 16
+#: A walk's ``prefetch`` (>= 1) is its starting depth: it doubles each time the consumer
+#: waits on a page not yet there, up to this many pages ahead (or ``prefetch`` if larger).
+WALK_MAX_PREFETCH = 16
 #: Retries per request inside bulk operations. A bulk run makes thousands of requests, so
 #: a transient fault rate that rarely beats 4 retries still would, a few times per run.
 DEFAULT_BULK_MAX_RETRIES = 10

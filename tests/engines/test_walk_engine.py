@@ -196,3 +196,54 @@ async def test_negative_prefetch_is_refused():
     with pytest.raises(InvalidArgumentError, match="prefetch"):
         async for _ in walk_pages(make_list_fetcher([], 1), prefetch=-1):
             pass
+
+
+def make_slow_fetcher(pages: int, turns: int, peak: list[int]):
+    """Pages that take ``turns`` loop turns to arrive; ``peak[0]``: most at once."""
+    running = 0
+
+    async def fetch(index: int) -> PageData[int]:
+        nonlocal running
+        running += 1
+        peak[0] = max(peak[0], running)
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        running -= 1
+        return PageData([index], is_last=index == pages - 1)
+
+    return fetch
+
+
+async def test_adaptive_prefetch_deepens_while_the_consumer_waits_up_to_its_ceiling():
+    peak = [0]
+    walk = walk_pages(make_slow_fetcher(100, 20, peak), prefetch=2, max_prefetch=8)
+    assert [i async for i, _ in walk] == list(range(100))
+    assert peak[0] == 8  # deepened from 2 to its ceiling, never past it
+
+
+async def test_without_max_prefetch_the_depth_is_fixed():
+    peak = [0]
+    walk = walk_pages(make_slow_fetcher(100, 20, peak), prefetch=2)
+    assert [i async for i, _ in walk] == list(range(100))
+    assert peak[0] == 3
+
+
+async def test_adaptive_prefetch_stays_shallow_when_pages_are_there_in_time():
+    started: list[int] = []
+    peak = 0
+
+    async def fetch(index: int) -> PageData[int]:
+        nonlocal peak
+        started.append(index)
+        return PageData([index], is_last=index == 49)  # ready at once: nobody waits
+
+    async for index, _ in walk_pages(fetch, prefetch=2, max_prefetch=8):
+        peak = max(peak, len(started) - index)
+    assert peak <= 3
+
+
+async def test_prefetch_zero_stays_zero_even_with_a_ceiling():
+    peak = [0]
+    walk = walk_pages(make_slow_fetcher(20, 5, peak), prefetch=0, max_prefetch=8)
+    assert [i async for i, _ in walk] == list(range(20))
+    assert peak[0] == 1

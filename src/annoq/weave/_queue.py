@@ -438,7 +438,9 @@ class Queue:
 
             outcome = "end"
             expected_back = lead
-            pages = walk_pages(fetch, prefetch=plan.prefetch)
+            pages = walk_pages(
+                fetch, prefetch=plan.prefetch, max_prefetch=_config.WALK_MAX_PREFETCH
+            )
             try:
                 async for index, page in pages:
                     back = lead if index == 0 else overlap
