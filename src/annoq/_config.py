@@ -77,9 +77,11 @@ DEFAULT_PAGE_SIZE = 500
 DEFAULT_PREFETCH = 2
 #: The most pages a walk may request ahead (``prefetch``).
 MAX_PREFETCH = 16
-#: A walk's ``prefetch`` (>= 1) is its starting depth: it doubles each time the consumer
-#: waits on a page not yet there, up to this many pages ahead (or ``prefetch`` if larger).
+#: A walk's ``prefetch`` (>= 1) is its starting depth: it grows WALK_PREFETCH_GROWTH-fold
+#: each time the consumer waits on a page not yet there, up to this many pages ahead (or
+#: ``prefetch`` if larger).
 WALK_MAX_PREFETCH = 16
+WALK_PREFETCH_GROWTH = 4
 #: Retries per request inside bulk operations. A bulk run makes thousands of requests, so
 #: a transient fault rate that rarely beats 4 retries still would, a few times per run.
 DEFAULT_BULK_MAX_RETRIES = 10
@@ -126,7 +128,7 @@ ANNOFAB_IDS_PER_REQUEST = 100
 #: The most parallel task operations (a ceiling, like DEFAULT_BULK_CONCURRENCY). Annofab's
 #: own CLI stays at 4 because more draws 429s; annoq starts at ADAPTIVE_INITIAL_LIMIT and
 #: backs off on every 429, so it may try more.
-ANNOFAB_BULK_CONCURRENCY = 16
+ANNOFAB_BULK_CONCURRENCY = 32
 #: Seconds a stopped bulk operation (fail-fast, timeout, Ctrl-C) spends putting the
 #: tasks it had started back to ``break`` before giving up on them.
 ANNOFAB_PUT_BACK_TIMEOUT = 10.0

@@ -90,7 +90,8 @@ async def walk_pages(
 
     Up to ``prefetch`` further pages are requested while the consumer holds one. With
     ``max_prefetch``, ``prefetch`` (>= 1) is only the starting depth: each time the
-    consumer has to wait for a page that is not there yet, the depth doubles, up to
+    consumer has to wait for a page that is not there yet, the depth grows
+    ``WALK_PREFETCH_GROWTH``-fold (and those pages are requested at once), up to
     ``max_prefetch`` (so a slow service gets more pages in flight, a fast one or a slow
     consumer keeps the depth small). Leaving
     the loop early (break, exception, cancellation) cancels and awaits every request
@@ -124,7 +125,10 @@ async def walk_pages(
             await asyncio.sleep(0)  # let new requests go out before we wait or yield
             head = in_flight.popleft()
             if depth < ceiling and not head.done():
-                depth = min(ceiling, depth * 2)  # the consumer waits on the service: deepen
+                # the consumer waits on the service: deepen, and ask for those pages now
+                depth = min(ceiling, depth * _config.WALK_PREFETCH_GROWTH)
+                schedule(depth)
+                await asyncio.sleep(0)
             page = await head
             if not page.is_last:
                 schedule(depth)  # keep `depth` pages requested beyond this one
