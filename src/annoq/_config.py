@@ -86,8 +86,9 @@ WALK_PREFETCH_GROWTH = 4
 #: a transient fault rate that rarely beats 4 retries still would, a few times per run.
 DEFAULT_BULK_MAX_RETRIES = 10
 #: The most parallel requests of one bulk operation (its ``concurrency=``): a ceiling.
-#: Below it the engine finds the service's capacity itself (see ADAPTIVE_*).
-DEFAULT_BULK_CONCURRENCY = 64
+#: Below it the engine finds the service's capacity itself (see ADAPTIVE_*). As many as
+#: the connection pool holds (DEFAULT_CONNECTION_LIMIT): more would only queue for one.
+DEFAULT_BULK_CONCURRENCY = 100
 #: Adaptive concurrency of bulk runs (annoq._limits.AdaptiveLimit): requests in flight at
 #: the start; the limit then doubles per round (as many results as the limit) while
 #: latency holds, grows by a quarter once it has backed off, and never exceeds the caller's
