@@ -3,8 +3,9 @@
 The emulator runs in another process and adds ``--latency`` ms to every request. For a
 Weave walk (20,000 items), Weave bulk marking (5,000 items) and Annofab bulk operate
 (1,000 tasks, ``start``) it measures annoq with its default settings (adaptive
-concurrency and prefetch) and with a small sweep of fixed settings (the adaptive limit
-replaced by a fixed one), then prints the defaults as a % of the best fixed setting.
+concurrency; the walk prefetch the backends choose) and with a small sweep of fixed
+settings (the adaptive limit replaced by a fixed one), then prints the defaults as a %
+of the best fixed setting.
 
     python benchmarks/latency.py [--latency 50 150] [--quick]
 

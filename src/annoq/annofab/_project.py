@@ -324,12 +324,7 @@ class Project:
         # A moving order (custom sort) can legitimately repeat a page; the 10,000 cap
         # bounds the walk anyway.
         moving = not query.stable_sort
-        pages = dedupe(
-            walk_pages(fetch, prefetch=prefetch, max_prefetch=_config.WALK_MAX_PREFETCH),
-            _task_id,
-            window,
-            repeats_ok=moving,
-        )
+        pages = dedupe(walk_pages(fetch, prefetch=prefetch), _task_id, window, repeats_ok=moving)
         async for index, _, fresh in pages:
             meta = metas.pop(index)
             state.total_count, state.over_limit = meta.total_count, meta.over_limit

@@ -438,9 +438,7 @@ class Queue:
 
             outcome = "end"
             expected_back = lead
-            pages = walk_pages(
-                fetch, prefetch=plan.prefetch, max_prefetch=_config.WALK_MAX_PREFETCH
-            )
+            pages = walk_pages(fetch, prefetch=plan.prefetch)
             try:
                 async for index, page in pages:
                     back = lead if index == 0 else overlap
