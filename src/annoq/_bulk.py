@@ -2,9 +2,11 @@
 
 Backend-agnostic. A backend supplies ``apply(work) -> Outcome`` (updated or unchanged)
 that raises an :class:`~annoq.AnnoqError` on failure; the engine reads the input lazily,
-keeps at most ``concurrency`` applications running (anyio CapacityLimiter), narrows that
-number when the server throttles (429) and widens it again as requests succeed, reports
-progress, and counts every input exactly once.
+keeps a number of applications running that adapts to the service (an
+:class:`~annoq._limits.AdaptiveLimit` moving an anyio CapacityLimiter): it starts small,
+grows while latency holds or throughput grows, backs off on 429 and on rising latency,
+never above the caller's ``concurrency`` (the ceiling); it reports progress and counts
+every input exactly once.
 
 A run that stops early (fail-fast, cancellation, an input that raises) reports the
 inputs it had read but not finished as ``abandoned``; the errors it raises
@@ -37,6 +39,7 @@ from ._errors import (
     RateLimitError,
     TransportError,
 )
+from ._limits import AdaptiveLimit
 
 __all__ = [
     "BulkAbortedError",
@@ -221,34 +224,6 @@ class BulkInputError(BulkError):
 
 
 @attrs.define
-class _AdaptiveLimit:
-    """AIMD concurrency: halve on throttling (at most once per cooldown), +1 per
-    ``ceiling`` successes, never above the caller's ceiling nor below 1."""
-
-    limiter: anyio.CapacityLimiter
-    ceiling: int
-    cooldown: float = 1.0
-    _streak: int = 0
-    _last_cut: float = -math.inf
-
-    def on_throttled(self, now: float) -> None:
-        if now - self._last_cut < self.cooldown:
-            return
-        self._last_cut = now
-        self._streak = 0
-        self.limiter.total_tokens = max(1, int(self.limiter.total_tokens) // 2)
-
-    def on_success(self) -> None:
-        current = int(self.limiter.total_tokens)
-        if current >= self.ceiling:
-            return
-        self._streak += 1
-        if self._streak >= current:
-            self._streak = 0
-            self.limiter.total_tokens = current + 1
-
-
-@attrs.define
 class _Counters:
     """Running counts, also read by tests to prove memory stays bounded."""
 
@@ -301,8 +276,8 @@ class BulkRun(Generic[W]):
         self._last_progress = -math.inf
         self._throttles_seen = throttle_count() if throttle_count else 0
         self._retries_at_start = retry_count() if retry_count else 0
-        self.limiter = anyio.CapacityLimiter(concurrency)
-        self.adaptive = _AdaptiveLimit(self.limiter, concurrency)
+        self.adaptive = AdaptiveLimit(concurrency)
+        self.limiter = anyio.CapacityLimiter(self.adaptive.limit)
         self.started = time.monotonic()
         self.aborted: BulkFailure | None = None
         self.input_error: BaseException | None = None
@@ -363,12 +338,19 @@ class BulkRun(Generic[W]):
         seen = self.throttle_count()
         if seen > self._throttles_seen:
             self._throttles_seen = seen
-            self.adaptive.on_throttled(time.monotonic())
+            self.adaptive.on_throttled()
+            self._sync_limit()
+
+    def _sync_limit(self) -> None:
+        limit = self.adaptive.limit
+        if limit != self.limiter.total_tokens:
+            self.limiter.total_tokens = limit
 
     async def _apply_one(self, work: W, key: str, cancel: anyio.CancelScope) -> None:
         c = self.counters
         c.in_flight += 1
         c.max_in_flight = max(c.max_in_flight, c.in_flight)
+        began = time.monotonic()
         try:
             outcome = await self.apply(work)
         except AnnoqError as error:
@@ -391,7 +373,9 @@ class BulkRun(Generic[W]):
                 c.updated += 1
             else:
                 c.unchanged += 1
-            self.adaptive.on_success()
+            now = time.monotonic()
+            self.adaptive.on_sample(now - began, now)
+            self._sync_limit()
         finally:
             c.in_flight -= 1
         self._check_throttle()
@@ -513,8 +497,10 @@ async def run_bulk(
 ) -> BulkResult:
     """Apply ``apply`` to every input with at most ``concurrency`` at once.
 
+    ``concurrency`` is a ceiling: the run starts at ``ADAPTIVE_INITIAL_LIMIT`` in flight
+    and adapts below the ceiling (:class:`~annoq._limits.AdaptiveLimit`).
     ``throttle_count`` returns a running count of throttled (429) responses; when it
-    grows the engine halves its parallelism, then creeps back up. ``dedupe_window``
+    grows the engine halves its parallelism, then grows back. ``dedupe_window``
     bounds how many recent keys are remembered to report repeats (``None``: all).
     ``on_failure`` is called with each failure as it happens (to stream failures to a
     file, say); an exception it raises stops the run and is raised as it is.

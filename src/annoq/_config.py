@@ -87,11 +87,34 @@ DEFAULT_PAGE_SIZE = 500
 DEFAULT_PREFETCH = 2
 #: The most pages a walk may request ahead (``prefetch``).
 MAX_PREFETCH = 16
+#: A walk's ``prefetch`` (>= 1) is its starting depth: it grows WALK_PREFETCH_GROWTH-fold
+#: each time the consumer waits on a page not yet there, up to this many pages ahead (or
+#: ``prefetch`` if larger).
+WALK_MAX_PREFETCH = 16
+WALK_PREFETCH_GROWTH = 4
 #: Retries per request inside bulk operations. A bulk run makes thousands of requests, so
 #: a transient fault rate that rarely beats 4 retries still would, a few times per run.
 DEFAULT_BULK_MAX_RETRIES = 10
-#: Parallel requests of one bulk operation.
-DEFAULT_BULK_CONCURRENCY = 16
+#: The most parallel requests of one bulk operation (its ``concurrency=``): a ceiling.
+#: Below it the engine finds the service's capacity itself (see ADAPTIVE_*). As many as
+#: the connection pool holds (DEFAULT_CONNECTION_LIMIT): more would only queue for one.
+DEFAULT_BULK_CONCURRENCY = 100
+#: Adaptive concurrency of bulk runs (annoq._limits.AdaptiveLimit): requests in flight at
+#: the start; the limit then doubles per round (as many results as the limit) while
+#: latency holds, grows by a quarter once it has backed off, and never exceeds the caller's
+#: ``concurrency=``.
+ADAPTIVE_INITIAL_LIMIT = 4
+#: A round's mean latency "holds" up to TOLERANCE x the lowest seen, plus SLACK seconds.
+ADAPTIVE_LATENCY_TOLERANCE = 1.5
+ADAPTIVE_LATENCY_SLACK = 0.002
+#: ... and a round whose throughput beat the previous one by this factor grows anyway.
+ADAPTIVE_THROUGHPUT_GAIN = 1.1
+#: A round with rising latency and no more throughput multiplies the limit by this.
+ADAPTIVE_LATENCY_BACKOFF = 0.8
+#: A 429 multiplies the limit by this (at most once per round).
+ADAPTIVE_THROTTLE_BACKOFF = 0.5
+#: The lowest latency seen is raised by this factor every round (forgets old lows).
+ADAPTIVE_BASELINE_DRIFT = 1.01
 #: Feedback rows per feedback query of an annotation export (more pages only past it).
 DEFAULT_FEEDBACK_PAGE_SIZE = 10_000
 #: The service's cap on one feedback payload, ``len(json.dumps(payload))``: 1 MiB today
@@ -113,8 +136,10 @@ ANNOFAB_MAX_PAGE_SIZE = 200
 ANNOFAB_RESULT_CAP = 10_000
 #: Task ids per tasks-in-bulk request.
 ANNOFAB_IDS_PER_REQUEST = 100
-#: Parallel task operations: Annofab's own CLI stays at 4 because more draws 429s.
-ANNOFAB_BULK_CONCURRENCY = 4
+#: The most parallel task operations (a ceiling, like DEFAULT_BULK_CONCURRENCY). Annofab's
+#: own CLI stays at 4 because more draws 429s; annoq starts at ADAPTIVE_INITIAL_LIMIT and
+#: backs off on every 429, so it may try more.
+ANNOFAB_BULK_CONCURRENCY = 32
 #: Seconds a stopped bulk operation (fail-fast, timeout, Ctrl-C) spends putting the
 #: tasks it had started back to ``break`` before giving up on them.
 ANNOFAB_PUT_BACK_TIMEOUT = 10.0

@@ -84,10 +84,16 @@ async def walk_pages(
     fetch: Callable[[int], Awaitable[PageData[T]]],
     *,
     prefetch: int,
+    max_prefetch: int | None = None,
 ) -> AsyncIterator[tuple[int, PageData[T]]]:
     """Yield ``(index, page)`` for pages 0, 1, 2, ... in order until the last page.
 
-    Up to ``prefetch`` further pages are requested while the consumer holds one. Leaving
+    Up to ``prefetch`` further pages are requested while the consumer holds one. With
+    ``max_prefetch``, ``prefetch`` (>= 1) is only the starting depth: each time the
+    consumer has to wait for a page that is not there yet, the depth grows
+    ``WALK_PREFETCH_GROWTH``-fold (and those pages are requested at once), up to
+    ``max_prefetch`` (so a slow service gets more pages in flight, a fast one or a slow
+    consumer keeps the depth small). Leaving
     the loop early (break, exception, cancellation) cancels and awaits every request
     still in flight, so nothing is left pending.
     """
@@ -101,6 +107,8 @@ async def walk_pages(
         )
     in_flight: deque[asyncio.Task[PageData[T]]] = deque()
     next_index = 0
+    ceiling = prefetch if max_prefetch is None or prefetch == 0 else max(prefetch, max_prefetch)
+    depth = prefetch
 
     def schedule(depth: int) -> None:
         nonlocal next_index
@@ -115,9 +123,15 @@ async def walk_pages(
             if not in_flight:
                 schedule(1)
             await asyncio.sleep(0)  # let new requests go out before we wait or yield
-            page = await in_flight.popleft()
+            head = in_flight.popleft()
+            if depth < ceiling and not head.done():
+                # the consumer waits on the service: deepen, and ask for those pages now
+                depth = min(ceiling, depth * _config.WALK_PREFETCH_GROWTH)
+                schedule(depth)
+                await asyncio.sleep(0)
+            page = await head
             if not page.is_last:
-                schedule(prefetch)  # keep `prefetch` pages requested beyond this one
+                schedule(depth)  # keep `depth` pages requested beyond this one
                 await asyncio.sleep(0)
             if page.items:
                 yield index, page

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from annoq import BulkProgress, InvalidArgumentError, TimeoutError
+from annoq._config import ADAPTIVE_INITIAL_LIMIT, ANNOFAB_BULK_CONCURRENCY
 from annoq.annofab import AnnofabSession, Project, TaskPhase, TaskRef, TaskStatus
 from annoq.emulator import Emulator, FaultRule
 
@@ -222,7 +223,7 @@ async def test_bulk_reassign_assigns_unassigns_and_skips_tasks_already_so(
     assert all("account_id" not in emu.annofab.task(t) for t in ids)
 
 
-async def test_default_concurrency_is_four_and_progress_is_reported(
+async def test_default_concurrency_starts_at_four_under_its_ceiling_and_progress_is_reported(
     emu: Emulator, project: Project
 ) -> None:
     ids = emu.annofab.seed_tasks(40, assignee=emu.annofab.user)
@@ -231,7 +232,8 @@ async def test_default_concurrency_is_four_and_progress_is_reported(
     assert result.updated == 40
     assert events[-1].final
     assert events[-1].result == result
-    assert {e.concurrency for e in events} == {4}
+    assert events[0].concurrency == ADAPTIVE_INITIAL_LIMIT == 4
+    assert all(1 <= e.concurrency <= ANNOFAB_BULK_CONCURRENCY for e in events)
 
 
 async def test_bulk_arguments_are_checked_before_any_request(

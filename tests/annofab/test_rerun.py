@@ -155,7 +155,11 @@ async def test_a_cancelled_run_puts_started_tasks_back_to_break_and_a_rerun_fini
 
             async def run() -> None:
                 await project.bulk_operate(
-                    ids, "complete", expected_phase="annotation", on_progress=events.append
+                    ids,
+                    "complete",
+                    expected_phase="annotation",
+                    on_progress=events.append,
+                    concurrency=4,  # so that half the input is still unread half way
                 )
 
             group.start_soon(run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 
@@ -9,6 +10,7 @@ import aiohttp
 import pytest
 
 from annoq.emulator import Emulator, FaultKind, FaultRule, run_emulator
+from annoq.emulator._faults import describe_rule, parse_fault_spec
 
 from ._support import Api
 
@@ -249,3 +251,41 @@ def test_fault_rules_are_validated() -> None:
         FaultRule(kind="latency")
     with pytest.raises(ValueError, match="not a valid"):
         FaultRule(kind="explode")
+
+
+async def test_max_concurrent_answers_429_above_n_in_flight_set_by_the_control_route(
+    api: Api, emu: Emulator
+) -> None:
+    queue_id = emu.weave.seed_queue(1)
+    rules = [
+        {"kind": "max_concurrent", "limit": 4, "routes": ["items_query"], "retry_after": "0"},
+        # holds the admitted ones in flight while the others arrive
+        {"kind": "latency", "latency": 0.3, "routes": ["items_query"]},
+    ]
+    status, state = await api.call("PUT", "/_emulator/faults", {"rules": rules})
+    assert status == 200
+    assert state["rules"][0]["limit"] == 4
+    statuses = Counter(
+        status for status, _ in await asyncio.gather(*(api.query(queue_id) for _ in range(12)))
+    )
+    assert statuses == {200: 4, 429: 8}
+    assert emu.faults.peak_in_flight == 4
+    assert emu.faults.count(kind="max_concurrent") == 8
+    assert emu.faults.in_flight == 0
+    assert (await api.query(queue_id))[0] == 200  # capacity is back once they are answered
+
+
+def test_max_concurrent_fault_spec_and_validation() -> None:
+    rule = parse_fault_spec("max-concurrent=8", retry_after="0")
+    assert (rule.kind, rule.limit, rule.rate, rule.retry_after) == (
+        FaultKind.MAX_CONCURRENT,
+        8,
+        1.0,
+        "0",
+    )
+    assert parse_fault_spec("max-concurrent=2:1:progress").routes == {"progress"}
+    assert "above 8 in flight answer 429" in describe_rule(rule)
+    with pytest.raises(ValueError, match="max-concurrent"):
+        parse_fault_spec("max-concurrent=0")
+    with pytest.raises(ValueError, match="limit"):
+        FaultRule(kind="max_concurrent")

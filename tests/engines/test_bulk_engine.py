@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
+from anyio import wait_all_tasks_blocked
 
 from annoq import (
     BulkAbortedError,
@@ -20,6 +21,7 @@ from annoq import (
     ServerError,
 )
 from annoq._bulk import BulkRun, run_bulk
+from annoq._config import ADAPTIVE_INITIAL_LIMIT
 
 
 def key(work: str) -> str:
@@ -54,27 +56,46 @@ async def test_every_input_ends_as_exactly_one_outcome_and_counts_add_up():
     assert not result.ok
 
 
-async def test_parallelism_never_exceeds_the_ceiling_and_reaches_it():
+async def test_parallelism_starts_small_never_exceeds_the_ceiling_and_reaches_it():
     running = 0
     peak = 0
-    full = asyncio.Event()
+    release = anyio.Event()
+    engine: BulkRun[str]
 
     async def apply(work: str) -> Outcome:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        if running == 12:
-            full.set()
-        if int(work) < 12:
-            await full.wait()  # the first twelve wait until all twelve run at once
+        if int(work) < ADAPTIVE_INITIAL_LIMIT:
+            await release.wait()
         await anyio.lowlevel.checkpoint()
         running -= 1
         return Outcome.UPDATED
 
+    async def release_when_blocked() -> None:
+        await wait_all_tasks_blocked()
+        assert running == ADAPTIVE_INITIAL_LIMIT  # the run starts small
+        release.set()
+
+    engine = BulkRun(
+        apply,
+        key,
+        concurrency=12,
+        total=None,
+        on_progress=None,
+        throttle_count=None,
+        retry_count=None,
+        fail_fast=False,
+        dedupe_window=None,
+        progress_interval=1.0,
+    )
     with anyio.fail_after(10):
-        result = await run_bulk([str(i) for i in range(500)], apply, key=key, concurrency=12)
-    assert result.updated == 500
-    assert peak == 12
+        async with anyio.create_task_group() as group:
+            group.start_soon(release_when_blocked)
+            result = await engine.run([str(i) for i in range(2_000)])
+    assert result.updated == 2_000
+    assert peak == 12  # flat latency: it grows to the ceiling, never past it
+    assert engine.adaptive.limit == 12
 
 
 async def test_input_is_read_lazily_and_pending_work_stays_bounded():
@@ -149,7 +170,7 @@ async def test_throttling_halves_parallelism_then_it_recovers_up_to_the_ceiling(
 
     async def apply(work: str) -> Outcome:
         nonlocal throttles
-        if work == "10":
+        if work == "100":
             throttles += 1  # the transport saw a 429 while doing this item
         await anyio.lowlevel.checkpoint()
         limits.append(int(engine.limiter.total_tokens))
@@ -168,8 +189,10 @@ async def test_throttling_halves_parallelism_then_it_recovers_up_to_the_ceiling(
         progress_interval=1.0,
     )
     await engine.run([str(i) for i in range(400)])
+    assert limits[0] == ADAPTIVE_INITIAL_LIMIT
     assert max(limits) == 8
-    assert min(limits) == 4  # halved once
+    after_peak = limits[limits.index(8) :]
+    assert min(after_peak) == 4  # halved once
     assert limits[-1] == 8  # and back to the ceiling, never above it
 
 

@@ -219,3 +219,54 @@ def test_seen_window_add_page_gives_a_range_for_a_page_after_its_overlap():
     fresh = window.add_page(["c", "d", "e", "f", "g"])
     assert fresh == range(1, 5)
     assert list(window._seen) == ["b", "c", "d", "e", "f", "g"]
+
+
+def make_slow_fetcher(pages: int, turns: int, peak: list[int]):
+    """Pages that take ``turns`` loop turns to arrive; ``peak[0]``: most at once."""
+    running = 0
+
+    async def fetch(index: int) -> PageData[int]:
+        nonlocal running
+        running += 1
+        peak[0] = max(peak[0], running)
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        running -= 1
+        return PageData([index], is_last=index == pages - 1)
+
+    return fetch
+
+
+async def test_adaptive_prefetch_deepens_while_the_consumer_waits_up_to_its_ceiling():
+    peak = [0]
+    walk = walk_pages(make_slow_fetcher(100, 20, peak), prefetch=2, max_prefetch=8)
+    assert [i async for i, _ in walk] == list(range(100))
+    assert peak[0] == 9  # the page waited for and 8 ahead: from 2 to its ceiling, no more
+
+
+async def test_without_max_prefetch_the_depth_is_fixed():
+    peak = [0]
+    walk = walk_pages(make_slow_fetcher(100, 20, peak), prefetch=2)
+    assert [i async for i, _ in walk] == list(range(100))
+    assert peak[0] == 3
+
+
+async def test_adaptive_prefetch_stays_shallow_when_pages_are_there_in_time():
+    started: list[int] = []
+    peak = 0
+
+    async def fetch(index: int) -> PageData[int]:
+        nonlocal peak
+        started.append(index)
+        return PageData([index], is_last=index == 49)  # ready at once: nobody waits
+
+    async for index, _ in walk_pages(fetch, prefetch=2, max_prefetch=8):
+        peak = max(peak, len(started) - index)
+    assert peak <= 3
+
+
+async def test_prefetch_zero_stays_zero_even_with_a_ceiling():
+    peak = [0]
+    walk = walk_pages(make_slow_fetcher(20, 5, peak), prefetch=0, max_prefetch=8)
+    assert [i async for i, _ in walk] == list(range(20))
+    assert peak[0] == 1

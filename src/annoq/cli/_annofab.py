@@ -182,8 +182,8 @@ def register(commands: Subcommands) -> None:
         type=positive,
         default=_config.ANNOFAB_BULK_CONCURRENCY,
         metavar="N",
-        help=f"tasks in flight at once (default {_config.ANNOFAB_BULK_CONCURRENCY}, "
-        "Annofab's practical limit)",
+        help="tasks in flight at most, adapting below it and backing off on 429 "
+        f"(default {_config.ANNOFAB_BULK_CONCURRENCY})",
     )
     operate.add_argument(
         "--failures",

@@ -105,7 +105,8 @@ def register(commands: Subcommands) -> None:
         type=positive,
         default=_config.DEFAULT_BULK_CONCURRENCY,
         metavar="N",
-        help=f"items in flight at once (default {_config.DEFAULT_BULK_CONCURRENCY})",
+        help=f"items in flight at most, adapting below it "
+        f"(default {_config.DEFAULT_BULK_CONCURRENCY})",
     )
     annotate.add_argument(
         "--user-id", metavar="ID", help="your W&B user id (lets a rerun send nothing at all)"

@@ -46,7 +46,8 @@ def register(commands: Subcommands) -> None:
         type=positive,
         default=_config.DEFAULT_BULK_CONCURRENCY,
         metavar="N",
-        help=f"updates in flight at once (default {_config.DEFAULT_BULK_CONCURRENCY})",
+        help=f"updates in flight at most, adapting below it "
+        f"(default {_config.DEFAULT_BULK_CONCURRENCY})",
     )
     parser.add_argument("--no-faults", action="store_true", help="inject no faults")
     parser.set_defaults(handler=demo)

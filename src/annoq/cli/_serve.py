@@ -93,9 +93,11 @@ def register(commands: Subcommands) -> None:
         default=[],
         metavar="KIND:RATE[:ROUTE]",
         help="a fault rule (repeatable): KIND is a status code (429, 503, ...), drop, "
-        "apply-then-drop (the write is applied, the answer lost) or latency=MS; RATE a "
+        "apply-then-drop (the write is applied, the answer lost), latency=MS or "
+        "max-concurrent=N (429 above N requests in flight; RATE may be left out); RATE a "
         "share of requests in [0, 1]; ROUTE route names joined by commas (default: all), "
-        "e.g. --fault 429:0.2:progress --fault apply-then-drop:0.05:progress",
+        "e.g. --fault 429:0.2:progress --fault apply-then-drop:0.05:progress "
+        "--fault max-concurrent=8",
     )
     faults.add_argument(
         "--fault-rate",

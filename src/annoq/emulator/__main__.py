@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KIND:RATE[:ROUTE]",
-        help="a fault rule (repeatable): KIND is a status code, drop, apply-then-drop or "
-        "latency=MS; RATE in [0, 1]; ROUTE route names joined by commas (default: all)",
+        help="a fault rule (repeatable): KIND is a status code, drop, apply-then-drop, "
+        "latency=MS or max-concurrent=N (429 above N in flight; RATE may be left out); "
+        "RATE in [0, 1]; ROUTE route names joined by commas (default: all)",
     )
     parser.add_argument(
         "--retry-after", default=None, metavar="SECONDS", help="Retry-After of status faults"

@@ -21,7 +21,13 @@ kind               effect
                    nothing is applied; the client sees a disconnection
 ``apply_then_drop`` run the handler (the write is committed), then close the connection
                    without sending its response
+``max_concurrent`` answer 429 (with ``Retry-After`` when configured) to a request that
+                   arrives while ``limit`` requests to its routes are already in flight;
+                   it draws no random number (it depends on the load only)
 =================  ====================================================================
+
+`FaultInjector.peak_in_flight` records the most requests in flight at once (admitted
+ones: a request refused by ``max_concurrent`` does not count).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class FaultKind(enum.StrEnum):
     STATUS = "status"
     DROP = "drop"
     APPLY_THEN_DROP = "apply_then_drop"
+    MAX_CONCURRENT = "max_concurrent"
 
 
 def _optional_str(value: object) -> str | None:
@@ -81,6 +88,7 @@ class FaultRule:
         FaultRule(kind="status", status=429, rate=0.25, routes={"progress"}, retry_after="0.01")
         FaultRule(kind="drop", rate=1.0, routes={"progress"}, times=1)  # the next one only
         FaultRule(kind="latency", latency=0.05, rate=0.5)                  # every route
+        FaultRule(kind="max_concurrent", limit=8, retry_after="0")         # 429 above 8
 
     Parameters:
         kind: a `FaultKind` or its value.
@@ -92,6 +100,7 @@ class FaultRule:
         retry_after_ms: ``retry-after-ms`` header value, sent with a ``status`` rule.
         latency: seconds to sleep for a ``latency`` rule.
         times: fire at most this many times (``None``: unlimited).
+        limit: requests in flight a ``max_concurrent`` rule admits at once.
         body: raw body of a ``status`` answer instead of the service's JSON body (for
             example an HTML page from a proxy); ``content_type`` goes with it.
     """
@@ -106,6 +115,7 @@ class FaultRule:
     times: int | None = None
     body: str | None = None
     content_type: str = "text/html"
+    limit: int | None = None
 
     @rate.validator
     def _check_rate(self, _: Any, value: float) -> None:
@@ -117,6 +127,10 @@ class FaultRule:
             raise ValueError("a 'status' rule needs status >= 400")
         if self.kind is FaultKind.LATENCY and self.latency <= 0:
             raise ValueError("a 'latency' rule needs latency > 0")
+        if self.kind is FaultKind.MAX_CONCURRENT and (
+            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
+        ):
+            raise ValueError("a 'max_concurrent' rule needs an integer limit >= 1")
 
     def applies_to(self, route: str) -> bool:
         """Whether the rule targets ``route``."""
@@ -141,7 +155,13 @@ class FaultRule:
         return cls(**dict(data))
 
 
-FAULT_SPEC_KINDS: Final = ("CODE (400-599)", "drop", "apply-then-drop", "latency=MS")
+FAULT_SPEC_KINDS: Final = (
+    "CODE (400-599)",
+    "drop",
+    "apply-then-drop",
+    "latency=MS",
+    "max-concurrent=N",
+)
 """The ``KIND`` forms `parse_fault_spec` reads."""
 
 
@@ -150,18 +170,24 @@ def parse_fault_spec(
 ) -> FaultRule:
     """The rule of a ``KIND:RATE[:ROUTE[,ROUTE...]]`` text (``annoq serve --fault``).
 
-    ``KIND`` is a status code (``429``, ``503``, ...), ``drop``, ``apply-then-drop`` or
-    ``latency=MS``; ``RATE`` a share of requests in [0, 1]; ``ROUTE`` route names (every
-    named route when omitted). ``retry_after`` goes with status rules. Raises
-    ``ValueError`` naming what is wrong.
+    ``KIND`` is a status code (``429``, ``503``, ...), ``drop``, ``apply-then-drop``,
+    ``latency=MS`` or ``max-concurrent=N`` (429 above N requests in flight; its ``RATE``
+    may be left out); ``RATE`` a share of requests in [0, 1]; ``ROUTE`` route names
+    (every named route when omitted). ``retry_after`` goes with status and
+    max-concurrent rules. Raises ``ValueError`` naming what is wrong.
 
     Example::
 
         parse_fault_spec("429:0.2:progress", retry_after="0.05")
         parse_fault_spec("apply-then-drop:0.05:progress,items_query")
         parse_fault_spec("latency=200:1")
+        parse_fault_spec("max-concurrent=8", retry_after="0")
     """
     parts = spec.split(":")
+    if len(parts) == 1 and parts[0].strip().lower().startswith(
+        ("max-concurrent=", "max_concurrent=")
+    ):
+        parts.append("1")
     if len(parts) not in (2, 3) or not all(parts):
         raise ValueError(f"{spec!r} is not KIND:RATE[:ROUTE]")
     kind_text, rate_text = parts[0].strip().lower(), parts[1].strip()
@@ -201,6 +227,17 @@ def parse_fault_spec(
         if not ms > 0 or ms == float("inf"):
             raise ValueError(f"latency {ms_text!r} in {spec!r} is not a number of ms > 0")
         return FaultRule(kind=FaultKind.LATENCY, latency=ms / 1000, rate=rate, routes=routes)
+    if kind_text.startswith(("max-concurrent=", "max_concurrent=")):
+        n_text = kind_text.partition("=")[2]
+        if not n_text.isdigit() or int(n_text) < 1:
+            raise ValueError(f"max-concurrent {n_text!r} in {spec!r} is not an integer >= 1")
+        return FaultRule(
+            kind=FaultKind.MAX_CONCURRENT,
+            limit=int(n_text),
+            rate=rate,
+            routes=routes,
+            retry_after=retry_after,
+        )
     raise ValueError(
         f"unknown fault kind {parts[0]!r} in {spec!r}; use one of {', '.join(FAULT_SPEC_KINDS)}"
     )
@@ -216,6 +253,9 @@ def describe_rule(rule: FaultRule) -> str:
         return f"{share} are dropped unanswered"
     if rule.kind is FaultKind.APPLY_THEN_DROP:
         return f"{share} are applied, then dropped unanswered"
+    if rule.kind is FaultKind.MAX_CONCURRENT:
+        where = ", ".join(sorted(rule.routes)) if rule.routes else "every route"
+        return f"requests to {where} above {rule.limit} in flight answer 429"
     return f"{share} wait {rule.latency * 1000:g} ms"
 
 
@@ -258,6 +298,9 @@ class FaultInjector:
         self._fired: list[int] = []
         self._counts: dict[tuple[str, str], int] = {}
         self._requests: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}
+        self._in_flight_total = 0
+        self._peak_in_flight = 0
 
     # ------------------------------------------------------------------ config
 
@@ -294,9 +337,21 @@ class FaultInjector:
         self._rng = random.Random(seed)
 
     def reset_counters(self) -> None:
-        """Zero all counters."""
+        """Zero all counters (and the in-flight peak)."""
         self._counts.clear()
         self._requests.clear()
+        self._peak_in_flight = self._in_flight_total
+
+    @property
+    def in_flight(self) -> int:
+        """Requests to named routes being answered now."""
+        return self._in_flight_total
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests to named routes in flight at once (since the last
+        `reset_counters`); those refused by a ``max_concurrent`` rule do not count."""
+        return self._peak_in_flight
 
     # ------------------------------------------------------------------ counters
 
@@ -346,6 +401,8 @@ class FaultInjector:
                 continue
             if rule.times is not None and self._fired[index] >= rule.times:
                 continue
+            if rule.kind is FaultKind.MAX_CONCURRENT:
+                continue  # decided by the load, in `_over_capacity`
             if rule.kind is FaultKind.LATENCY:
                 self._fired[index] += 1
                 latency += rule.latency
@@ -377,13 +434,47 @@ class FaultInjector:
             headers=headers,
         )
 
+    def _over_capacity(self, route: str) -> FaultRule | None:
+        for rule in self._rules:
+            if rule.kind is not FaultKind.MAX_CONCURRENT or not rule.applies_to(route):
+                continue
+            assert rule.limit is not None
+            routes = self._in_flight if rule.routes is None else rule.routes
+            busy = sum(self._in_flight.get(r, 0) for r in routes)
+            if busy >= rule.limit:
+                return rule
+        return None
+
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """The aiohttp middleware applying the rules to named routes."""
         route = request.match_info.route.name
-        if route is None or not self._rules:
-            if route is not None:
+        if route is None:
+            return await handler(request)
+        if self._rules:
+            full = self._over_capacity(route)
+            if full is not None:
                 self._requests[route] = self._requests.get(route, 0) + 1
+                self._bump(route, full.counter_key())
+                await request.read()
+                return self.status_response(
+                    attrs.evolve(full, kind=FaultKind.STATUS, status=429, limit=None)
+                )
+        self._in_flight[route] = self._in_flight.get(route, 0) + 1
+        self._in_flight_total += 1
+        if self._in_flight_total > self._peak_in_flight:
+            self._peak_in_flight = self._in_flight_total
+        try:
+            return await self._answer(route, request, handler)
+        finally:
+            self._in_flight[route] -= 1
+            self._in_flight_total -= 1
+
+    async def _answer(
+        self, route: str, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        if not self._rules:
+            self._requests[route] = self._requests.get(route, 0) + 1
             return await handler(request)
         decision = self.decide(route)
         if decision.latency > 0:
