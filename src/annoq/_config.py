@@ -16,9 +16,14 @@ from ._version import __version__
 __all__ = [
     "ANNOFAB_BULK_CONCURRENCY",
     "ANNOFAB_IDS_PER_REQUEST",
+    "ANNOFAB_JOB_FIRST_POLL",
+    "ANNOFAB_JOB_POLL_CAP",
+    "ANNOFAB_JOB_POLL_FACTOR",
+    "ANNOFAB_JOB_TIMEOUT",
     "ANNOFAB_MAX_PAGE_SIZE",
     "ANNOFAB_PUT_BACK_TIMEOUT",
     "ANNOFAB_RESULT_CAP",
+    "ANNOFAB_WALK_CATCH_UP_PASSES",
     "ANNOTATION_BATCH_BYTES",
     "DEFAULT_ANNOFAB_ENDPOINT",
     "DEFAULT_ANNOTATION_BATCH_ITEMS",
@@ -103,6 +108,15 @@ ANNOFAB_MAX_PAGE_SIZE = 200
 ANNOFAB_RESULT_CAP = 10_000
 #: Task ids per tasks-in-bulk request.
 ANNOFAB_IDS_PER_REQUEST = 100
+#: Catch-up passes a walk of a moving list (input data) makes over the items changed
+#: since it began, at most.
+ANNOFAB_WALK_CATCH_UP_PASSES = 3
+#: ``wait_job``: seconds to the first poll, growth factor and cap of the poll interval.
+ANNOFAB_JOB_FIRST_POLL = 1.5
+ANNOFAB_JOB_POLL_FACTOR = 1.5
+ANNOFAB_JOB_POLL_CAP = 30.0
+#: ``wait_job``: seconds before giving up (``JobTimeoutError``); ``None`` waits forever.
+ANNOFAB_JOB_TIMEOUT = 3600.0
 #: Parallel task operations: Annofab's own CLI stays at 4 because more draws 429s.
 ANNOFAB_BULK_CONCURRENCY = 4
 #: Seconds a stopped bulk operation (fail-fast, timeout, Ctrl-C) spends putting the

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +70,7 @@ from ._models_data import (
 )
 from ._models_specs import AnnotationSpecs
 from ._protocol_data import CommentPut, NewAnnotation
+from ._walks import ListWalk, list_walk
 
 if TYPE_CHECKING:
     from ._session import AnnofabSession
@@ -908,8 +916,102 @@ class Project:
             self.id, _job_type(job_type), require_id(job_id, "job_id")
         )
 
+    # -- walks of the other lists (issue 15; see _walks.py) ---------------------------
+
+    def input_data(
+        self,
+        *,
+        input_data_id: str | None = None,
+        input_data_name: str | None = None,
+        input_data_path: str | None = None,
+        task_id: str | None = None,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        on_over_limit: OnOverLimit = "raise",
+        prefetch: int = _config.DEFAULT_PREFETCH,
+    ) -> ListWalk[InputData]:
+        """Walk the project's input data (filters as :meth:`input_data_page`), each once.
+
+        The service lists latest updates first, so an item changed during the walk
+        jumps onto pages already read; the walk then makes a catch-up pass over the
+        items updated since it began, so each item is yielded exactly once while
+        others are added or changed (an item deleted meanwhile can shift one unread
+        item onto a page already read).
+
+            async for item in project.input_data(input_data_name="frame-"):
+                print(item.input_data_id)
+        """
+        filters: dict[str, Any] = {
+            "input_data_id": input_data_id,
+            "input_data_name": input_data_name,
+            "input_data_path": input_data_path,
+            "task_id": task_id,
+            "to": to,
+        }
+
+        def fetch(start: datetime | None) -> Callable[[int, int], Awaitable[Page[InputData]]]:
+            async def one(page: int, limit: int) -> Page[InputData]:
+                return await self.input_data_page(
+                    page=page, page_size=limit, from_=start, **filters
+                )
+
+            return one
+
+        def catch_up(first: InputData) -> Callable[[int, int], Awaitable[Page[InputData]]]:
+            start = first.updated_datetime
+            return fetch(start if from_ is None else max(start, from_))
+
+        pdata.lock_text(from_, "from_")
+        pdata.lock_text(to, "to")
+        return list_walk(
+            fetch(from_),
+            _input_data_id,
+            page_size=page_size,
+            prefetch=prefetch,
+            on_over_limit=on_over_limit,
+            catch_up=catch_up,
+        )
+
+    def annotations(
+        self,
+        *,
+        query: Mapping[str, Any] | None = None,
+        sort: str | None = None,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        on_over_limit: OnOverLimit = "raise",
+        prefetch: int = _config.DEFAULT_PREFETCH,
+    ) -> ListWalk[SingleAnnotation]:
+        """Walk the annotation list (``query``/``sort`` as :meth:`annotation_page`),
+        each annotation once (by annotation id, task and input data).
+
+            async for a in project.annotations(query={"task_id": "task-1"}):
+                print(a.detail.label_id)
+        """
+        if query is not None and not isinstance(query, Mapping):
+            raise InvalidArgumentError("query must be a mapping (an AnnotationQuery)")
+
+        async def one(page: int, limit: int) -> Page[SingleAnnotation]:
+            return await self.annotation_page(query=query, page=page, page_size=limit, sort=sort)
+
+        return list_walk(
+            one,
+            _annotation_key,
+            page_size=page_size,
+            prefetch=prefetch,
+            on_over_limit=on_over_limit,
+        )
+
 
 BulkInputs = Iterable[str | TaskRef | Task] | AsyncIterable[str | TaskRef | Task]
+
+
+def _input_data_id(item: InputData) -> str:
+    return item.input_data_id
+
+
+def _annotation_key(item: SingleAnnotation) -> tuple[str, str, str]:
+    return (item.task_id, item.input_data_id, item.detail.annotation_id)
 
 
 def _readable(work: object) -> bool:
