@@ -38,6 +38,7 @@ from ._decisions import (
     plan,
 )
 from ._driver import Origins, TaskDriver, check_work
+from ._jobs import JobWalk, check_wait, wait_for_job, walk_jobs
 from ._models import (
     OnMoved,
     OnOverLimit,
@@ -61,6 +62,7 @@ from ._models_data import (
     EditorAnnotationDetail,
     InputData,
     Inspection,
+    Job,
     JobPage,
     JobType,
     Page,
@@ -914,6 +916,68 @@ class Project:
         """Remove a job from the list."""
         await self._session.api.delete_project_job(
             self.id, _job_type(job_type), require_id(job_id, "job_id")
+        )
+
+    def jobs(
+        self,
+        job_type: JobType | str | None = None,
+        *,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+    ) -> JobWalk:
+        """Walk the project's jobs, newest first (of ``job_type`` when given), page after
+        page over the ``exclusive_start_created_datetime`` cursor.
+
+            async for job in project.jobs("gen-tasks-list"):
+                print(job.job_id, job.job_status)
+        """
+        kind = None if job_type is None else _job_type(job_type)
+        _limit(page_size, "page_size")
+
+        def lister(*, limit: int, before: datetime | None) -> Awaitable[JobPage]:
+            return self.job_list(kind, limit=limit, before=before)
+
+        return JobWalk(walk_jobs(lister, page_size))
+
+    async def wait_job(
+        self,
+        job_type: JobType | str,
+        job_id: str | None = None,
+        *,
+        poll: float = _config.ANNOFAB_JOB_FIRST_POLL,
+        poll_factor: float = _config.ANNOFAB_JOB_POLL_FACTOR,
+        poll_cap: float = _config.ANNOFAB_JOB_POLL_CAP,
+        timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,  # noqa: ASYNC109 (JobTimeoutError names the job)
+        on_progress: Callable[[Job], object] | None = None,
+    ) -> Job:
+        """Wait for a job (the newest of ``job_type`` unless ``job_id`` is given) to
+        finish and return it. Polls at once, then after ``poll`` seconds, each wait
+        ``poll_factor`` times longer up to ``poll_cap``; ``on_progress(job)`` sees every
+        poll. Raises :class:`~annoq.JobFailedError` (the job and its ``errors``),
+        :class:`~annoq.JobTimeoutError` after ``timeout`` seconds (the job goes on) or
+        :class:`~annoq.JobNotFoundError`. Cancelling the wait leaves nothing pending.
+
+            job = await project.wait_job("gen-tasks-list", timeout=600)
+        """
+        kind = _job_type(job_type)
+        wanted = None if job_id is None else require_id(job_id, "job_id")
+        check_wait(poll, poll_factor, poll_cap, timeout)
+        describe = f"{kind} job" + ("" if wanted is None else f" {wanted!r}")
+
+        async def find() -> Job | None:
+            async with self.jobs(kind) as walk:
+                async for job in walk:
+                    if wanted is None or job.job_id == wanted:
+                        return job
+            return None
+
+        return await wait_for_job(
+            find,
+            describe,
+            poll=poll,
+            factor=poll_factor,
+            cap=poll_cap,
+            timeout=timeout,
+            on_progress=on_progress,
         )
 
     # -- walks of the other lists (issue 15; see _walks.py) ---------------------------
