@@ -16,6 +16,7 @@ from collections.abc import (
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import orjson
 
 from .. import _config
@@ -217,6 +218,9 @@ class Project:
         on_over_limit: OnOverLimit = "raise",
         mode: WalkMode = "stable",
         prefetch: int = _config.DEFAULT_PREFETCH,
+        previous_phase_stage: int | None = None,
+        auto_accepted_only: bool = False,
+        annotation: Mapping[str, Any] | str | None = None,
     ) -> TaskWalk:
         """Walk the project's tasks one by one, fetching pages ahead.
 
@@ -235,6 +239,10 @@ class Project:
         key changes during the walk (it moves to a page already read) may be missed.
         Sort the results yourself, or walk by ``task_id``, when every task matters.
 
+        ``previous_phase_stage`` (with the history filters of :class:`TaskQuery`),
+        ``auto_accepted_only`` and ``annotation`` (an ``AnnotationQuery`` mapping: tasks
+        holding such an annotation) always go to the server.
+
         Annofab pages through 10,000 results at most. When the search the server gets
         matches more, ``on_over_limit="raise"`` (the default) raises
         :class:`OverLimitError` before yielding anything, and ``"warn"`` warns
@@ -248,6 +256,12 @@ class Project:
         """
         query = self._query(
             phase, phase_stage, status, account_id, no_user, task_id, input_data_ids, metadata, sort
+        )
+        query = attrs.evolve(
+            query,
+            previous_phase_stage=previous_phase_stage,
+            auto_accepted_only=auto_accepted_only,
+            annotation=annotation,
         )
         _check_walk(page_size, on_over_limit, mode, prefetch)
         state = _WalkState()
@@ -270,6 +284,9 @@ class Project:
         on_over_limit: OnOverLimit = "raise",
         mode: WalkMode = "stable",
         prefetch: int = _config.DEFAULT_PREFETCH,
+        previous_phase_stage: int | None = None,
+        auto_accepted_only: bool = False,
+        annotation: Mapping[str, Any] | str | None = None,
     ) -> TaskWalk:
         """Walk page by page (:class:`TaskPage`); same options and guarantees as
         :meth:`tasks`. A page's ``tasks`` are those kept after local filtering.
@@ -279,6 +296,12 @@ class Project:
         """
         query = self._query(
             phase, phase_stage, status, account_id, no_user, task_id, input_data_ids, metadata, sort
+        )
+        query = attrs.evolve(
+            query,
+            previous_phase_stage=previous_phase_stage,
+            auto_accepted_only=auto_accepted_only,
+            annotation=annotation,
         )
         _check_walk(page_size, on_over_limit, mode, prefetch)
         state = _WalkState()
