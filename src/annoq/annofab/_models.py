@@ -40,7 +40,7 @@ __all__ = [
     "WalkMode",
 ]
 
-OnOverLimit = Literal["raise", "warn"]
+OnOverLimit = Literal["raise", "warn", "export"]
 WalkMode = Literal["stable", "fast"]
 OnMoved = Literal["unchanged", "fail"]
 

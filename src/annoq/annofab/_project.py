@@ -4,6 +4,8 @@ operations on its tasks."""
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 import warnings
 from collections.abc import (
     AsyncIterable,
@@ -39,6 +41,7 @@ from ._decisions import (
     plan,
 )
 from ._driver import Origins, TaskDriver, check_work
+from ._exports import download, export_url, local_only_problem, read_tasks_file, task_matches
 from ._jobs import JobWalk, check_wait, wait_for_job, walk_jobs
 from ._models import (
     OnMoved,
@@ -265,8 +268,91 @@ class Project:
         )
         _check_walk(page_size, on_over_limit, mode, prefetch)
         state = _WalkState()
+        if on_over_limit == "export":
+            problem = local_only_problem(query)
+            if problem is not None:
+                raise InvalidArgumentError(
+                    f"on_over_limit='export' applies phase, stage, status, assignee, task_id "
+                    f"and input_data_ids locally; {problem} cannot be: drop it or split "
+                    "the search instead"
+                )
+            return TaskWalk(self._tasks_or_export(query, page_size, mode, prefetch, state), state)
         pages = self._walk(query, page_size, on_over_limit, mode, prefetch, state)
         return TaskWalk(_tasks_of(pages), state)
+
+    async def _tasks_or_export(
+        self, query: TaskQuery, page_size: int, mode: str, prefetch: int, state: _WalkState
+    ) -> AsyncIterator[Task]:
+        local = mode == "stable" and query.has_volatile
+        first = await self._page(query.stable_part() if local else query, page=1, limit=1)
+        if not first.over_limit:
+            pages = self._walk(query, page_size, "raise", mode, prefetch, state)
+            async for task in _tasks_of(pages):
+                yield task
+            return
+        state.total_count, state.over_limit = first.total_count, True
+        async for task in self._export_tasks_walk(query):
+            yield task
+
+    async def _export_tasks_walk(self, query: TaskQuery) -> AsyncIterator[Task]:
+        with tempfile.TemporaryDirectory(prefix="annoq-export-") as folder:
+            path = os.path.join(folder, "tasks.json")
+            await self.export_tasks(path)
+            for task in read_tasks_file(path):
+                if task_matches(query, task):
+                    yield task
+
+    async def export_tasks(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        refresh: bool = False,
+        on_progress: Callable[[int], object] | None = None,
+        job_timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,
+    ) -> int:
+        """Download the whole-project tasks export (a JSON array) to ``path``
+        atomically; returns its size in bytes. ``refresh=True`` asks for a fresh file
+        first and waits for its ``gen-tasks-list`` job (``job_timeout`` seconds at
+        most). ``on_progress(bytes_so_far)``. The signed URL is read without Annofab
+        credentials.
+
+            await project.export_tasks("tasks.json", refresh=True)
+        """
+        return await self._export("tasks", path, refresh, on_progress, job_timeout)
+
+    async def export_input_data(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        refresh: bool = False,
+        on_progress: Callable[[int], object] | None = None,
+        job_timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,
+    ) -> int:
+        """Download the whole-project input data export to ``path`` atomically (as
+        :meth:`export_tasks`; the job is ``gen-inputs-list``)."""
+        return await self._export("inputs", path, refresh, on_progress, job_timeout)
+
+    async def _export(
+        self,
+        kind: str,
+        path: str | os.PathLike[str],
+        refresh: bool,
+        on_progress: Callable[[int], object] | None,
+        job_timeout: float | None,
+    ) -> int:
+        if not isinstance(refresh, bool):
+            raise InvalidArgumentError("refresh must be True or False")
+        api = self._session.api
+        if refresh:
+            start = (
+                api.post_project_tasks_update if kind == "tasks" else api.post_project_inputs_update
+            )
+            answer = await start(self.id)
+            job = pdata.read_job(answer.get("job") if isinstance(answer, dict) else answer)
+            await self.wait_job(job.job_type, job.job_id, timeout=job_timeout)
+        read = api.get_project_tasks_url if kind == "tasks" else api.get_project_inputs_url
+        url = export_url(await read(self.id))
+        return await download(url, path, on_progress)
 
     def task_pages(
         self,
@@ -304,6 +390,8 @@ class Project:
             annotation=annotation,
         )
         _check_walk(page_size, on_over_limit, mode, prefetch)
+        if on_over_limit == "export":
+            raise InvalidArgumentError("task_pages cannot read the export; use tasks()")
         state = _WalkState()
         return TaskWalk(self._walk(query, page_size, on_over_limit, mode, prefetch, state), state)
 
@@ -1141,9 +1229,9 @@ def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int) ->
         raise InvalidArgumentError(
             f"page_size must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {page_size}"
         )
-    if on_over_limit not in ("raise", "warn"):
+    if on_over_limit not in ("raise", "warn", "export"):
         raise InvalidArgumentError(
-            f"on_over_limit={on_over_limit!r} is not allowed; use 'raise' or 'warn'"
+            f"on_over_limit={on_over_limit!r} is not allowed; use 'raise', 'warn' or 'export'"
         )
     if mode not in ("stable", "fast"):
         raise InvalidArgumentError(f"mode={mode!r} is not allowed; use 'stable' or 'fast'")
