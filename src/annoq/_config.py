@@ -16,12 +16,17 @@ from ._version import __version__
 __all__ = [
     "ANNOFAB_BULK_CONCURRENCY",
     "ANNOFAB_IDS_PER_REQUEST",
+    "ANNOFAB_JOB_FIRST_POLL",
+    "ANNOFAB_JOB_POLL_CAP",
+    "ANNOFAB_JOB_POLL_FACTOR",
+    "ANNOFAB_JOB_TIMEOUT",
     "ANNOFAB_MAX_PAGE_SIZE",
     "ANNOFAB_MAX_TASK_STEPS",
     "ANNOFAB_PUT_BACK_TIMEOUT",
     "ANNOFAB_RESULT_CAP",
     "ANNOFAB_UPLOAD_BACKOFF_CAP",
     "ANNOFAB_UPLOAD_TIMEOUT",
+    "ANNOFAB_WALK_CATCH_UP_PASSES",
     "ANNOTATION_BATCH_BYTES",
     "COALESCE_MAX_IN_FLIGHT",
     "DEFAULT_ANNOFAB_ENDPOINT",
@@ -136,6 +141,15 @@ ANNOFAB_MAX_PAGE_SIZE = 200
 ANNOFAB_RESULT_CAP = 10_000
 #: Task ids per tasks-in-bulk request.
 ANNOFAB_IDS_PER_REQUEST = 100
+#: Catch-up passes a walk of a moving list (input data) makes over the items changed
+#: since it began, at most.
+ANNOFAB_WALK_CATCH_UP_PASSES = 3
+#: ``wait_job``: seconds to the first poll, growth factor and cap of the poll interval.
+ANNOFAB_JOB_FIRST_POLL = 1.5
+ANNOFAB_JOB_POLL_FACTOR = 1.5
+ANNOFAB_JOB_POLL_CAP = 30.0
+#: ``wait_job``: seconds before giving up (``JobTimeoutError``); ``None`` waits forever.
+ANNOFAB_JOB_TIMEOUT = 3600.0
 #: The most parallel task operations (a ceiling, like DEFAULT_BULK_CONCURRENCY). Annofab's
 #: own CLI stays at 4 because more draws 429s; annoq starts at ADAPTIVE_INITIAL_LIMIT and
 #: backs off on every 429, so it may try more.
@@ -205,8 +219,3 @@ class Timeout:
 
 
 DEFAULT_TIMEOUT = Timeout()
-
-# Annofab job waits: first poll, growth per poll, cap (seconds).
-ANNOFAB_JOB_FIRST_POLL = 1.5
-ANNOFAB_JOB_POLL_GROWTH = 1.5
-ANNOFAB_JOB_POLL_CAP = 30.0

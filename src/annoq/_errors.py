@@ -25,15 +25,14 @@ Everything annoq raises derives from :class:`AnnoqError`::
     │   └── ServerError                 5xx
     ├── TransportError              no usable response: connection refused, reset, dropped
     │   └── TimeoutError                a time limit ran out (also a builtin TimeoutError)
+    ├── JobFailedError              an awaited Annofab job failed; names it and its errors
+    ├── JobTimeoutError             an awaited job was still running when time ran out
+    ├── JobNotFoundError            the job to wait for is not in the project's job list
     ├── ResponseDecodeError         a response that is not what the API promises
     ├── PaginationError             the server's pages make no progress
     ├── OverLimitError              Annofab: a task search past the 10,000 results it pages
     ├── TaskStateError              Annofab: the task's state does not allow the operation
-    ├── UploadError                 Annofab: an upload failed or arrived damaged
-    └── JobWaitError                Annofab: a job did not finish as waited for
-        ├── JobFailedError              the job failed; ``errors`` are the job's own
-        ├── JobTimeoutError             still running when the wait's ``timeout`` passed
-        └── JobNotFoundError            no such job in the project's job list
+    └── UploadError                 Annofab: an upload failed or arrived damaged
 
 No exception's message or ``repr`` contains credentials: URLs are reported without user
 info, and request headers are never stored.
@@ -64,6 +63,9 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidTransitionError",
     "ItemNotInQueueError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobTimeoutError",
     "MFARequiredError",
     "MissingCredentialsError",
     "NotFoundError",
@@ -262,6 +264,42 @@ class TransportError(AnnoqError):
 
 class TimeoutError(TransportError, builtins.TimeoutError):
     """A time limit (total, connect or read) ran out."""
+
+
+class JobFailedError(AnnoqError):
+    """An awaited job failed: ``job`` is the finished job, ``errors`` its error list.
+
+    try:
+        await project.wait_job("gen-tasks-list")
+    except JobFailedError as e:
+        print(e.job_id, e.errors)
+    """
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+        self.job_id: str = job.job_id
+        self.job_type: str = str(getattr(job.job_type, "value", job.job_type))
+        self.errors: tuple[Any, ...] = tuple(job.errors)
+        said = "; ".join(f"{e.error_code or '?'}: {e.message or ''}".strip() for e in self.errors)
+        super().__init__(
+            f"job {self.job_type}/{self.job_id} failed" + (f": {said}" if said else "")
+        )
+
+
+class JobTimeoutError(AnnoqError):
+    """An awaited job was still running when ``timeout`` seconds had passed; ``job`` is
+    its last state (the job itself goes on)."""
+
+    def __init__(self, job: Any, timeout: float) -> None:
+        self.job = job
+        self.timeout = timeout
+        kind = getattr(job.job_type, "value", job.job_type)
+        super().__init__(f"job {kind}/{job.job_id} was still running after {timeout:g} s")
+
+
+class JobNotFoundError(AnnoqError):
+    """The job to wait for is not in the project's job list (none of that type, or
+    not that id)."""
 
 
 class ResponseDecodeError(AnnoqError):

@@ -15,7 +15,6 @@ bulk runner, retrying transport); only the Annofab adapter lives here.
 from .._public import relabel as _relabel
 from ._auth import LoginAuth, PatAuth
 from ._bulk_models import AnnotationImport, CommentImport, InputDataImport, UploadError
-from ._jobs import JobFailedError, JobNotFoundError, JobTimeoutError, JobWaitError
 from ._models import (
     Account,
     Aggregation,
@@ -105,13 +104,9 @@ __all__ = [
     "InspectionStatus",
     "Job",
     "JobError",
-    "JobFailedError",
-    "JobNotFoundError",
     "JobPage",
     "JobStatus",
-    "JobTimeoutError",
     "JobType",
-    "JobWaitError",
     "Label",
     "LangMessage",
     "LoginAuth",

@@ -1,129 +1,95 @@
-"""Annofab jobs: a walk over the whole job list and a wait with backoff.
-
-async for job in walk_jobs(project, "gen-tasks-list"):
-    ...
-job = await wait_job(project, "gen-tasks-list")
-"""
+"""Annofab jobs: walking the job list over its cursor, and waiting for a job to finish
+with growing polls, a time limit and cancellation."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Final
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Protocol
 
 from .. import _config
-from .._errors import AnnoqError
+from .._errors import InvalidArgumentError, JobFailedError, JobNotFoundError, JobTimeoutError
+from .._walk import Walk
+from ._models_data import Job, JobPage, JobStatus
 
-if TYPE_CHECKING:
-    from ._models_data import Job, JobType
-    from ._project import Project
-
-JOB_FIRST_POLL_SECONDS: Final = _config.ANNOFAB_JOB_FIRST_POLL
-JOB_POLL_GROWTH: Final = _config.ANNOFAB_JOB_POLL_GROWTH
-JOB_POLL_CAP_SECONDS: Final = _config.ANNOFAB_JOB_POLL_CAP
+__all__ = ["JobWalk", "wait_for_job", "walk_jobs"]
 
 
-class JobWaitError(AnnoqError):
-    """A job did not finish as asked; ``job_type`` and ``job_id`` name it."""
-
-    def __init__(self, message: str, job_type: str, job_id: str | None) -> None:
-        super().__init__(message)
-        self.job_type = job_type
-        self.job_id = job_id
+class _Lister(Protocol):
+    def __call__(self, *, limit: int, before: datetime | None) -> Awaitable[JobPage]: ...
 
 
-class JobFailedError(JobWaitError):
-    """The job finished ``failed``; ``errors`` are the job's own."""
+class JobWalk(Walk[Job]):
+    """An async iterator over a project's jobs, newest first, that can be closed early.
 
-    def __init__(self, job: Job) -> None:
-        details = "; ".join(str(e) for e in job.errors) or "no errors given"
-        super().__init__(
-            f"job {job.job_type}/{job.job_id} failed: {details}", str(job.job_type), job.job_id
-        )
-        self.job = job
-        self.errors = job.errors
+    async for job in project.jobs("gen-tasks-list"):
+        print(job.job_id, job.job_status)
+    """
 
 
-class JobTimeoutError(JobWaitError):
-    """The job was still running when the wait's ``timeout`` passed."""
-
-
-class JobNotFoundError(JobWaitError):
-    """No such job in the project's job list."""
-
-
-async def walk_jobs(project: Project, job_type: JobType | str | None = None) -> AsyncIterator[Job]:
-    """Every job, newest first, following ``exclusive_start_created_datetime``/``has_next``."""
-    before = None
+async def walk_jobs(lister: _Lister, page_size: int) -> AsyncIterator[Job]:
+    """Every job once: pages follow ``exclusive_start_created_datetime`` (the last
+    job's ``created_datetime``) while ``has_next``."""
     seen: set[str] = set()
+    before: datetime | None = None
     while True:
-        page = await project.job_list(job_type, before=before)
+        page = await lister(limit=page_size, before=before)
         for job in page.jobs:
             if job.job_id not in seen:
                 seen.add(job.job_id)
                 yield job
         if not page.has_next or not page.jobs:
             return
-        before = page.jobs[-1].created_datetime
+        last = page.jobs[-1].created_datetime
+        if before is not None and last >= before:
+            return  # the server is not moving the cursor: stop rather than loop
+        before = last
 
 
-async def _find(project: Project, job_type: JobType | str, job_id: str | None) -> Job | None:
-    async for job in walk_jobs(project, job_type):
-        if job_id is None or job.job_id == job_id:
-            return job
-    return None
+def check_wait(poll: float, factor: float, cap: float, timeout: float | None) -> None:
+    """Validate the polling options (before any request)."""
+    for name, value in (("poll", poll), ("poll_cap", cap)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise InvalidArgumentError(f"{name} must be a positive number of seconds")
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 1:
+        raise InvalidArgumentError("poll_factor must be a number of at least 1")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+    ):
+        raise InvalidArgumentError("timeout must be a positive number of seconds or None")
 
 
-async def wait_job(
-    project: Project,
-    job_type: JobType | str,
-    job_id: str | None = None,
+async def wait_for_job(
+    find: Callable[[], Awaitable[Job | None]],
+    describe: str,
     *,
-    poll: float = JOB_FIRST_POLL_SECONDS,
-    timeout: float | None = None,  # noqa: ASYNC109 (the API the issue names)
-    on_progress: Callable[[Job], None] | None = None,
+    poll: float = _config.ANNOFAB_JOB_FIRST_POLL,
+    factor: float = _config.ANNOFAB_JOB_POLL_FACTOR,
+    cap: float = _config.ANNOFAB_JOB_POLL_CAP,
+    timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,  # noqa: ASYNC109 (typed JobTimeoutError with the last state)
+    on_progress: Callable[[Job], object] | None = None,
 ) -> Job:
-    """Poll until the job (the newest of ``job_type`` when no ``job_id``) is done.
-
-    Returns the succeeded job; raises JobFailedError, JobTimeoutError or JobNotFoundError.
-    """
-    if poll <= 0:
-        from .._errors import InvalidArgumentError
-
-        raise InvalidArgumentError(f"poll={poll!r} must be positive")
+    """Poll ``find()`` until the job is over: the first poll at once, then after
+    ``poll`` seconds, growing ``factor`` times up to ``cap``."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     delay = poll
     while True:
-        job = await _find(project, job_type, job_id)
+        job = await find()
         if job is None:
-            raise JobNotFoundError(
-                f"no {job_type} job {job_id or ''}".strip(), str(job_type), job_id
-            )
-        job_id = job.job_id
+            raise JobNotFoundError(f"no {describe} in the project's job list")
         if on_progress is not None:
             on_progress(job)
-        if job.job_status == "succeeded":
+        if job.job_status is JobStatus.SUCCEEDED:
             return job
-        if job.job_status == "failed":
+        if job.job_status is JobStatus.FAILED:
             raise JobFailedError(job)
         wait = delay
         if deadline is not None:
             left = deadline - loop.time()
             if left <= 0:
-                raise JobTimeoutError(
-                    f"job {job_type}/{job_id} still running after {timeout}s", str(job_type), job_id
-                )
+                raise JobTimeoutError(job, float(timeout or 0))
             wait = min(wait, left)
         await asyncio.sleep(wait)
-        delay = min(delay * JOB_POLL_GROWTH, JOB_POLL_CAP_SECONDS)
-
-
-__all__ = [
-    "JobFailedError",
-    "JobNotFoundError",
-    "JobTimeoutError",
-    "JobWaitError",
-    "wait_job",
-    "walk_jobs",
-]
+        delay = min(delay * factor, cap)

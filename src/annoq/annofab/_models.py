@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import attrs
+import orjson
 
 from .._errors import AnnoqError, InvalidArgumentError
 
@@ -39,7 +40,7 @@ __all__ = [
     "WalkMode",
 ]
 
-OnOverLimit = Literal["raise", "warn"]
+OnOverLimit = Literal["raise", "warn", "export"]
 WalkMode = Literal["stable", "fast"]
 OnMoved = Literal["unchanged", "fail"]
 
@@ -333,6 +334,35 @@ def _rejected_only(value: bool) -> bool:
     return _flag("rejected_only", value)
 
 
+def _auto_accepted_only(value: bool) -> bool:
+    return _flag("auto_accepted_only", value)
+
+
+def _previous_stage(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"previous_phase_stage must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _annotation_query(value: Mapping[str, Any] | str | None) -> str | None:
+    """An ``AnnotationQuery`` as the JSON text the task search takes."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise InvalidArgumentError("annotation must be an AnnotationQuery (a JSON object)")
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError("annotation must be an AnnotationQuery mapping")
+    return orjson.dumps(dict(value)).decode()
+
+
 def _ref_stage(value: int | None) -> int | None:
     return _opt_stage(value)
 
@@ -439,6 +469,9 @@ class TaskQuery:
     previous_account_id: str | None = attrs.field(default=None, converter=_previous_account)
     previous_phase: TaskPhase | None = attrs.field(default=None, converter=_previous_phase)
     rejected_only: bool = attrs.field(default=False, converter=_rejected_only)
+    previous_phase_stage: int | None = attrs.field(default=None, converter=_previous_stage)
+    auto_accepted_only: bool = attrs.field(default=False, converter=_auto_accepted_only)
+    annotation: str | None = attrs.field(default=None, converter=_annotation_query)
     metadata: str | None = attrs.field(default=None, converter=_metadata)
     sort: str | None = attrs.field(default="task_id", converter=_sort)
 

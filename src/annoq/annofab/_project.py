@@ -4,11 +4,21 @@ operations on its tasks."""
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import orjson
 
 from .. import _config
@@ -32,6 +42,8 @@ from ._decisions import (
     plan,
 )
 from ._driver import Origins, TaskDriver, check_work
+from ._exports import download, export_url, local_only_problem, read_tasks_file, task_matches
+from ._jobs import JobWalk, check_wait, wait_for_job, walk_jobs
 from ._models import (
     OnMoved,
     OnOverLimit,
@@ -65,6 +77,7 @@ from ._models_data import (
 )
 from ._models_specs import AnnotationSpecs
 from ._protocol_data import CommentPut, NewAnnotation
+from ._walks import ListWalk, list_walk
 
 if TYPE_CHECKING:
     from ._session import AnnofabSession
@@ -209,6 +222,9 @@ class Project(BulkImports):
         on_over_limit: OnOverLimit = "raise",
         mode: WalkMode = "stable",
         prefetch: int = _config.DEFAULT_PREFETCH,
+        previous_phase_stage: int | None = None,
+        auto_accepted_only: bool = False,
+        annotation: Mapping[str, Any] | str | None = None,
     ) -> TaskWalk:
         """Walk the project's tasks one by one, fetching pages ahead.
 
@@ -227,6 +243,10 @@ class Project(BulkImports):
         key changes during the walk (it moves to a page already read) may be missed.
         Sort the results yourself, or walk by ``task_id``, when every task matters.
 
+        ``previous_phase_stage`` (with the history filters of :class:`TaskQuery`),
+        ``auto_accepted_only`` and ``annotation`` (an ``AnnotationQuery`` mapping: tasks
+        holding such an annotation) always go to the server.
+
         Annofab pages through 10,000 results at most. When the search the server gets
         matches more, ``on_over_limit="raise"`` (the default) raises
         :class:`OverLimitError` before yielding anything, and ``"warn"`` warns
@@ -241,10 +261,99 @@ class Project(BulkImports):
         query = self._query(
             phase, phase_stage, status, account_id, no_user, task_id, input_data_ids, metadata, sort
         )
+        query = attrs.evolve(
+            query,
+            previous_phase_stage=previous_phase_stage,
+            auto_accepted_only=auto_accepted_only,
+            annotation=annotation,
+        )
         _check_walk(page_size, on_over_limit, mode, prefetch)
         state = _WalkState()
+        if on_over_limit == "export":
+            problem = local_only_problem(query)
+            if problem is not None:
+                raise InvalidArgumentError(
+                    f"on_over_limit='export' applies phase, stage, status, assignee, task_id "
+                    f"and input_data_ids locally; {problem} cannot be: drop it or split "
+                    "the search instead"
+                )
+            return TaskWalk(self._tasks_or_export(query, page_size, mode, prefetch, state), state)
         pages = self._walk(query, page_size, on_over_limit, mode, prefetch, state)
         return TaskWalk(_tasks_of(pages), state)
+
+    async def _tasks_or_export(
+        self, query: TaskQuery, page_size: int, mode: str, prefetch: int, state: _WalkState
+    ) -> AsyncIterator[Task]:
+        local = mode == "stable" and query.has_volatile
+        first = await self._page(query.stable_part() if local else query, page=1, limit=1)
+        if not first.over_limit:
+            pages = self._walk(query, page_size, "raise", mode, prefetch, state)
+            async for task in _tasks_of(pages):
+                yield task
+            return
+        state.total_count, state.over_limit = first.total_count, True
+        async for task in self._export_tasks_walk(query):
+            yield task
+
+    async def _export_tasks_walk(self, query: TaskQuery) -> AsyncIterator[Task]:
+        with tempfile.TemporaryDirectory(prefix="annoq-export-") as folder:
+            path = os.path.join(folder, "tasks.json")
+            await self.export_tasks(path)
+            for task in read_tasks_file(path):
+                if task_matches(query, task):
+                    yield task
+
+    async def export_tasks(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        refresh: bool = False,
+        on_progress: Callable[[int], object] | None = None,
+        job_timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,
+    ) -> int:
+        """Download the whole-project tasks export (a JSON array) to ``path``
+        atomically; returns its size in bytes. ``refresh=True`` asks for a fresh file
+        first and waits for its ``gen-tasks-list`` job (``job_timeout`` seconds at
+        most). ``on_progress(bytes_so_far)``. The signed URL is read without Annofab
+        credentials.
+
+            await project.export_tasks("tasks.json", refresh=True)
+        """
+        return await self._export("tasks", path, refresh, on_progress, job_timeout)
+
+    async def export_input_data(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        refresh: bool = False,
+        on_progress: Callable[[int], object] | None = None,
+        job_timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,
+    ) -> int:
+        """Download the whole-project input data export to ``path`` atomically (as
+        :meth:`export_tasks`; the job is ``gen-inputs-list``)."""
+        return await self._export("inputs", path, refresh, on_progress, job_timeout)
+
+    async def _export(
+        self,
+        kind: str,
+        path: str | os.PathLike[str],
+        refresh: bool,
+        on_progress: Callable[[int], object] | None,
+        job_timeout: float | None,
+    ) -> int:
+        if not isinstance(refresh, bool):
+            raise InvalidArgumentError("refresh must be True or False")
+        api = self._session.api
+        if refresh:
+            start = (
+                api.post_project_tasks_update if kind == "tasks" else api.post_project_inputs_update
+            )
+            answer = await start(self.id)
+            job = pdata.read_job(answer.get("job") if isinstance(answer, dict) else answer)
+            await self.wait_job(job.job_type, job.job_id, timeout=job_timeout)
+        read = api.get_project_tasks_url if kind == "tasks" else api.get_project_inputs_url
+        url = export_url(await read(self.id))
+        return await download(url, path, on_progress)
 
     def task_pages(
         self,
@@ -262,6 +371,9 @@ class Project(BulkImports):
         on_over_limit: OnOverLimit = "raise",
         mode: WalkMode = "stable",
         prefetch: int = _config.DEFAULT_PREFETCH,
+        previous_phase_stage: int | None = None,
+        auto_accepted_only: bool = False,
+        annotation: Mapping[str, Any] | str | None = None,
     ) -> TaskWalk:
         """Walk page by page (:class:`TaskPage`); same options and guarantees as
         :meth:`tasks`. A page's ``tasks`` are those kept after local filtering.
@@ -272,7 +384,15 @@ class Project(BulkImports):
         query = self._query(
             phase, phase_stage, status, account_id, no_user, task_id, input_data_ids, metadata, sort
         )
+        query = attrs.evolve(
+            query,
+            previous_phase_stage=previous_phase_stage,
+            auto_accepted_only=auto_accepted_only,
+            annotation=annotation,
+        )
         _check_walk(page_size, on_over_limit, mode, prefetch)
+        if on_over_limit == "export":
+            raise InvalidArgumentError("task_pages cannot read the export; use tasks()")
         state = _WalkState()
         return TaskWalk(self._walk(query, page_size, on_over_limit, mode, prefetch, state), state)
 
@@ -904,14 +1024,31 @@ class Project(BulkImports):
         data = await self._session.api.get_project_job(self.id, query_params=params)  # type: ignore[arg-type]
         return pdata.read_job_page(data)
 
-    def jobs(self, job_type: JobType | str | None = None) -> AsyncIterator[Job]:
-        """Every job, newest first, over the whole cursor (not just the first page).
+    async def delete_job(self, job_type: JobType | str, job_id: str) -> None:
+        """Remove a job from the list."""
+        await self._session.api.delete_project_job(
+            self.id, _job_type(job_type), require_id(job_id, "job_id")
+        )
 
-        async for job in project.jobs("gen-tasks-list"): ...
+    def jobs(
+        self,
+        job_type: JobType | str | None = None,
+        *,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+    ) -> JobWalk:
+        """Walk the project's jobs, newest first (of ``job_type`` when given), page after
+        page over the ``exclusive_start_created_datetime`` cursor.
+
+            async for job in project.jobs("gen-tasks-list"):
+                print(job.job_id, job.job_status)
         """
-        from ._jobs import walk_jobs
+        kind = None if job_type is None else _job_type(job_type)
+        _limit(page_size, "page_size")
 
-        return walk_jobs(self, job_type)
+        def lister(*, limit: int, before: datetime | None) -> Awaitable[JobPage]:
+            return self.job_list(kind, limit=limit, before=before)
+
+        return JobWalk(walk_jobs(lister, page_size))
 
     async def wait_job(
         self,
@@ -919,28 +1056,138 @@ class Project(BulkImports):
         job_id: str | None = None,
         *,
         poll: float = _config.ANNOFAB_JOB_FIRST_POLL,
-        timeout: float | None = None,  # noqa: ASYNC109 (the API the issue names)
-        on_progress: Callable[[Job], None] | None = None,
+        poll_factor: float = _config.ANNOFAB_JOB_POLL_FACTOR,
+        poll_cap: float = _config.ANNOFAB_JOB_POLL_CAP,
+        timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,  # noqa: ASYNC109 (JobTimeoutError names the job)
+        on_progress: Callable[[Job], object] | None = None,
     ) -> Job:
-        """Wait for a job (the newest of ``job_type`` by default) with backoff; raises
-        JobFailedError (with its ``errors``), JobTimeoutError or JobNotFoundError.
+        """Wait for a job (the newest of ``job_type`` unless ``job_id`` is given) to
+        finish and return it. Polls at once, then after ``poll`` seconds, each wait
+        ``poll_factor`` times longer up to ``poll_cap``; ``on_progress(job)`` sees every
+        poll. Raises :class:`~annoq.JobFailedError` (the job and its ``errors``),
+        :class:`~annoq.JobTimeoutError` after ``timeout`` seconds (the job goes on) or
+        :class:`~annoq.JobNotFoundError`. Cancelling the wait leaves nothing pending.
 
             job = await project.wait_job("gen-tasks-list", timeout=600)
         """
-        from ._jobs import wait_job
+        kind = _job_type(job_type)
+        wanted = None if job_id is None else require_id(job_id, "job_id")
+        check_wait(poll, poll_factor, poll_cap, timeout)
+        describe = f"{kind} job" + ("" if wanted is None else f" {wanted!r}")
 
-        return await wait_job(
-            self, job_type, job_id, poll=poll, timeout=timeout, on_progress=on_progress
+        async def find() -> Job | None:
+            async with self.jobs(kind) as walk:
+                async for job in walk:
+                    if wanted is None or job.job_id == wanted:
+                        return job
+            return None
+
+        return await wait_for_job(
+            find,
+            describe,
+            poll=poll,
+            factor=poll_factor,
+            cap=poll_cap,
+            timeout=timeout,
+            on_progress=on_progress,
         )
 
-    async def delete_job(self, job_type: JobType | str, job_id: str) -> None:
-        """Remove a job from the list."""
-        await self._session.api.delete_project_job(
-            self.id, _job_type(job_type), require_id(job_id, "job_id")
+    # -- walks of the other lists (issue 15; see _walks.py) ---------------------------
+
+    def input_data(
+        self,
+        *,
+        input_data_id: str | None = None,
+        input_data_name: str | None = None,
+        input_data_path: str | None = None,
+        task_id: str | None = None,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        on_over_limit: OnOverLimit = "raise",
+        prefetch: int = _config.DEFAULT_PREFETCH,
+    ) -> ListWalk[InputData]:
+        """Walk the project's input data (filters as :meth:`input_data_page`), each once.
+
+        The service lists latest updates first, so an item changed during the walk
+        jumps onto pages already read; the walk then makes a catch-up pass over the
+        items updated since it began, so each item is yielded exactly once while
+        others are added or changed (an item deleted meanwhile can shift one unread
+        item onto a page already read).
+
+            async for item in project.input_data(input_data_name="frame-"):
+                print(item.input_data_id)
+        """
+        filters: dict[str, Any] = {
+            "input_data_id": input_data_id,
+            "input_data_name": input_data_name,
+            "input_data_path": input_data_path,
+            "task_id": task_id,
+            "to": to,
+        }
+
+        def fetch(start: datetime | None) -> Callable[[int, int], Awaitable[Page[InputData]]]:
+            async def one(page: int, limit: int) -> Page[InputData]:
+                return await self.input_data_page(
+                    page=page, page_size=limit, from_=start, **filters
+                )
+
+            return one
+
+        def catch_up(first: InputData) -> Callable[[int, int], Awaitable[Page[InputData]]]:
+            start = first.updated_datetime
+            return fetch(start if from_ is None else max(start, from_))
+
+        pdata.lock_text(from_, "from_")
+        pdata.lock_text(to, "to")
+        return list_walk(
+            fetch(from_),
+            _input_data_id,
+            page_size=page_size,
+            prefetch=prefetch,
+            on_over_limit=on_over_limit,
+            catch_up=catch_up,
+        )
+
+    def annotations(
+        self,
+        *,
+        query: Mapping[str, Any] | None = None,
+        sort: str | None = None,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        on_over_limit: OnOverLimit = "raise",
+        prefetch: int = _config.DEFAULT_PREFETCH,
+    ) -> ListWalk[SingleAnnotation]:
+        """Walk the annotation list (``query``/``sort`` as :meth:`annotation_page`),
+        each annotation once (by annotation id, task and input data).
+
+            async for a in project.annotations(query={"task_id": "task-1"}):
+                print(a.detail.label_id)
+        """
+        if query is not None and not isinstance(query, Mapping):
+            raise InvalidArgumentError("query must be a mapping (an AnnotationQuery)")
+
+        async def one(page: int, limit: int) -> Page[SingleAnnotation]:
+            return await self.annotation_page(query=query, page=page, page_size=limit, sort=sort)
+
+        return list_walk(
+            one,
+            _annotation_key,
+            page_size=page_size,
+            prefetch=prefetch,
+            on_over_limit=on_over_limit,
         )
 
 
 BulkInputs = Iterable[str | TaskRef | Task] | AsyncIterable[str | TaskRef | Task]
+
+
+def _input_data_id(item: InputData) -> str:
+    return item.input_data_id
+
+
+def _annotation_key(item: SingleAnnotation) -> tuple[str, str, str]:
+    return (item.task_id, item.input_data_id, item.detail.annotation_id)
 
 
 def _readable(work: object) -> bool:
@@ -983,9 +1230,9 @@ def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int) ->
         raise InvalidArgumentError(
             f"page_size must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {page_size}"
         )
-    if on_over_limit not in ("raise", "warn"):
+    if on_over_limit not in ("raise", "warn", "export"):
         raise InvalidArgumentError(
-            f"on_over_limit={on_over_limit!r} is not allowed; use 'raise' or 'warn'"
+            f"on_over_limit={on_over_limit!r} is not allowed; use 'raise', 'warn' or 'export'"
         )
     if mode not in ("stable", "fast"):
         raise InvalidArgumentError(f"mode={mode!r} is not allowed; use 'stable' or 'fast'")

@@ -132,6 +132,12 @@ def tasks_params(query: TaskQuery, *, page: int, limit: int) -> dict[str, str]:
         params["no_user"] = ""  # Annofab reads the key only
     if query.rejected_only:
         params["rejected_only"] = ""
+    if query.previous_phase_stage is not None:
+        params["previous_phase_stage"] = str(query.previous_phase_stage)
+    if query.auto_accepted_only:
+        params["auto_accepted_only"] = ""
+    if query.annotation is not None:
+        params["annotation"] = query.annotation
     return params
 
 

@@ -25,6 +25,7 @@ from ._errors import classify
 from ._models import Account
 from ._models_data import Organization, Page, ProjectInfo
 from ._project import Project
+from ._walks import ListWalk, list_walk
 
 __all__ = ["AnnofabSession"]
 
@@ -241,6 +242,63 @@ class AnnofabSession(SessionBase):
             query_params=params,  # type: ignore[arg-type]
         )
         return pdata.read_page(data, ProjectInfo)
+
+    # -- project walks (issue 15) ------------------------------------------------------
+
+    def my_projects(
+        self,
+        *,
+        organization_id: str | None = None,
+        title: str | None = None,
+        status: str | None = None,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        prefetch: int = _config.DEFAULT_PREFETCH,
+    ) -> ListWalk[ProjectInfo]:
+        """Walk the projects the caller is a member of, each once.
+
+        async for info in af.my_projects(status="active"):
+            print(info.project_id, info.title)
+        """
+        _project_params(1, page_size, title=title, status=status)
+
+        async def one(page: int, limit: int) -> Page[ProjectInfo]:
+            return await self.my_projects_page(
+                page=page,
+                page_size=limit,
+                organization_id=organization_id,
+                title=title,
+                status=status,
+            )
+
+        return list_walk(one, _project_id, page_size=page_size, prefetch=prefetch)
+
+    def organization_projects(
+        self,
+        name: str,
+        *,
+        title: str | None = None,
+        status: str | None = None,
+        page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
+        prefetch: int = _config.DEFAULT_PREFETCH,
+    ) -> ListWalk[ProjectInfo]:
+        """Walk an organization's projects, each once.
+
+        async for info in af.organization_projects("my-org"):
+            print(info.title)
+        """
+        require_id(name, "name")
+        _project_params(1, page_size, title=title, status=status)
+
+        async def one(page: int, limit: int) -> Page[ProjectInfo]:
+            return await self.organization_projects_page(
+                name, page=page, page_size=limit, title=title, status=status
+            )
+
+        return list_walk(one, _project_id, page_size=page_size, prefetch=prefetch)
+
+
+def _project_id(info: ProjectInfo) -> str:
+    return info.project_id
 
 
 _PROJECT_STATUSES = ("active", "suspended", "initializing")

@@ -179,6 +179,14 @@ def task_filter(params: Mapping[str, str]) -> Callable[[AfTask], bool]:
         checks.append(
             lambda t: t.phase == earlier or any(h.phase == earlier for h in t.histories_by_phase)
         )
+    if "previous_phase_stage" in params:
+        was = _int_param(params, "previous_phase_stage", 1, 1, 1_000)
+        of = params.get("previous_phase")
+        checks.append(
+            lambda t: any(
+                h.phase_stage == was and (of is None or h.phase == of) for h in t.histories_by_phase
+            )
+        )
     if "rejected_only" in params:
         checks.append(lambda t: t.number_of_rejections > 0)
     if params.get("metadata"):

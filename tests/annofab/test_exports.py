@@ -1,0 +1,136 @@
+"""Reading past 10,000 through the whole-project export, against the emulator over a
+socket: every task once, filters applied locally, atomic downloads, no credential sent
+to the object store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+from aiohttp import web
+
+from annoq import InvalidArgumentError, TransportError
+from annoq.annofab import Project, TaskStatus
+from annoq.emulator import Emulator
+
+
+def seed_12000(emu: Emulator) -> list[str]:
+    return emu.annofab.seed_tasks(6000, prefix="a") + emu.annofab.seed_tasks(
+        6000, prefix="b", phase="acceptance", status="complete"
+    )
+
+
+async def test_walking_12000_tasks_through_the_export_yields_each_once(
+    emu: Emulator, project: Project
+) -> None:
+    ids = seed_12000(emu)
+    walk = project.tasks(on_over_limit="export")
+    seen = Counter([t.task_id async for t in walk])
+    assert len(seen) == 12_000
+    assert max(seen.values()) == 1
+    assert set(seen) == set(ids)
+    assert walk.over_limit is True
+    done = [t async for t in project.tasks(status="complete", on_over_limit="export")]
+    assert len(done) == 6000
+    assert all(t.status is TaskStatus.COMPLETE for t in done)
+    part = [t.task_id async for t in project.tasks(task_id="b-00600", on_over_limit="export")]
+    assert part == [f"b-{n:06d}" for n in range(6001, 6010)]
+
+
+async def test_under_the_cap_export_mode_walks_the_list_as_usual(
+    emu: Emulator, project: Project
+) -> None:
+    ids = emu.annofab.seed_tasks(50)
+    walked = [t.task_id async for t in project.tasks(on_over_limit="export", page_size=20)]
+    assert walked == ids
+
+
+async def test_refresh_waits_for_the_job_and_reads_the_new_state(
+    emu: Emulator, project: Project, tmp_path: Path
+) -> None:
+    emu.annofab.data.jobs.duration = 0
+    emu.annofab.seed_tasks(3)
+    target = tmp_path / "tasks.json"
+    await project.export_tasks(target)
+    assert len(orjson.loads(target.read_bytes())) == 3
+    emu.annofab.seed_tasks(2)
+    progress: list[int] = []
+    size = await project.export_tasks(target, refresh=True, on_progress=progress.append)
+    assert len(orjson.loads(target.read_bytes())) == 5
+    assert progress[-1] == size == target.stat().st_size
+    emu.annofab.data.seed_input_data(4)
+    await project.export_input_data(tmp_path / "inputs.json", refresh=True)
+    assert len(orjson.loads((tmp_path / "inputs.json").read_bytes())) == 4
+
+
+async def test_a_failed_download_leaves_no_file_and_keeps_the_old_one(
+    emu: Emulator, project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu.annofab.seed_tasks(3)
+    target = tmp_path / "tasks.json"
+    target.write_bytes(b"old")
+    api = project._session.api
+    real = type(api).get_project_tasks_url
+
+    async def expired(self: object, project_id: str) -> object:
+        answer = await real(api, project_id)
+        emu.annofab.data.exports.expire_all()
+        return answer
+
+    monkeypatch.setattr(type(api), "get_project_tasks_url", expired)
+    with pytest.raises(TransportError):
+        await project.export_tasks(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.json"]  # noqa: ASYNC240
+    assert target.read_bytes() == b"old"
+
+
+@pytest.fixture
+async def object_store() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+    """A loopback stand-in for the object store that records the headers it gets."""
+    seen: list[dict[str, str]] = []
+
+    async def serve(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(body=b"[]", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/signed", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/signed?sig=x", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_no_annofab_credential_goes_to_the_object_store(
+    emu: Emulator,
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    object_store: tuple[str, list[dict[str, str]]],
+) -> None:
+    url, seen = object_store
+
+    async def signed(self: object, project_id: str) -> object:
+        return {"url": url}
+
+    monkeypatch.setattr(type(project._session.api), "get_project_tasks_url", signed)
+    await project.export_tasks(tmp_path / "t.json")
+    assert len(seen) == 1
+    sent = {k.lower(): v for k, v in seen[0].items()}
+    assert "authorization" not in sent
+    assert emu.annofab.pat not in " ".join(sent.values())
+
+
+def test_export_mode_refuses_filters_it_cannot_apply_locally(project: Project) -> None:
+    with pytest.raises(InvalidArgumentError, match="metadata"):
+        project.tasks(metadata="a:1", on_over_limit="export")
+    with pytest.raises(InvalidArgumentError):
+        project.task_pages(on_over_limit="export")
