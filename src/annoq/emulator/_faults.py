@@ -301,6 +301,7 @@ class FaultInjector:
         self._in_flight: dict[str, int] = {}
         self._in_flight_total = 0
         self._peak_in_flight = 0
+        self._peak_by_route: dict[str, int] = {}
 
     # ------------------------------------------------------------------ config
 
@@ -341,6 +342,7 @@ class FaultInjector:
         self._counts.clear()
         self._requests.clear()
         self._peak_in_flight = self._in_flight_total
+        self._peak_by_route = {r: n for r, n in self._in_flight.items() if n}
 
     @property
     def in_flight(self) -> int:
@@ -352,6 +354,12 @@ class FaultInjector:
         """The most requests to named routes in flight at once (since the last
         `reset_counters`); those refused by a ``max_concurrent`` rule do not count."""
         return self._peak_in_flight
+
+    def peak_in_flight_of(self, route: str) -> int:
+        """The most requests to ``route`` in flight at once (since the last
+        `reset_counters`), refused ones not counted: what a ``max_concurrent`` rule on
+        that route bounds."""
+        return self._peak_by_route.get(route, 0)
 
     # ------------------------------------------------------------------ counters
 
@@ -464,6 +472,8 @@ class FaultInjector:
         self._in_flight_total += 1
         if self._in_flight_total > self._peak_in_flight:
             self._peak_in_flight = self._in_flight_total
+        if self._in_flight[route] > self._peak_by_route.get(route, 0):
+            self._peak_by_route[route] = self._in_flight[route]
         try:
             return await self._answer(route, request, handler)
         finally:
