@@ -25,7 +25,7 @@ from .. import _config
 from .._args import require_count, require_id, require_prefetch, require_segment
 from .._bulk import BulkFailure, BulkProgress, BulkResult, run_bulk
 from .._errors import InvalidArgumentError
-from .._walk import PageData, SeenWindow, Walk, dedupe, walk_pages
+from .._walk import PageData, SeenWindow, dedupe, walk_pages
 from . import _protocol as proto
 
 # Typed records beyond tasks (h10): models and their readers.
@@ -78,6 +78,7 @@ from ._models_data import (
 from ._models_specs import AnnotationSpecs
 from ._protocol_data import CommentPut, NewAnnotation
 from ._walks import ListWalk, list_walk
+from ._walks import _State as _WalkState
 
 if TYPE_CHECKING:
     from ._session import AnnofabSession
@@ -85,7 +86,7 @@ if TYPE_CHECKING:
 __all__ = ["Project", "TaskWalk"]
 
 
-class TaskWalk(Walk[Any]):
+class TaskWalk(ListWalk[Any]):
     """An async iterator over a task walk (tasks or pages) that can be closed early.
 
         async with project.tasks(status="not_started") as walk:
@@ -97,28 +98,6 @@ class TaskWalk(Walk[Any]):
     sent (``None`` before the first page). Leaving early cancels prefetched requests;
     ``async with`` (or :meth:`aclose`) does it at once rather than when collected.
     """
-
-    def __init__(self, source: AsyncIterator[Any], state: _WalkState) -> None:
-        super().__init__(source)
-        self._state = state
-
-    @property
-    def total_count(self) -> int | None:
-        """Tasks the server search matches (``None`` before the first page)."""
-        return self._state.total_count
-
-    @property
-    def over_limit(self) -> bool | None:
-        """Whether the server search matches more than Annofab pages through."""
-        return self._state.over_limit
-
-
-class _WalkState:
-    __slots__ = ("over_limit", "total_count")
-
-    def __init__(self) -> None:
-        self.total_count: int | None = None
-        self.over_limit: bool | None = None
 
 
 def _task_id(task: Task) -> str:

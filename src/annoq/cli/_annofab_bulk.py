@@ -7,7 +7,6 @@ failures file is itself an input for a rerun."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -18,7 +17,7 @@ from .._bulk import BulkResult
 from .._errors import InvalidArgumentError
 from ..annofab import AnnotationImport, NewAnnotation
 from ..annofab._bulk_models import check_metadata
-from ._errors import CliError
+from ._io import read_checked_lines
 from ._options import json_option, positive
 from ._render import Output
 from ._run import CountingFeed, Hooks, finish_bulk_command, run_bulk_command
@@ -118,39 +117,23 @@ def read_jsonl(
     """The items of a JSONL file (or stdin), checked whole: the first bad line (and
     how many more) is a :class:`CliError`, and nothing is sent. Also the input fields
     of each item by its key, for the failures file."""
-    name = "<stdin>" if source == "-" else source
-    items: list[Any] = []
-    keys: list[str] = []
-    records: dict[str, dict[str, Any]] = {}
-    first_bad: str | None = None
-    bad = 0
-    try:
-        with contextlib.ExitStack() as stack:
-            lines = stdin if source == "-" else stack.enter_context(open(source, encoding="utf-8"))
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = orjson.loads(line)
-                    if not isinstance(record, dict):
-                        raise InvalidArgumentError("not a JSON object")
-                    key, item = parse(record)
-                except (orjson.JSONDecodeError, InvalidArgumentError) as error:
-                    bad += 1
-                    why = "is not JSON" if isinstance(error, orjson.JSONDecodeError) else error
-                    first_bad = first_bad or f"line {number}: {why}"
-                    continue
-                items.append(item)
-                keys.append(key)
-                records[key] = {k: v for k, v in record.items() if k not in _REPORT}
-    except UnicodeDecodeError:
-        raise CliError(f"{name}: not UTF-8 text") from None
-    except OSError as error:
-        raise CliError(f"cannot read {name}: {error.strerror or error}") from None
-    if first_bad is not None:
-        more = f" (and {bad - 1} more bad lines)" if bad > 1 else ""
-        raise CliError(f"{name}: {first_bad}{more}; nothing was sent")
-    return items, keys, records
+
+    def line_of(line: str) -> tuple[tuple[str, Any, dict[str, Any]] | None, str | None]:
+        if not line.strip():
+            return None, None
+        try:
+            record = orjson.loads(line)
+            if not isinstance(record, dict):
+                raise InvalidArgumentError("not a JSON object")
+            key, item = parse(record)
+        except orjson.JSONDecodeError:
+            return None, "is not JSON"
+        except InvalidArgumentError as error:
+            return None, str(error)
+        return (key, item, {k: v for k, v in record.items() if k not in _REPORT}), None
+
+    parsed = read_checked_lines(source, stdin, line_of, expected="nothing was sent", separator=": ")
+    return [p[1] for p in parsed], [p[0] for p in parsed], {p[0]: p[2] for p in parsed}
 
 
 _REPORT = frozenset({"id", "reason", "message"})

@@ -56,13 +56,15 @@ def read_checked_lines(
     parse: Callable[[str], tuple[T | None, str | None]],
     *,
     expected: str,
+    separator: str = " ",
 ) -> list[T]:
     """Every line of ``source`` (a path, or ``-`` for ``stdin``) through ``parse``.
 
     ``parse`` answers ``(value, None)``, ``(None, None)`` for a line to pass over, or
     ``(None, problem)``. The whole input is read before anything is sent; any bad line
     raises :class:`CliError` naming the first one by number, how many more there are,
-    and ``expected`` (what a line must look like).
+    and ``expected`` (what a line must look like); ``separator`` goes between the line
+    number and the problem.
     """
     name = "<stdin>" if source == "-" else source
     values: list[T] = []
@@ -75,7 +77,7 @@ def read_checked_lines(
                 value, problem = parse(line)
                 if problem is not None:
                     bad += 1
-                    first_bad = first_bad or f"line {number} {problem}"
+                    first_bad = first_bad or f"line {number}{separator}{problem}"
                 elif value is not None:
                     values.append(value)
     except UnicodeDecodeError:
