@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import aiohttp
 import attrs
@@ -17,6 +18,7 @@ from yarl import URL
 
 from . import _config
 from ._args import make_options, require_count
+from ._bulk import BulkFailure, BulkProgress, BulkResult, Outcome, run_bulk
 from ._config import Timeout
 from ._errors import Classify, InvalidArgumentError, classify_plain
 from ._retry import RetryBudget, RetryPolicy
@@ -68,6 +70,9 @@ class Identity:
         log.warning("two writes proved different user ids; treating the user id as unknown")
         self._user_id = None
         self._contested = True
+
+
+W = TypeVar("W")
 
 
 class SessionBase:
@@ -138,6 +143,35 @@ class SessionBase:
     def stats(self) -> TransportStats:
         """Request, retry and throttling counters of this session (shared by its views)."""
         return self._transport.stats
+
+    async def run_bulk(
+        self,
+        inputs: Iterable[W] | AsyncIterable[W],
+        apply: Callable[[W], Awaitable[Outcome]],
+        *,
+        key: Callable[[W], str],
+        concurrency: int,
+        on_progress: Callable[[BulkProgress], object] | None = None,
+        on_failure: Callable[[BulkFailure], object] | None = None,
+        fail_fast: bool = False,
+    ) -> BulkResult:
+        """Run a bulk job on the shared engine, its throttle and retry figures read from
+        this session's counters (the one place that wiring lives for every backend).
+
+            result = await session.run_bulk(ids, apply, key=str, concurrency=16)
+        """
+        stats = self.stats
+        return await run_bulk(
+            inputs,
+            apply,
+            key=key,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            on_failure=on_failure,
+            throttle_count=lambda: stats.rate_limited,
+            retry_count=lambda: stats.retries,
+            fail_fast=fail_fast,
+        )
 
     @property
     def options(self) -> RequestOptions:

@@ -21,7 +21,7 @@ import anyio
 import orjson
 
 from .. import _config
-from .._bulk import BulkFailure, BulkProgress, BulkResult, Outcome, run_bulk
+from .._bulk import BulkFailure, BulkProgress, BulkResult, Outcome
 from .._errors import ConflictError, InvalidArgumentError, NotFoundError, ResponseDecodeError
 from .._transport import check_base_url
 from . import _protocol as proto
@@ -87,16 +87,13 @@ class _Run:
         on_failure: Failures,
         fail_fast: bool,
     ) -> BulkResult:
-        stats = self.session.stats
-        return await run_bulk(
+        return await self.session.run_bulk(
             items,
             apply,
             key=_key,
             concurrency=concurrency,
             on_progress=on_progress,
             on_failure=on_failure,
-            throttle_count=lambda: stats.rate_limited,
-            retry_count=lambda: stats.retries,
             fail_fast=fail_fast,
         )
 

@@ -23,7 +23,7 @@ import orjson
 
 from .. import _config
 from .._args import require_count, require_id, require_prefetch, require_segment
-from .._bulk import BulkFailure, BulkProgress, BulkResult, run_bulk
+from .._bulk import BulkFailure, BulkProgress, BulkResult
 from .._errors import InvalidArgumentError
 from .._walk import PageData, SeenWindow, dedupe, walk_pages
 from . import _protocol as proto
@@ -654,16 +654,13 @@ class Project(BulkImports):
         driver = TaskDriver(
             session, self.id, planner, put_back=put_back, origins=origins, on_moved=on_moved
         )
-        stats = session.stats
-        return await run_bulk(
+        return await session.run_bulk(
             tasks,
             driver.run,
             key=_work_key,
             concurrency=concurrency,
             on_progress=on_progress,
             on_failure=on_failure,
-            throttle_count=lambda: stats.rate_limited,
-            retry_count=lambda: stats.retries,
             fail_fast=fail_fast,
         )
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Ma
 from typing import TYPE_CHECKING, Any
 
 from .. import _config
-from .._bulk import BulkProgress, BulkResult, Outcome, run_bulk
+from .._bulk import BulkProgress, BulkResult, Outcome
 from .._coalesce import Coalescer
 from .._errors import BadRequestError, InvalidArgumentError
 from .._walk import Walk
@@ -286,17 +286,14 @@ async def submit(
         inputs = _checked_lazily(rows, queue.id, index, max_payload_bytes)
     retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
     weave = queue._weave.with_options(max_retries=retries)
-    stats = weave.stats
     importer = _Importer(queue, weave, complete=complete, batch_items=batch_items)
     try:
-        return await run_bulk(
+        return await weave.run_bulk(
             inputs,
             importer.apply,
             key=_prepared_key,
             concurrency=concurrency,
             on_progress=on_progress,
-            throttle_count=lambda: stats.rate_limited,
-            retry_count=lambda: stats.retries,
             fail_fast=fail_fast,
         )
     finally:

@@ -11,7 +11,7 @@ import attrs
 
 from .. import _config
 from .._args import require_inputs, require_prefetch
-from .._bulk import BulkFailure, BulkProgress, BulkResult, key_by, run_bulk
+from .._bulk import BulkFailure, BulkProgress, BulkResult, key_by
 from .._errors import AnnoqError, InvalidArgumentError, NotFoundError
 from .._walk import (
     PageData,
@@ -627,16 +627,13 @@ class Queue:
             weave._identity,
             exact=exact,
         )
-        stats = weave.stats
-        return await run_bulk(
+        return await weave.run_bulk(
             items,
             driver.run,
             key=_work_key,
             concurrency=concurrency,
             on_progress=on_progress,
             on_failure=on_failure,
-            throttle_count=lambda: stats.rate_limited,
-            retry_count=lambda: stats.retries,
             fail_fast=fail_fast,
         )
 
