@@ -134,3 +134,35 @@ def test_export_mode_refuses_filters_it_cannot_apply_locally(project: Project) -
         project.tasks(metadata="a:1", on_over_limit="export")
     with pytest.raises(InvalidArgumentError):
         project.task_pages(on_over_limit="export")
+
+
+async def test_input_data_past_the_cap_reads_the_export_with_filters_applied_locally(
+    emu: Emulator, project: Project, tmp_path: Path
+) -> None:
+    emu.annofab.data.jobs.duration = 0
+    ids = emu.annofab.data.seed_input_data(10_500)
+    walk = project.input_data(on_over_limit="export")
+    seen = Counter([i.input_data_id async for i in walk])
+    assert len(seen) == 10_500
+    assert max(seen.values()) == 1
+    assert set(seen) == set(ids)
+    assert (walk.over_limit, walk.total_count) == (True, 10_500)
+    named = [
+        i.input_data_id
+        async for i in project.input_data(input_data_name="INPUT-01000", on_over_limit="export")
+    ]
+    assert named == [f"input-{n:06d}" for n in range(10_000, 10_010)]
+    (task_id,) = emu.annofab.seed_tasks(1)
+    emu.annofab.data.seed_inputs_for_tasks()
+    await project.export_input_data(tmp_path / "inputs.json", refresh=True)
+    walk = project.input_data(task_id=task_id, on_over_limit="export")
+    assert [i.input_data_id async for i in walk] == [f"input-{task_id}"]
+
+
+async def test_input_data_export_mode_under_the_cap_walks_the_list(
+    emu: Emulator, project: Project
+) -> None:
+    ids = emu.annofab.data.seed_input_data(30)
+    walk = project.input_data(on_over_limit="export", page_size=7)
+    assert sorted([i.input_data_id async for i in walk]) == ids
+    assert (walk.over_limit, walk.total_count) == (False, 30)
