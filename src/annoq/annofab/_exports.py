@@ -75,21 +75,26 @@ async def fetch_to(
     :class:`TransportError` naming the status (a 403 is :class:`ExpiredUrlError`)."""
     written = 0
     timeout = aiohttp.ClientTimeout(total=None, sock_read=_config.ANNOFAB_DOWNLOAD_READ_TIMEOUT)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as client,
-        client.get(url, allow_redirects=True) as response,
-    ):
-        if response.status != 200:
-            kind = ExpiredUrlError if response.status == 403 else TransportError
-            raise kind(
-                f"the export download answered {response.status} (the signed URL "
-                "may have expired: ask for it again)"
-            )
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            sink.write(chunk)
-            written += len(chunk)
-            if on_progress is not None:
-                on_progress(written)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as client,
+            client.get(url, allow_redirects=True) as response,
+        ):
+            if response.status != 200:
+                kind = ExpiredUrlError if response.status == 403 else TransportError
+                raise kind(
+                    f"the export download answered {response.status} (the signed URL "
+                    "may have expired: ask for it again)"
+                )
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                sink.write(chunk)
+                written += len(chunk)
+                if on_progress is not None:
+                    on_progress(written)
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise TransportError(
+            f"the export download failed after {written} bytes ({type(error).__name__})"
+        ) from None
     return written
 
 
