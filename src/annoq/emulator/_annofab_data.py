@@ -370,6 +370,16 @@ class AnnofabData:
             )
         return page_of(rows, params, lambda row: row[0].singles(version)[row[1]])
 
+    def tasks_with_annotation(self, project_id: str, query: str) -> frozenset[str]:
+        """The tasks holding an annotation that matches ``query`` (an ``AnnotationQuery``
+        as JSON: the ``annotation`` filter of the task search)."""
+        keep = annotation_filter(query)
+        return frozenset(
+            key[1]
+            for key, annotation in self.annotations.items()
+            if key[0] == project_id and any(keep(annotation, d) for d in annotation.details)
+        )
+
     def seed_annotations(
         self,
         task_ids: Iterable[str],
