@@ -548,6 +548,24 @@ class AnnofabData:
         self.jobs.failures_left = count
         self.jobs.failure_errors = [{"error_code": "INTERNAL_SERVER_ERROR", "message": message}]
 
+    def seed_jobs(
+        self,
+        n: int,
+        job_type: str = "gen-tasks-list",
+        *,
+        same_instant: bool = False,
+        project: str | None = None,
+    ) -> list[str]:
+        """Add ``n`` finished jobs (newest last in the returned ids); with
+        ``same_instant`` they share one ``created_datetime``, as jobs started together
+        on the service can (the cursor excludes that instant once it is a page's end)."""
+        project_id = project or self._default_project()
+        self.store.project(project_id)
+        at = self.store.tick() if same_instant else None
+        return [
+            self.jobs.add_finished(project_id, job_type, created_ms=at).job_id for _ in range(n)
+        ]
+
     def job_list(self, project_id: str, params: Mapping[str, str]) -> dict[str, Any]:
         self.store.project(project_id)
         limit = int_param(params, "limit", 30, 0, 200)

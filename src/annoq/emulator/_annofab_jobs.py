@@ -102,6 +102,17 @@ class Jobs:
         self.by_project.setdefault(project_id, []).insert(0, job)
         return job
 
+    def add_finished(
+        self, project_id: str, job_type: str, *, created_ms: int | None = None
+    ) -> AfJob:
+        """A job that has already succeeded, created at ``created_ms`` (default: now;
+        several jobs may share an instant, as on the service)."""
+        now = self._tick()
+        at = now if created_ms is None else created_ms
+        job = AfJob(project_id, job_type, self._new_id(), at, now, 0.0, status="succeeded")
+        self.by_project.setdefault(project_id, []).insert(0, job)
+        return job
+
     def settle(self, project_id: str, *, force: bool = False) -> None:
         """Finish the jobs whose time has come (all running ones when ``force``)."""
         now = time.monotonic()
