@@ -71,7 +71,8 @@ class AnnofabData:
         self.exports = Exports(lambda: f"{store.rng.getrandbits(128):032x}")
         self.export_busy_conflict = False
         """While a rebuild runs, an export GET answers 409 (``True``) or the previous file
-        (``False``, the default: the spec lists no 409 for it; the service may do either)."""
+        (``False``, the default: the spec lists no 409 for it; the service may do either).
+        The annotation ZIP's GET answers 409 during its rebuild either way (specified)."""
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self.store.rng.getrandbits(128), version=4))
@@ -587,7 +588,8 @@ class AnnofabData:
         """The signed token of a project's ``tasks``, ``inputs`` or ``annotations``
         file (the annotation ZIP)."""
         self.store.project(project_id)
-        if self.export_busy_conflict and self.jobs.running(project_id, EXPORT_JOBS[kind]):
+        busy_answers_409 = self.export_busy_conflict or kind == "annotations"  # as specified
+        if busy_answers_409 and self.jobs.running(project_id, EXPORT_JOBS[kind]):
             raise AnnofabError(409, "CONFLICT", f"the {kind} export is being rebuilt")
         self.jobs.settle(project_id)
         return self.exports.token(project_id, kind, lambda: self._export_content(project_id, kind))
