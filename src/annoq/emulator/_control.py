@@ -64,10 +64,10 @@ import attrs
 import orjson
 from aiohttp import web
 
-from ._actor import Actor
 from ._faults import FaultRule
-from ._weave_app import ROUTE_NAMES, json_response
-from ._weave_store import EmulatorError
+from .weave._actor import Actor
+from .weave._app import ROUTE_NAMES, json_response
+from .weave._store import EmulatorError
 
 if TYPE_CHECKING:
     from ._emulator import Emulator

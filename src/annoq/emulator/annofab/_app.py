@@ -15,10 +15,10 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from ._annofab_bulk import BULK_ROUTE_NAMES, BulkService
-from ._annofab_records import AnnofabError, AnnofabUser
-from ._annofab_routes import DATA_ROUTE_NAMES, DataService
-from ._annofab_store import AnnofabStore
+from ._bulk import BULK_ROUTE_NAMES, BulkService
+from ._records import AnnofabError, AnnofabUser
+from ._routes import DATA_ROUTE_NAMES, DataService
+from ._store import AnnofabStore
 
 API: Final = "/api/v1"
 
@@ -225,7 +225,7 @@ def add_not_implemented(app: web.Application) -> None:
     Call it after the served routes are added: a request that matches one of them never
     reaches these (aiohttp tries resources in order and skips a method mismatch).
     """
-    from ..annofab._api import OPERATIONS, OPERATIONS_V2
+    from ...annofab._api import OPERATIONS, OPERATIONS_V2
 
     served = {
         (route.method, route.resource.canonical)

@@ -16,9 +16,9 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from ._annofab_data import AnnofabData
-from ._annofab_records import AnnofabError, AnnofabUser
-from ._annofab_store import AnnofabStore
+from ._data import AnnofabData
+from ._records import AnnofabError, AnnofabUser
+from ._store import AnnofabStore
 
 API: Final = "/api/v1"
 EXPORT_FILES: Final = "/_annoq/annofab-files"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from ._annofab_data import AnnofabData
-from ._annofab_records import ROLES, AnnofabUser, Operation, format_jst
-from ._annofab_store import AnnofabStore
+from ._data import AnnofabData
+from ._records import ROLES, AnnofabUser, Operation, format_jst
+from ._store import AnnofabStore
 
 DEFAULT_USER_ID: Final = "annofab-user"
 DEFAULT_PASSWORD: Final = "annofab-password"

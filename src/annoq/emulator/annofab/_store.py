@@ -1,7 +1,7 @@
 """In-memory state of the emulated Annofab task API: accounts and tokens, projects and
 tasks, the task search, operations (under `Rules`), and the counters tests read.
 
-Pure and synchronous: no I/O, no asyncio. The HTTP layer (`_annofab_app`) parses
+Pure and synchronous: no I/O, no asyncio. The HTTP layer (`._app`) parses
 requests, calls one method here and encodes the result. Every operation quotes
 ``last_updated_datetime``; anything but the task's current ``updated_datetime`` is
 refused with 409 before any rule is looked at. Times are strictly increasing across the
@@ -19,8 +19,8 @@ from typing import Any, Final
 
 import orjson
 
-from ._annofab_data import AnnofabData
-from ._annofab_records import (
+from ._data import AnnofabData
+from ._records import (
     OPERATE_STATUSES,
     PHASES,
     ROLES,
@@ -34,7 +34,7 @@ from ._annofab_records import (
     format_jst,
     parse_ms,
 )
-from ._annofab_rules import Rules
+from ._rules import Rules
 
 RESULT_CAP: Final = 10_000
 MAX_LIMIT: Final = 200
@@ -238,7 +238,7 @@ class AnnofabStore:
         self._clock = 0
         self._search_cache: dict[tuple[str, tuple[tuple[str, str], ...], int], list[AfTask]] = {}
         self.data = AnnofabData(self)
-        from ._annofab_bulk import BulkState  # here: its routes import this module
+        from ._bulk import BulkState  # here: its routes import this module
 
         self.bulk = BulkState()
         """Input data, annotations, specs, comments, members, projects, jobs, exports."""

@@ -17,8 +17,8 @@ import attrs
 import orjson
 from aiohttp import web
 
-from ._validation import Fields, ValidationFailed, error, parse_body
-from ._weave_store import (
+from .._validation import Fields, ValidationFailed, error, parse_body
+from ._store import (
     ALL_STATES,
     EmulatorError,
     ItemFilter,

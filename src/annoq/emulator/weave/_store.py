@@ -1,6 +1,6 @@
 """In-memory state and rules of the emulated W&B Weave annotation-queue service.
 
-Pure and synchronous: no I/O, no asyncio. The HTTP layer (`_weave_app`) parses and
+Pure and synchronous: no I/O, no asyncio. The HTTP layer (`._app`) parses and
 validates requests, calls one method here, and encodes the result. Every rule of
 ``docs/semantics/weave.md`` that is about state (not about HTTP) lives here.
 
