@@ -224,11 +224,7 @@ class WeaveState:
         """How many progress writes were applied (no-ops excluded), optionally only for
         one item and/or one annotator.
         """
-        return sum(
-            n
-            for (iid, uid), n in self.store.applied.items()
-            if (item_id is None or iid == item_id) and (user_id is None or uid == user_id)
-        )
+        return self.store.applied.total(item_id, user_id)
 
     def applied_counts(self) -> dict[tuple[str, str], int]:
         """``{(item_id, user_id): applied writes}`` (a copy)."""

@@ -225,13 +225,7 @@ class AnnofabState:
 
     def applied(self, task_id: str | None = None, status: str | None = None) -> int:
         """Applied operations, optionally of one task and/or one requested status."""
-        if task_id is not None and status is not None:
-            return self.store.applied.get((task_id, status), 0)
-        return sum(
-            n
-            for (tid, st), n in self.store.applied.items()
-            if (task_id is None or tid == task_id) and (status is None or st == status)
-        )
+        return self.store.applied.total(task_id, status)
 
     @property
     def operations(self) -> list[Operation]:

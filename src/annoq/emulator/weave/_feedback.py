@@ -37,8 +37,9 @@ import orjson
 from aiohttp import web
 
 from ..._json_schema import SchemaProblem, check_value
+from .._http import json_response
 from .._validation import ValidationFailed, error, parse_body
-from ._app import HttpError, json_response
+from ._app import HttpError
 from ._store import EmulatorError, User, WeaveStore, format_ms
 
 ANNOTATION_PREFIX: Final = "wandb.annotation."
