@@ -135,7 +135,7 @@ class Project(BulkImports):
 
         task = await project.task("task-000001")
         """
-        response = await self._session._send(proto.task_request(self.id, task_id))
+        response = await self._session.send(proto.task_request(self.id, task_id))
         return proto.read_task(response.content)
 
     async def tasks_by_ids(self, task_ids: Iterable[str]) -> list[Task]:
@@ -153,7 +153,7 @@ class Project(BulkImports):
         found: dict[str, Task] = {}
         for start in range(0, len(ids), size):
             request = proto.tasks_by_ids_request(self.id, ids[start : start + size])
-            tasks, _ = proto.read_tasks_in_bulk((await self._session._send(request)).content)
+            tasks, _ = proto.read_tasks_in_bulk((await self._session.send(request)).content)
             for task in tasks:
                 found[task.task_id] = task
         return [found[t] for t in ids if t in found]
@@ -164,7 +164,7 @@ class Project(BulkImports):
         for h in await project.task_histories("task-000001"):
             print(h.phase, h.account_id, h.accumulated_labor_time_milliseconds)
         """
-        response = await self._session._send(proto.task_histories_request(self.id, task_id))
+        response = await self._session.send(proto.task_histories_request(self.id, task_id))
         return proto.read_histories(response.content)
 
     async def task_page(
@@ -181,7 +181,7 @@ class Project(BulkImports):
 
     async def _page(self, query: TaskQuery, *, page: int, limit: int) -> TaskPage:
         request = proto.tasks_request(self.id, query, page=page, limit=limit)
-        return proto.read_task_page((await self._session._send(request)).content)
+        return proto.read_task_page((await self._session.send(request)).content)
 
     # -- walking --------------------------------------------------------------------
 
