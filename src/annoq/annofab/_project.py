@@ -25,7 +25,7 @@ from .. import _config
 from .._args import require_count, require_id, require_prefetch, require_segment
 from .._bulk import BulkFailure, BulkProgress, BulkResult
 from .._errors import InvalidArgumentError
-from .._walk import PageData, SeenWindow, dedupe, walk_pages
+from .._walk import SeenWindow
 from . import _protocol as proto
 
 # Typed records beyond tasks (h10): models and their readers.
@@ -77,7 +77,7 @@ from ._models_data import (
 )
 from ._models_specs import AnnotationSpecs
 from ._protocol_data import CommentPut, NewAnnotation
-from ._walks import ListWalk, list_walk
+from ._walks import ListWalk, list_walk, numbered_pages
 from ._walks import _State as _WalkState
 
 if TYPE_CHECKING:
@@ -102,6 +102,10 @@ class TaskWalk(ListWalk[Any]):
 
 def _task_id(task: Task) -> str:
     return task.task_id
+
+
+def _tasks_in(page: TaskPage) -> tuple[Task, ...]:
+    return page.tasks
 
 
 def _work_key(work: object) -> str:
@@ -411,23 +415,20 @@ class Project(BulkImports):
         cap = _config.ANNOFAB_RESULT_CAP
         local = mode == "stable" and query.has_volatile
         server_query = query.stable_part() if local else query
-        metas: dict[int, TaskPage] = {}
 
-        async def fetch(index: int) -> PageData[Task]:
-            page = await self._page(server_query, page=index + 1, limit=page_size)
-            metas[index] = page
-            reachable = (index + 1) * page_size < cap
-            last = not page.tasks or page.page_no >= page.total_page_no or not reachable
-            return PageData(page.tasks, is_last=last)
+        async def fetch(page: int, limit: int) -> TaskPage:
+            return await self._page(server_query, page=page, limit=limit)
 
         window = SeenWindow(2 * page_size if query.stable_sort else None)
         warned = False
         # A moving order (custom sort) can legitimately repeat a page; the 10,000 cap
         # bounds the walk anyway.
         moving = not query.stable_sort
-        pages = dedupe(walk_pages(fetch, prefetch=prefetch), _task_id, window, repeats_ok=moving)
-        async for index, _, fresh in pages:
-            meta = metas.pop(index)
+        pages = numbered_pages(
+            fetch, _tasks_in, _task_id, window,
+            page_size=page_size, prefetch=prefetch, repeats_ok=moving,
+        )  # fmt: skip
+        async for _, meta, fresh in pages:
             state.total_count, state.over_limit = meta.total_count, meta.over_limit
             if meta.over_limit and not warned:
                 if on_over_limit == "raise":
