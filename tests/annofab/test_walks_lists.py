@@ -64,7 +64,7 @@ async def test_list_walks_refuse_bad_options_before_any_request(project: Project
     with pytest.raises(InvalidArgumentError):
         project.annotations(query="label")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError):
-        project.input_data(on_over_limit="export")  # type: ignore[arg-type]
+        project.input_data(on_over_limit="later")  # type: ignore[arg-type]
 
 
 async def test_annotation_walk_yields_each_annotation_once_while_others_are_added(

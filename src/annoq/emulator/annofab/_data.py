@@ -28,6 +28,7 @@ from ._annotations import (
     build_specs,
     put_comment,
     put_specs,
+    simple_archive,
 )
 from ._inputs import AfInput, input_filter, ordered
 from ._jobs import EXPORT_JOBS, AfJob, Exports, Jobs
@@ -543,6 +544,10 @@ class AnnofabData:
         return self.jobs.page(project_id, params, limit)
 
     def _export_content(self, project_id: str, kind: str) -> bytes:
+        if kind == "annotations":
+            tasks = self.store.project(project_id).tasks
+            chosen = (a for k, a in sorted(self.annotations.items()) if k[0] == project_id)
+            return simple_archive(chosen, tasks.get)
         if kind == "tasks":
             project: AfProject = self.store.project(project_id)
             rows = [t.encoded() for t in project.sorted_tasks()]
@@ -551,7 +556,8 @@ class AnnofabData:
         return b"[" + b",".join(rows) + b"]"
 
     def export_token(self, project_id: str, kind: str) -> str:
-        """The signed token of a project's ``tasks`` or ``inputs`` file."""
+        """The signed token of a project's ``tasks``, ``inputs`` or ``annotations``
+        file (the annotation ZIP)."""
         self.store.project(project_id)
         if self.export_busy_conflict and self.jobs.running(project_id, EXPORT_JOBS[kind]):
             raise AnnofabError(409, "CONFLICT", f"the {kind} export is being rebuilt")

@@ -17,7 +17,11 @@ import attrs
 
 from ._records import AnnofabError, format_jst, parse_ms
 
-EXPORT_JOBS: Final = {"tasks": "gen-tasks-list", "inputs": "gen-inputs-list"}
+EXPORT_JOBS: Final = {
+    "tasks": "gen-tasks-list",
+    "inputs": "gen-inputs-list",
+    "annotations": "gen-annotation",
+}
 JOB_TYPES: Final = (
     "copy-project",
     "gen-inputs",
