@@ -76,7 +76,7 @@ from ._models_data import (
 from ._models_specs import AnnotationSpecs
 from ._project_exports import ProjectExports
 from ._protocol_data import CommentPut, NewAnnotation
-from ._walks import ListWalk, check_list_walk, list_walk, numbered_pages
+from ._walks import ListWalk, WholeList, check_list_walk, list_walk, numbered_pages
 from ._walks import _State as _WalkState
 
 if TYPE_CHECKING:
@@ -852,32 +852,44 @@ class Project(BulkImports, ProjectExports):
         data = await self._session.api.get_annotation_specs(self.id, query_params={"v": "3"})
         return pdata.read(data, AnnotationSpecs)
 
-    async def members(self, *, include_inactive: bool = False) -> list[ProjectMember]:
-        """The project's members (one request: the service does not page them).
+    def members(self, *, include_inactive: bool = False) -> WholeList[ProjectMember]:
+        """The project's members (one request: the service does not page them); await
+        it for a list, or walk it.
 
-        members = await project.members()
+            members = await project.members()
+            async for member in project.members(include_inactive=True): ...
         """
         if not isinstance(include_inactive, bool):
             raise InvalidArgumentError("include_inactive must be True or False")
         params: dict[str, Any] = {"include_inactive_member": ""} if include_inactive else {}
-        data = await self._session.api.get_project_members(self.id, query_params=params)  # type: ignore[arg-type]
-        return list(pdata.read_page(data, ProjectMember))
+
+        async def fetch() -> list[ProjectMember]:
+            data = await self._session.api.get_project_members(self.id, query_params=params)  # type: ignore[arg-type]
+            return list(pdata.read_page(data, ProjectMember))
+
+        return WholeList(fetch)
 
     async def member(self, user_id: str) -> ProjectMember:
         """One member by user id; :class:`~annoq.NotFoundError` when not a member."""
         data = await self._session.api.get_project_member(self.id, require_id(user_id, "user_id"))
         return pdata.read(data, ProjectMember)
 
-    async def comments(self, task_id: str, input_data_id: str) -> list[Comment]:
-        """The comments on one input data of a task.
+    def comments(self, task_id: str, input_data_id: str) -> WholeList[Comment]:
+        """The comments on one input data of a task (one request); await it for a
+        list, or walk it.
 
-        for c in await project.comments("task-1", "input-1"):
-            print(c.comment_type, c.comment)
+            for c in await project.comments("task-1", "input-1"):
+                print(c.comment_type, c.comment)
+            async for c in project.comments("task-1", "input-1"): ...
         """
-        data = await self._session.api.get_comments(
-            self.id, require_id(task_id, "task_id"), require_id(input_data_id, "input_data_id")
-        )
-        return pdata.read_list(data, Comment)
+        task = require_id(task_id, "task_id")
+        item = require_id(input_data_id, "input_data_id")
+
+        async def fetch() -> list[Comment]:
+            data = await self._session.api.get_comments(self.id, task, item)
+            return pdata.read_list(data, Comment)
+
+        return WholeList(fetch)
 
     async def batch_update_comments(
         self,
