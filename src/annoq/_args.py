@@ -15,6 +15,7 @@ import netrc
 import os
 from collections.abc import AsyncIterable, Iterable
 from pathlib import Path
+from urllib.parse import quote
 
 import attrs
 
@@ -33,6 +34,7 @@ __all__ = [
     "require_inputs",
     "require_prefetch",
     "require_segment",
+    "segment",
 ]
 
 
@@ -67,6 +69,15 @@ def require_segment(value: object, argument: str) -> str:
             "'/', '\\', '?', '#' or control characters"
         )
     return text
+
+
+def segment(value: object, argument: str) -> str:
+    """``value`` checked by :func:`require_segment` and percent-encoded for a URL path.
+
+    >>> segment("a b", "task_id")
+    'a%20b'
+    """
+    return quote(require_segment(value, argument), safe="")
 
 
 def require_credential(value: object, argument: str, *, header: bool) -> str:

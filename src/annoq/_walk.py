@@ -33,10 +33,12 @@ __all__ = [
     "decode_resume_token",
     "dedupe",
     "encode_resume_token",
+    "walk_deduped",
     "walk_pages",
 ]
 
 T = TypeVar("T")
+P = TypeVar("P")
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -238,6 +240,42 @@ async def dedupe(
         items = page.items
         fresh = [items[index] for index in window.add_page(keys)]
         yield index, page, fresh
+
+
+async def walk_deduped(
+    fetch: Callable[[int], Awaitable[P]],
+    items: Callable[[P], Sequence[T]],
+    is_last: Callable[[int, P], bool],
+    key: Callable[[T], Hashable],
+    window: SeenWindow,
+    *,
+    prefetch: int,
+    repeats_ok: bool = False,
+) -> AsyncIterator[tuple[int, P, list[T]]]:
+    """The walk wiring a paged list needs, written once: ``fetch(index)`` reads page
+    ``index`` (0-based) as the backend answers it (its own record, with its totals);
+    ``items(page)`` and ``is_last(index, page)`` say what it holds and whether the list
+    ends there. Yields ``(index, page, fresh)`` in order, prefetched (:func:`walk_pages`),
+    with ``fresh`` the items not in ``window`` yet (by ``key``, :func:`dedupe`). Closing
+    it early cancels the requests in flight.
+
+        async for index, page, fresh in walk_deduped(fetch, items, is_last, key, window,
+                                                     prefetch=2):
+            ...
+    """
+    read: dict[int, P] = {}
+
+    async def one(index: int) -> PageData[T]:
+        page = await fetch(index)
+        read[index] = page
+        return PageData(items(page), is_last=is_last(index, page))
+
+    pages = dedupe(walk_pages(one, prefetch=prefetch), key, window, repeats_ok=repeats_ok)
+    try:
+        async for index, _, fresh in pages:
+            yield index, read.pop(index), fresh
+    finally:
+        await pages.aclose()  # type: ignore[attr-defined]
 
 
 def _fingerprint(query: Any) -> str:

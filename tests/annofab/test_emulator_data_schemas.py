@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from annoq.emulator import Emulator
-from annoq.emulator._annofab_routes import SERVED_OPERATIONS
+from annoq.emulator.annofab._routes import SERVED_OPERATIONS
 
 from . import _spec
 from ._schemas import validate as _validate

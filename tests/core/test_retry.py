@@ -353,7 +353,7 @@ async def test_a_response_says_whether_an_earlier_send_may_have_been_applied(
     else:
         http.post(url("/annotation_queues"), status=first, headers={"Retry-After": "0"})
     http.post(url("/annotation_queues"), payload={"id": "q-1"})
-    response = await weave._send(Request("POST", "/annotation_queues", json={}))
+    response = await weave.send(Request("POST", "/annotation_queues", json={}))
     assert response.attempts == 2
     assert response.uncertain is uncertain
 

@@ -118,7 +118,7 @@ class _Metadata:
 
     async def apply(self, work: object) -> Outcome:
         task_id, wanted = checked(lambda: check_metadata(*_two(work)))
-        response = await self.run.session._send(proto.task_request(self.run.project_id, task_id))
+        response = await self.run.session.send(proto.task_request(self.run.project_id, task_id))
         task = proto.read_task(response.content)
         if self.merge:
             wanted = {**task.metadata, **wanted}
@@ -226,7 +226,7 @@ class _Deletes:
         if not isinstance(work, str) or not work.strip():
             raise InvalidItemError(f"each item must be a task id, got {work!r}")
         try:
-            await self.run.session._send(proto.task_request(self.run.project_id, work))
+            await self.run.session.send(proto.task_request(self.run.project_id, work))
         except NotFoundError:
             if self.missing_ok:
                 return Outcome.UNCHANGED

@@ -23,7 +23,7 @@ from .. import _config
 from .._args import require_count, require_id, require_prefetch, require_segment
 from .._bulk import BulkFailure, BulkProgress, BulkResult
 from .._errors import InvalidArgumentError
-from .._walk import PageData, SeenWindow, dedupe, walk_pages
+from .._walk import SeenWindow
 from . import _protocol as proto
 
 # Typed records beyond tasks (h10): models and their readers.
@@ -76,7 +76,7 @@ from ._models_data import (
 from ._models_specs import AnnotationSpecs
 from ._project_exports import ProjectExports
 from ._protocol_data import CommentPut, NewAnnotation
-from ._walks import ListWalk, WholeList, check_list_walk, list_walk
+from ._walks import ListWalk, WholeList, check_list_walk, list_walk, numbered_pages
 from ._walks import _State as _WalkState
 
 if TYPE_CHECKING:
@@ -101,6 +101,10 @@ class TaskWalk(ListWalk[Any]):
 
 def _task_id(task: Task) -> str:
     return task.task_id
+
+
+def _tasks_in(page: TaskPage) -> tuple[Task, ...]:
+    return page.tasks
 
 
 def _work_key(work: object) -> str:
@@ -134,7 +138,7 @@ class Project(BulkImports, ProjectExports):
 
         task = await project.task("task-000001")
         """
-        response = await self._session._send(proto.task_request(self.id, task_id))
+        response = await self._session.send(proto.task_request(self.id, task_id))
         return proto.read_task(response.content)
 
     async def tasks_by_ids(self, task_ids: Iterable[str]) -> list[Task]:
@@ -152,7 +156,7 @@ class Project(BulkImports, ProjectExports):
         found: dict[str, Task] = {}
         for start in range(0, len(ids), size):
             request = proto.tasks_by_ids_request(self.id, ids[start : start + size])
-            tasks, _ = proto.read_tasks_in_bulk((await self._session._send(request)).content)
+            tasks, _ = proto.read_tasks_in_bulk((await self._session.send(request)).content)
             for task in tasks:
                 found[task.task_id] = task
         return [found[t] for t in ids if t in found]
@@ -163,7 +167,7 @@ class Project(BulkImports, ProjectExports):
         for h in await project.task_histories("task-000001"):
             print(h.phase, h.account_id, h.accumulated_labor_time_milliseconds)
         """
-        response = await self._session._send(proto.task_histories_request(self.id, task_id))
+        response = await self._session.send(proto.task_histories_request(self.id, task_id))
         return proto.read_histories(response.content)
 
     async def task_page(
@@ -180,7 +184,7 @@ class Project(BulkImports, ProjectExports):
 
     async def _page(self, query: TaskQuery, *, page: int, limit: int) -> TaskPage:
         request = proto.tasks_request(self.id, query, page=page, limit=limit)
-        return proto.read_task_page((await self._session._send(request)).content)
+        return proto.read_task_page((await self._session.send(request)).content)
 
     # -- walking --------------------------------------------------------------------
 
@@ -350,23 +354,20 @@ class Project(BulkImports, ProjectExports):
         cap = _config.ANNOFAB_RESULT_CAP
         local = mode == "stable" and query.has_volatile
         server_query = query.stable_part() if local else query
-        metas: dict[int, TaskPage] = {}
 
-        async def fetch(index: int) -> PageData[Task]:
-            page = await self._page(server_query, page=index + 1, limit=page_size)
-            metas[index] = page
-            reachable = (index + 1) * page_size < cap
-            last = not page.tasks or page.page_no >= page.total_page_no or not reachable
-            return PageData(page.tasks, is_last=last)
+        async def fetch(page: int, limit: int) -> TaskPage:
+            return await self._page(server_query, page=page, limit=limit)
 
         window = SeenWindow(2 * page_size if query.stable_sort else None)
         warned = False
         # A moving order (custom sort) can legitimately repeat a page; the 10,000 cap
         # bounds the walk anyway.
         moving = not query.stable_sort
-        pages = dedupe(walk_pages(fetch, prefetch=prefetch), _task_id, window, repeats_ok=moving)
-        async for index, _, fresh in pages:
-            meta = metas.pop(index)
+        pages = numbered_pages(
+            fetch, _tasks_in, _task_id, window,
+            page_size=page_size, prefetch=prefetch, repeats_ok=moving,
+        )  # fmt: skip
+        async for _, meta, fresh in pages:
             state.total_count, state.over_limit = meta.total_count, meta.over_limit
             if meta.over_limit and not warned:
                 if on_over_limit == "raise":

@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 import aiohttp
-import anyio
 
 from .. import _config
 from .._args import require_count, require_id, require_segment
@@ -28,14 +27,6 @@ from ._project import Project
 from ._walks import ListWalk, list_walk
 
 __all__ = ["AnnofabSession"]
-
-
-class _AccountCache:
-    """The caller's account, fetched once per session (single-flight)."""
-
-    def __init__(self) -> None:
-        self.account: Account | None = None
-        self.lock = anyio.Lock()
 
 
 class AnnofabSession(SessionBase):
@@ -105,7 +96,6 @@ class AnnofabSession(SessionBase):
         )  # fmt: skip
         if isinstance(auth, LoginAuth):
             auth.options = self._options
-        self._account = _AccountCache()  # shared by every with_options() view
 
     @property
     def endpoint(self) -> str:
@@ -130,7 +120,7 @@ class AnnofabSession(SessionBase):
 
         page = await af.api.get_input_data_list("prj-1", query_params={"limit": 200})
         """
-        return AnnofabApi(self._send)
+        return AnnofabApi(self.send)
 
     @property
     def api2(self) -> AnnofabApiV2:
@@ -138,7 +128,7 @@ class AnnofabSession(SessionBase):
 
         members = await af.api2.get_project_members_v2("prj-1")
         """
-        return AnnofabApiV2(self._send)
+        return AnnofabApiV2(self.send)
 
     # -- logging in and out -----------------------------------------------------------
 
@@ -173,13 +163,10 @@ class AnnofabSession(SessionBase):
         me = await af.my_account()
         print(me.account_id, me.user_id)
         """
-        cache = self._account
-        if cache.account is None:
-            async with cache.lock:
-                if cache.account is None:
-                    response = await self._send(proto.my_account_request())
-                    cache.account = proto.read_account(response.content)
-        return cache.account
+        return await self.identity.record(self._read_account)
+
+    async def _read_account(self) -> Account:
+        return proto.read_account((await self.send(proto.my_account_request())).content)
 
     async def account_id(self) -> str:
         """The caller's ``account_id`` (what tasks name their assignee with); cached."""

@@ -8,20 +8,33 @@ first item's ``updated_datetime``) that the walk has not yielded yet.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Hashable, Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .. import _config
 from .._args import require_count, require_prefetch
 from .._errors import InvalidArgumentError
-from .._walk import PageData, SeenWindow, Walk, dedupe, walk_pages
+from .._walk import SeenWindow, Walk, walk_deduped
 from ._models import OverLimitError
 from ._models_data import Page
 
-__all__ = ["ListWalk", "WholeList", "list_walk"]
+__all__ = ["ListWalk", "WholeList", "list_walk", "numbered_pages"]
 
 T = TypeVar("T")
+
+
+class Numbered(Protocol):
+    """What an Annofab page says of where it stands in the list."""
+
+    @property
+    def page_no(self) -> int: ...
+
+    @property
+    def total_page_no(self) -> int: ...
+
+
+P = TypeVar("P", bound=Numbered)
 
 #: ``fetch(page_no, limit)``: one page of the list (1-based), as the server answers it.
 Fetch = Callable[[int, int], Awaitable[Page[T]]]
@@ -96,6 +109,36 @@ def list_walk(
     return ListWalk(_items(fetch, key, page_size, prefetch, on_over_limit, catch_up, state), state)
 
 
+def numbered_pages(
+    fetch: Callable[[int, int], Awaitable[P]],
+    items: Callable[[P], Sequence[T]],
+    key: Callable[[T], Hashable],
+    window: SeenWindow,
+    *,
+    page_size: int,
+    prefetch: int,
+    repeats_ok: bool,
+) -> AsyncIterator[tuple[int, P, list[T]]]:
+    """Annofab's page+limit paging on the one walk entry point
+    (:func:`annoq._walk.walk_deduped`): ``fetch(page_no, limit)`` (1-based) answers a
+    page with ``page_no``/``total_page_no``; the walk ends at the last page, an empty
+    one, or the 10,000 results Annofab pages through."""
+    cap = _config.ANNOFAB_RESULT_CAP
+
+    def one(index: int) -> Awaitable[P]:
+        return fetch(index + 1, page_size)
+
+    def is_last(index: int, page: P) -> bool:
+        reachable = (index + 1) * page_size < cap
+        return not items(page) or page.page_no >= page.total_page_no or not reachable
+
+    return walk_deduped(one, items, is_last, key, window, prefetch=prefetch, repeats_ok=repeats_ok)
+
+
+def _items_of(page: Page[T]) -> Sequence[T]:
+    return page.items
+
+
 async def _pass(
     fetch: Fetch[T],
     key: Callable[[T], Hashable],
@@ -106,28 +149,20 @@ async def _pass(
     state: _State | None,
     firsts: list[T],
 ) -> AsyncIterator[T]:
-    cap = _config.ANNOFAB_RESULT_CAP
-    metas: dict[int, Page[T]] = {}
-
-    async def one(index: int) -> PageData[T]:
-        page = await fetch(index + 1, page_size)
-        metas[index] = page
-        reachable = (index + 1) * page_size < cap
-        last = not page.items or page.page_no >= page.total_page_no or not reachable
-        return PageData(page.items, is_last=last)
-
     # The order can move under the walk: a page may legitimately repeat; the 10,000 cap
     # bounds the walk anyway.
-    pages = dedupe(walk_pages(one, prefetch=prefetch), key, window, repeats_ok=True)
+    pages = numbered_pages(
+        fetch, _items_of, key, window, page_size=page_size, prefetch=prefetch, repeats_ok=True
+    )
     try:
         async for index, page, fresh in pages:
-            meta = metas.pop(index)
             if index == 0 and page.items:
                 firsts.append(page.items[0])
             if state is not None:
-                state.total_count, state.over_limit = meta.total_count, meta.over_limit
-                if meta.over_limit and on_over_limit == "raise":
-                    raise OverLimitError(meta.total_count, cap, local_filters=False)
+                state.total_count, state.over_limit = page.total_count, page.over_limit
+                if page.over_limit and on_over_limit == "raise":
+                    cap = _config.ANNOFAB_RESULT_CAP
+                    raise OverLimitError(page.total_count, cap, local_filters=False)
             for item in fresh:
                 yield item
     finally:

@@ -116,7 +116,7 @@ class Queue:
     async def read(self) -> AnnotationQueue:
         """The queue's metadata; :class:`~annoq.NotFoundError` if missing or deleted."""
         return proto.read_queue(
-            await self._weave._fetch(proto.read_queue_request(self.project_id, self.id))
+            (await self._weave.send(proto.read_queue_request(self.project_id, self.id))).content
         )
 
     async def update(
@@ -130,7 +130,7 @@ class Queue:
         request = proto.update_queue_request(
             self.project_id, self.id, name=name, description=description, scorer_refs=scorer_refs
         )
-        return proto.read_queue(await self._weave._fetch(request))
+        return proto.read_queue((await self._weave.send(request)).content)
 
     async def delete(self) -> AnnotationQueue:
         """Soft-delete the queue (its items stay); a second delete is a NotFoundError.
@@ -147,7 +147,7 @@ class Queue:
         before = await self.read()
         request = proto.delete_queue_request(self.project_id, self.id)
         try:
-            return proto.read_queue((await self._weave._send_unrepeatable(request)).content)
+            return proto.read_queue((await self._weave.send(request, repeatable=False)).content)
         except NotFoundError:
             return before
         except MAYBE_APPLIED as error:
@@ -177,7 +177,7 @@ class Queue:
             added = await queue.add_calls(call_ids, display_fields=["inputs.prompt"])
         """
         request = proto.add_calls_request(self.project_id, self.id, call_ids, display_fields)
-        return proto.read_add_calls((await self._weave._send_unrepeatable(request)).content)
+        return proto.read_add_calls((await self._weave.send(request, repeatable=False)).content)
 
     # -- items: one request ---------------------------------------------------------
 
@@ -207,7 +207,7 @@ class Queue:
 
     async def _query(self, body: dict[str, Any]) -> list[QueueItem]:
         request = proto.items_query_request(self.project_id, self.id, body)
-        return proto.read_items(await self._weave._fetch(request))
+        return proto.read_items((await self._weave.send(request)).content)
 
     async def get_item(self, item_id: str) -> QueueItem | None:
         """One item by id, or ``None`` if it is not in this queue."""
@@ -229,7 +229,7 @@ class Queue:
             item = await queue.update_progress(item_id, AnnotationState.COMPLETED)
         """
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        driver = ProgressDriver(self, self._weave._send, target, self._weave._identity)
+        driver = ProgressDriver(self, self._weave, target)
         return await driver.update_one(item_id)
 
     # -- walking --------------------------------------------------------------------
@@ -620,13 +620,7 @@ class Queue:
         if not isinstance(exact, bool):
             raise InvalidArgumentError(f"exact must be True or False, got {exact!r}")
         weave = self._bulk_view(max_retries)
-        driver = ProgressDriver(
-            weave.queue(self.project_id, self.id),
-            weave._send,
-            target,
-            weave._identity,
-            exact=exact,
-        )
+        driver = ProgressDriver(weave.queue(self.project_id, self.id), weave, target, exact=exact)
         return await weave.run_bulk(
             items,
             driver.run,

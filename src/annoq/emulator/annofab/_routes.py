@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-import orjson
 from aiohttp import web
 
-from ._annofab_data import AnnofabData
-from ._annofab_records import AnnofabError, AnnofabUser
-from ._annofab_store import AnnofabStore
+from .._http import NotJson, json_response, raw_json_response, read_json
+from ._data import AnnofabData
+from ._records import AnnofabError, AnnofabUser
+from ._store import AnnofabStore
 
 API: Final = "/api/v1"
 EXPORT_FILES: Final = "/_annoq/annofab-files"
@@ -26,21 +26,14 @@ EXPORT_FILES: Final = "/_annoq/annofab-files"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
-    )
-
-
-def _raw(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type="application/json")
+_json = json_response
+_raw = raw_json_response
 
 
 async def _body(request: web.Request) -> Any:
-    raw = await request.read()
     try:
-        return orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
+        return await read_json(request)
+    except NotJson:
         raise AnnofabError(400, "INVALID_ARGUMENT", "the body must be JSON") from None
 
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._annofab_records import AnnofabError, format_jst, parse_ms
+from ._records import AnnofabError, format_jst, parse_ms
 
 EXPORT_JOBS: Final = {
     "tasks": "gen-tasks-list",

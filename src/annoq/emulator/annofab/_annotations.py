@@ -18,8 +18,8 @@ from typing import Any, Final
 import attrs
 import orjson
 
-from ._annofab_paging import bad
-from ._annofab_records import AnnofabError, format_jst, parse_ms
+from ._paging import bad
+from ._records import AnnofabError, format_jst, parse_ms
 
 FORMAT_V2: Final = "2.0.0"
 SPECS_FORMAT: Final = "3.0.0"
