@@ -965,7 +965,9 @@ class Project(BulkImports, ProjectExports):
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
     ) -> JobWalk:
         """Walk the project's jobs, newest first (of ``job_type`` when given), page after
-        page over the ``exclusive_start_created_datetime`` cursor.
+        page over the ``exclusive_start_created_datetime`` cursor, each job once: jobs
+        sharing a page's last ``created_datetime`` are not skipped (each next page
+        re-reads that instant; more than 200 jobs in one millisecond is the limit).
 
             async for job in project.jobs("gen-tasks-list"):
                 print(job.job_id, job.job_status)
