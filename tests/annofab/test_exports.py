@@ -276,3 +276,20 @@ async def test_a_signed_url_expiring_once_is_asked_for_again(
     await project.export_tasks(target)
     assert answers == 2
     assert len(orjson.loads(target.read_bytes())) == 3
+
+
+@pytest.mark.parametrize("kind", ["apply_then_drop", "drop"])
+async def test_a_lost_answer_to_the_refresh_post_starts_exactly_one_job(
+    emu: Emulator, project: Project, tmp_path: Path, kind: str
+) -> None:
+    emu.annofab.data.jobs.duration = 0
+    emu.annofab.seed_tasks(2)
+    emu.annofab.data.seed_jobs(1)  # an older job of the type, long finished
+    route = "annofab_post_project_tasks_update"
+    emu.faults.add(FaultRule(kind=kind, rate=1.0, routes={route}, times=1))
+    target = tmp_path / "tasks.json"
+    await project.export_tasks(target, refresh=True)
+    jobs = emu.annofab.data.jobs.by_project[project.id]
+    assert len(jobs) == 2  # the seeded one and exactly one rebuild
+    assert emu.faults.requests_seen(route) == (1 if kind == "apply_then_drop" else 2)
+    assert len(orjson.loads(target.read_bytes())) == 2
