@@ -40,6 +40,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
+from latency import fixed as fixed_limit  # benchmarks/latency.py: the same swap
+
 from annoq.annofab import AnnofabSession, Task
 
 #: the reliability profile of tests/annofab/test_bulk.py (the 2,000-task fault test)
@@ -64,7 +66,7 @@ CLIENTS = ("annoq", "walk", "official")  # a task set each
 # --------------------------------------------------------------------------- server
 
 
-async def serve(tasks: int, latency_ms: float, seed: int) -> None:
+async def serve(tasks: int, latency_ms: float, seed: int, clients: list[str]) -> None:
     """The emulator, seeded and faulted; answers ``stats <client>`` lines on stdin."""
     from annoq.emulator import FaultRule, run_emulator
 
@@ -72,7 +74,7 @@ async def serve(tasks: int, latency_ms: float, seed: int) -> None:
         af = emu.annofab
         others = [af.add_user(f"annotator-{n}") for n in range(3)]
         sets: dict[str, list[str]] = {}
-        for client in CLIENTS:
+        for client in clients:
             ids: list[str] = []
             for n, status in enumerate(("not_started", "break", "on_hold")):
                 count = tasks // 3 + (1 if n < tasks % 3 else 0)
@@ -119,8 +121,9 @@ def _server_stats(emu: Any, ids: list[str]) -> dict[str, Any]:
 class Emulator:
     """This script's ``--serve`` child: its info, and stats on request."""
 
-    def __init__(self, tasks: int, latency_ms: float, seed: int) -> None:
+    def __init__(self, tasks: int, latency_ms: float, seed: int, clients: list[str]) -> None:
         argv = [sys.executable, __file__, "--serve", str(tasks), str(latency_ms), str(seed)]
+        argv.append(",".join(clients))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
@@ -190,14 +193,15 @@ def _listen(name: str, level: int) -> Waits:
 # --------------------------------------------------------------------------- clients
 
 
-async def run_annoq(info: dict[str, Any], walk: bool) -> dict[str, Any]:
+async def run_annoq(info: dict[str, Any], walk: bool, fixed: int | None = None) -> dict[str, Any]:
     """``bulk_operate(..., "complete")`` with default settings: on the ids (as ``annoq
     annofab operate P complete --ids-from F --phase annotation``), or on the tasks of a
     walk of the project (``walk``: as ``annoq annofab operate P complete --where-phase
     annotation`` does; only this set's tasks are kept)."""
     waits = _listen("annoq", logging.DEBUG)
     limits: list[int] = []
-    ids = info["sets"]["walk" if walk else "annoq"]
+    ids = info["sets"]["walk" if walk else f"fixed{fixed}" if fixed else "annoq"]
+    options: dict[str, Any] = {} if fixed is None else {"concurrency": fixed}
     async with AnnofabSession(pat=info["pat"], endpoint=info["url"]) as af:
         project = af.project(info["project"])
 
@@ -213,6 +217,7 @@ async def run_annoq(info: dict[str, Any], walk: bool) -> dict[str, Any]:
             "complete",
             expected_phase="annotation",
             on_progress=lambda p: limits.append(p.concurrency),
+            **options,
         )
         elapsed = time.monotonic() - started
         assert result.total == len(ids), result
@@ -340,8 +345,8 @@ def _row(
 
 def ratios(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     """Each annoq row's tasks/s and 429s over each official row's (same run)."""
-    ours = [r for r in rows if r["client"].startswith("annoq")]
-    theirs = [r for r in rows if not r["client"].startswith("annoq")]
+    ours = [r for r in rows if r["client"].startswith("annoq") and not r.get("tuned")]
+    theirs = [r for r in rows if r["client"].startswith("official")]
     out: dict[str, float | None] = {}
     for mine in ours:
         for other in theirs:
@@ -397,8 +402,8 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        tasks, latency, seed = sys.argv[2:5]
-        asyncio.run(serve(int(tasks), float(latency), int(seed)))
+        tasks, latency, seed, clients = sys.argv[2:6]
+        asyncio.run(serve(int(tasks), float(latency), int(seed), clients.split(",")))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1000, help="tasks per client")
@@ -408,6 +413,14 @@ def main() -> None:
     parser.add_argument(
         "--reruns", type=int, default=3, help="official: passes over its failures (default 3)"
     )
+    parser.add_argument(
+        "--fixed",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="also annoq with the adaptive limit replaced by a fixed N (hand-tuned rows)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     args = parser.parse_args()
     missing = "--no-official given" if args.no_official else official_missing()
@@ -415,13 +428,26 @@ def main() -> None:
         print(f"note: the official client's side is skipped: {missing}", flush=True)
     load_start = [round(x, 2) for x in os.getloadavg()]
     rows: list[dict[str, Any]] = []
-    emulator = Emulator(args.tasks, args.latency, args.seed)
+    sets = ["annoq", "walk", "official", *(f"fixed{n}" for n in args.fixed)]
+    emulator = Emulator(args.tasks, args.latency, args.seed, sets)
     try:
         info = emulator.info
         for name, walk in (("annoq bulk_operate(ids)", False), ("annoq walk + bulk_operate", True)):
             before = emulator.stats(label := "walk" if walk else "annoq")
             run = asyncio.run(run_annoq(info, walk))
             rows.append(_row(name, args.tasks, run, before, emulator.stats(label)))
+        for n in args.fixed:  # the adaptive limit swapped for a fixed one
+            before = emulator.stats(f"fixed{n}")
+            with fixed_limit():
+                run = asyncio.run(run_annoq(info, False, n))
+            row = _row(
+                f"  annoq ids, fixed limit {n}",
+                args.tasks,
+                run,
+                before,
+                emulator.stats(f"fixed{n}"),
+            )
+            rows.append({**row, "tuned": True})
         if missing is None:
             before = emulator.stats("official")
             official = Official(info)
