@@ -2,8 +2,9 @@
 
 Backend-agnostic. A backend supplies ``fetch(index) -> PageData`` for page number
 ``index`` (0-based from where the walk starts); the engine keeps up to ``prefetch`` pages
-in flight ahead of the consumer, delivers them in order, stops at the end, and cancels
-what is in flight when the consumer stops early.
+in flight ahead of the consumer (by default a depth that adapts, see :func:`walk_pages`),
+delivers them in order, stops at the end, and cancels what is in flight when the consumer
+stops early.
 
 Why the explicit yield to the loop: a prefetch task only sends its request once the event
 loop runs it, and a consumer that does no I/O between items would never let it run; so
@@ -83,20 +84,25 @@ class PageData(Generic[T]):
 async def walk_pages(
     fetch: Callable[[int], Awaitable[PageData[T]]],
     *,
-    prefetch: int,
+    prefetch: int | None,
     max_prefetch: int | None = None,
 ) -> AsyncIterator[tuple[int, PageData[T]]]:
     """Yield ``(index, page)`` for pages 0, 1, 2, ... in order until the last page.
 
-    Up to ``prefetch`` further pages are requested while the consumer holds one. With
+    Up to ``prefetch`` further pages are requested while the consumer holds one.
+    ``prefetch=None`` (the walks' default) adapts: it starts at ``DEFAULT_PREFETCH`` with
+    ``max_prefetch=WALK_MAX_PREFETCH``. With
     ``max_prefetch``, ``prefetch`` (>= 1) is only the starting depth: each time the
     consumer has to wait for a page that is not there yet, the depth grows
-    ``WALK_PREFETCH_GROWTH``-fold (and those pages are requested at once), up to
+    ``WALK_PREFETCH_GROWTH``-fold (and those pages are requested at once; waiting for the
+    first page does not count), up to
     ``max_prefetch`` (so a slow service gets more pages in flight, a fast one or a slow
     consumer keeps the depth small). Leaving
     the loop early (break, exception, cancellation) cancels and awaits every request
     still in flight, so nothing is left pending.
     """
+    if prefetch is None:
+        prefetch, max_prefetch = _config.DEFAULT_PREFETCH, _config.WALK_MAX_PREFETCH
     if (
         isinstance(prefetch, bool)
         or not isinstance(prefetch, int)
@@ -124,8 +130,10 @@ async def walk_pages(
                 schedule(1)
             await asyncio.sleep(0)  # let new requests go out before we wait or yield
             head = in_flight.popleft()
-            if depth < ceiling and not head.done():
-                # the consumer waits on the service: deepen, and ask for those pages now
+            if depth < ceiling and index and not head.done():
+                # The consumer waits on the service for a page asked ahead: deepen, and
+                # ask for those pages now. Not for the first page (nothing could be there
+                # yet, and it may be the only one, or tell the walk to stop).
                 depth = min(ceiling, depth * _config.WALK_PREFETCH_GROWTH)
                 schedule(depth)
                 await asyncio.sleep(0)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from annoq import InvalidArgumentError, PaginationError
+from annoq import InvalidArgumentError, PaginationError, _config
 from annoq._walk import (
     PageData,
     SeenWindow,
@@ -270,3 +270,25 @@ async def test_prefetch_zero_stays_zero_even_with_a_ceiling():
     walk = walk_pages(make_slow_fetcher(20, 5, peak), prefetch=0, max_prefetch=8)
     assert [i async for i, _ in walk] == list(range(20))
     assert peak[0] == 1
+
+
+async def test_prefetch_none_is_the_adaptive_default_up_to_walk_max_prefetch():
+    peak = [0]
+    walk = walk_pages(make_slow_fetcher(100, 20, peak), prefetch=None)
+    assert [i async for i, _ in walk] == list(range(100))
+    assert peak[0] == _config.WALK_MAX_PREFETCH + 1
+
+
+async def test_waiting_for_the_first_page_does_not_deepen_the_prefetch():
+    """A one-page walk (or one whose first page says stop) asks for the first page and
+    the DEFAULT_PREFETCH pages ahead, no more, although the consumer waited."""
+    started: list[int] = []
+
+    async def fetch(index: int) -> PageData[int]:
+        started.append(index)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        return PageData([index], is_last=True)
+
+    assert [i async for i, _ in walk_pages(fetch, prefetch=None)] == [0]
+    assert started == list(range(_config.DEFAULT_PREFETCH + 1))

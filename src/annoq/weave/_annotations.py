@@ -96,7 +96,7 @@ def export(
     specs: Iterable[str] | None,
     filter: ItemFilter | None,
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     feedback_page_size: int,
 ) -> AnnotationWalk:
     wanted = _str_list(specs, "specs")
@@ -113,10 +113,14 @@ async def _export(
     queue: Queue,
     pages: Walk[Page[QueueItem]],
     wanted: list[str] | None,
-    prefetch: int,
+    prefetch: int | None,
     feedback_page_size: int,
 ) -> AsyncIterator[ItemAnnotations]:
     pending: deque[tuple[Page[QueueItem], asyncio.Task[list[FeedbackRow]]]] = deque()
+    # Feedback queries on the way at once: as the item pages (fixed, or adaptive like
+    # the walk engine: deeper each time the next page's query is not back yet).
+    depth = _config.DEFAULT_PREFETCH if prefetch is None else prefetch
+    ceiling = _config.WALK_MAX_PREFETCH if prefetch is None and depth else depth
     try:
         chosen = None
         if wanted is not None:
@@ -125,7 +129,10 @@ async def _export(
             task = asyncio.ensure_future(_page_feedback(queue, page, feedback_page_size))
             pending.append((page, task))
             await asyncio.sleep(0)  # let the query go out while earlier pages are consumed
-            while len(pending) > prefetch:
+            while len(pending) > depth:
+                if depth < ceiling and not pending[0][1].done():
+                    depth = min(ceiling, depth * _config.WALK_PREFETCH_GROWTH)
+                    continue
                 for entry in await _joined(pending.popleft(), queue.project_id, chosen):
                     yield entry
         while pending:
