@@ -261,10 +261,10 @@ class Queue:
         sort key changes may be missed.
 
         ``prefetch`` pages are requested ahead of the one you hold. The default
-        (``None``) starts at 2 and deepens 4-fold each time you wait on a page not yet
-        there, up to 16 (``WALK_MAX_PREFETCH``): a slow service gets more pages in
-        flight, a slow consumer keeps few in memory. A number fixes the depth
-        (``prefetch=0``: one page at a time).
+        (``None``) starts at 2 and, when you wait on a page, deepens to what one
+        page's latency takes to use up, up to 16 (``WALK_MAX_PREFETCH``): a slow service
+        gets more pages in flight, a fast one or a slow consumer keeps few in memory.
+        A number fixes the depth (``prefetch=0``: one page at a time).
 
             async for page in queue.pages(filter=ItemFilter(call_op_name="predict")):
                 print(page.offset, len(page.items))
