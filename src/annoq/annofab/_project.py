@@ -203,7 +203,7 @@ class Project(BulkImports, ProjectExports):
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
         mode: WalkMode = "stable",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
         previous_phase_stage: int | None = None,
         auto_accepted_only: bool = False,
         annotation: Mapping[str, Any] | str | None = None,
@@ -224,6 +224,10 @@ class Project(BulkImports, ProjectExports):
         moves when a sort key changes: no task is ever yielded twice, but a task whose
         key changes during the walk (it moves to a page already read) may be missed.
         Sort the results yourself, or walk by ``task_id``, when every task matters.
+
+        ``prefetch`` pages are requested ahead; the default (``None``) adapts as a
+        Weave walk's does (from 2, deeper while you wait on pages, up to 16), a number
+        fixes it (``0``: one page at a time).
 
         ``previous_phase_stage`` (with the history filters of :class:`TaskQuery`),
         ``auto_accepted_only`` and ``annotation`` (an ``AnnotationQuery`` mapping: tasks
@@ -264,7 +268,7 @@ class Project(BulkImports, ProjectExports):
         return TaskWalk(_tasks_of(pages), state)
 
     async def _tasks_or_export(
-        self, query: TaskQuery, page_size: int, mode: str, prefetch: int, state: _WalkState
+        self, query: TaskQuery, page_size: int, mode: str, prefetch: int | None, state: _WalkState
     ) -> AsyncIterator[Task]:
         local = mode == "stable" and query.has_volatile
         first = await self._page(query.stable_part() if local else query, page=1, limit=1)
@@ -292,7 +296,7 @@ class Project(BulkImports, ProjectExports):
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
         mode: WalkMode = "stable",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
         previous_phase_stage: int | None = None,
         auto_accepted_only: bool = False,
         annotation: Mapping[str, Any] | str | None = None,
@@ -348,7 +352,7 @@ class Project(BulkImports, ProjectExports):
         page_size: int,
         on_over_limit: str,
         mode: str,
-        prefetch: int,
+        prefetch: int | None,
         state: _WalkState,
     ) -> AsyncIterator[TaskPage]:
         cap = _config.ANNOFAB_RESULT_CAP
@@ -1035,7 +1039,7 @@ class Project(BulkImports, ProjectExports):
         to: datetime | None = None,
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ListWalk[InputData]:
         """Walk the project's input data (filters as :meth:`input_data_page`), each once.
 
@@ -1117,7 +1121,7 @@ class Project(BulkImports, ProjectExports):
         sort: str | None = None,
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ListWalk[SingleAnnotation]:
         """Walk the annotation list (``query``/``sort`` as :meth:`annotation_page`),
         each annotation once (by annotation id, task and input data).
@@ -1184,7 +1188,7 @@ def _check_inputs(tasks: object) -> None:
         raise InvalidArgumentError("tasks must be a list (or iterable) of ids, TaskRefs or Tasks")
 
 
-def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int) -> None:
+def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int | None) -> None:
     require_count(page_size, "page_size", minimum=1)
     require_prefetch(prefetch)
     if page_size > _config.ANNOFAB_MAX_PAGE_SIZE:

@@ -75,7 +75,7 @@ class ListWalk(Walk[T], Generic[T]):
         return self._state.over_limit
 
 
-def check_list_walk(page_size: int, prefetch: int, on_over_limit: str) -> None:
+def check_list_walk(page_size: int, prefetch: int | None, on_over_limit: str) -> None:
     """Validate the common walk options (before any request)."""
     require_count(page_size, "page_size", minimum=1)
     require_prefetch(prefetch)
@@ -94,7 +94,7 @@ def list_walk(
     key: Callable[[T], Hashable],
     *,
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     on_over_limit: str = "raise",
     catch_up: Callable[[T], Fetch[T]] | None = None,
 ) -> ListWalk[T]:
@@ -116,7 +116,7 @@ def numbered_pages(
     window: SeenWindow,
     *,
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     repeats_ok: bool,
 ) -> AsyncIterator[tuple[int, P, list[T]]]:
     """Annofab's page+limit paging on the one walk entry point
@@ -144,7 +144,7 @@ async def _pass(
     key: Callable[[T], Hashable],
     window: SeenWindow,
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     on_over_limit: str,
     state: _State | None,
     firsts: list[T],
@@ -173,7 +173,7 @@ async def _items(
     fetch: Fetch[T],
     key: Callable[[T], Hashable],
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     on_over_limit: str,
     catch_up: Callable[[T], Fetch[T]] | None,
     state: _State,
