@@ -1049,6 +1049,11 @@ class Project(BulkImports, ProjectExports):
         others are added or changed (an item deleted meanwhile can shift one unread
         item onto a page already read).
 
+        Past 10,000 matches, ``on_over_limit="export"`` reads the whole-project input
+        data export instead (the file as last rebuilt: see :meth:`export_input_data`),
+        every filter applied locally, in constant memory; under the cap it walks the
+        list as usual.
+
             async for item in project.input_data(input_data_name="frame-"):
                 print(item.input_data_id)
         """
