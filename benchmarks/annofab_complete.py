@@ -3,26 +3,32 @@
 making the same per-task chain one task after another, as its CLI does; same emulator,
 same run (issue 17, item 4).
 
-    python benchmarks/annofab_complete.py [--tasks 1000] [--latency 5] [--json out.json]
+    python benchmarks/annofab_complete.py [--tasks 1000] [--latency 5] [--seed 7]
+        [--fixed 8 32] [--reruns 3] [--no-official] [--json out.json]
 
 The emulator runs in a child process of this script (``--serve``) with the fault profile
 of the 2,000-task bulk test (tests/annofab/test_bulk.py): on the task read and the
 operate routes 4% 503, 2% 429 (``Retry-After: 0.01``), 2% dropped connections; 3% of
 operations applied with their answer lost; 3% of operations meeting someone else's edit
-first (a 409, once per task); plus ``--latency`` ms on every request. Each client gets
+first (a 409, once per task); plus ``--latency`` ms on every request. Each run gets
 its own tasks, held by other annotators (a third each not started, on break, on hold),
-so every task needs a read, a take-over, a start and the completion.
+so every task needs a take-over, a start and the completion (and a read, given by id).
 
-The official side (``pip install -e '.[bench]'``) does per task what annofabcli's
-``task complete`` does: ``get_task``, ``change_task_operator`` to itself when someone
-else holds it, ``change_task_status_to_working``, ``complete_task``, each quoting the
-previous answer's ``updated_datetime``; a task whose chain raises is counted failed
-and the run goes on. Without ``annofabapi`` only annoq's side runs.
+annoq runs ``bulk_operate`` on the ids, then on the tasks of a walk (what ``annoq
+annofab operate P complete`` does without ``--ids-from``), then, with ``--fixed N``, on
+ids with the adaptive limit swapped for a fixed N. The official side (``pip install -e
+'.[bench]'``) does per task what annofabcli's ``task complete`` does: ``get_task``,
+``change_task_operator`` to itself when someone else holds it,
+``change_task_status_to_working``, ``complete_task``, each quoting the previous
+answer's ``updated_datetime``; a task whose chain raises is counted failed and the loop
+goes on; then up to ``--reruns`` passes over the failed ids, as a user reruns the CLI.
+Without ``annofabapi`` only annoq's side runs (a note says so).
 
-Prints one row per client: tasks/s, tasks completed, the ratio, 429s, 409s, re-reads,
+Prints one row per run: tasks/s, tasks completed and failed, 429s, 409s, reads,
 requests and operations per task, and where the time went (seconds spent waiting after
 429s, and in backoff after 5xx / dropped connections; summed over requests, so with
-annoq's requests in flight they overlap). Not a test.
+annoq's requests in flight they overlap), then annoq's ratios to the official client.
+Not a test.
 """
 
 from __future__ import annotations
