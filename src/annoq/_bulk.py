@@ -19,7 +19,6 @@ from __future__ import annotations
 import enum
 import math
 import time
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
@@ -40,6 +39,7 @@ from ._errors import (
     TransportError,
 )
 from ._limits import AdaptiveLimit
+from ._walk import SeenWindow
 
 __all__ = [
     "BulkAbortedError",
@@ -269,9 +269,7 @@ class BulkRun(Generic[W]):
         self.counters = _Counters()
         self.failures: list[BulkFailure] = []
         self.duplicates: list[str] = []
-        self._recent: set[str] = set()
-        self._recent_order: deque[str] = deque()
-        self._dedupe_window = dedupe_window
+        self._recent = SeenWindow(dedupe_window)
         self._progress_interval = progress_interval
         self._last_progress = -math.inf
         self._throttles_seen = throttle_count() if throttle_count else 0
@@ -284,15 +282,6 @@ class BulkRun(Generic[W]):
         self.callback_error: BaseException | None = None
         self.abandoned: list[str] = []
         self.input_exhausted = False
-
-    def _is_repeat(self, key: str) -> bool:
-        if key in self._recent:
-            return True
-        self._recent.add(key)
-        self._recent_order.append(key)
-        if self._dedupe_window is not None and len(self._recent_order) > self._dedupe_window:
-            self._recent.discard(self._recent_order.popleft())
-        return False
 
     def result(self) -> BulkResult:
         c = self.counters
@@ -399,7 +388,7 @@ class BulkRun(Generic[W]):
                     return
                 key = self.key(work)  # type: ignore[arg-type]
                 c.read += 1
-                if self._is_repeat(key):
+                if not self._recent.add(key):
                     self.duplicates.append(key)
                     c.unchanged += 1
                     continue
@@ -501,7 +490,8 @@ async def run_bulk(
     and adapts below the ceiling (:class:`~annoq._limits.AdaptiveLimit`).
     ``throttle_count`` returns a running count of throttled (429) responses; when it
     grows the engine halves its parallelism, then grows back. ``dedupe_window``
-    bounds how many recent keys are remembered to report repeats (``None``: all).
+    bounds how many recent keys (the last distinct ones read) are remembered to
+    report repeats (``None``: all).
     ``on_failure`` is called with each failure as it happens (to stream failures to a
     file, say); an exception it raises stops the run and is raised as it is.
 

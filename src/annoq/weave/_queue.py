@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import attrs
 
 from .. import _config
-from .._args import require_inputs, require_prefetch
+from .._args import require_choice, require_flag, require_inputs, require_prefetch
 from .._bulk import BulkFailure, BulkProgress, BulkResult, key_by
 from .._errors import AnnoqError, InvalidArgumentError, NotFoundError
 from .._walk import (
@@ -311,8 +311,7 @@ class Queue:
         require_prefetch(prefetch)
         if max_items is not None:
             proto.require_count(max_items, "max_items")
-        if mode not in ("stable", "fast"):
-            raise InvalidArgumentError(f"mode={mode!r} is not allowed; use 'stable' or 'fast'")
+        require_choice(mode, "mode", ("stable", "fast"))
         base = filter if filter is not None else ItemFilter()
         if not isinstance(base, ItemFilter):
             raise InvalidArgumentError(f"filter must be an ItemFilter, got {type(base).__name__}")
@@ -617,8 +616,7 @@ class Queue:
         """
         require_inputs(items, "items")
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        if not isinstance(exact, bool):
-            raise InvalidArgumentError(f"exact must be True or False, got {exact!r}")
+        require_flag(exact, "exact")
         weave = self._bulk_view(max_retries)
         driver = ProgressDriver(weave.queue(self.project_id, self.id), weave, target, exact=exact)
         return await weave.run_bulk(
