@@ -25,6 +25,7 @@ from typing import Generic, TypeVar
 import anyio
 import attrs
 
+from . import _config
 from ._errors import (
     AnnoqError,
     APIError,
@@ -480,8 +481,8 @@ async def run_bulk(
     throttle_count: Callable[[], int] | None = None,
     retry_count: Callable[[], int] | None = None,
     fail_fast: bool = False,
-    dedupe_window: int | None = 50_000,
-    progress_interval: float = 0.1,
+    dedupe_window: int | None = _config.BULK_DEDUPE_WINDOW,
+    progress_interval: float = _config.BULK_PROGRESS_INTERVAL,
     on_failure: Callable[[BulkFailure], object] | None = None,
 ) -> BulkResult:
     """Apply ``apply`` to every input with at most ``concurrency`` at once.

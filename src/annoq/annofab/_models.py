@@ -206,8 +206,8 @@ class Account:
     """The caller's account (``GET /my/account``, every field of ``MyAccount``);
     ``account_id`` names it in tasks.
 
-    me = await af.my_account()
-    mine = project.tasks(account_id=me.account_id)
+        me = await af.my_account()
+        mine = project.tasks(account_id=me.account_id)
     """
 
     account_id: str

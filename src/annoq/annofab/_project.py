@@ -243,7 +243,7 @@ class Project(BulkImports):
         matches more, ``on_over_limit="raise"`` (the default) raises
         :class:`OverLimitError` before yielding anything, and ``"warn"`` warns
         (:class:`OverLimitWarning`) and walks the first 10,000. Split a larger search by
-        filters, each part under the cap::
+        filters, each part under the cap:
 
             for phase in ("annotation", "inspection", "acceptance"):
                 for status in ("not_started", "working", "break", "on_hold", "complete"):

@@ -32,8 +32,6 @@ __all__ = ["AnnofabSession"]
 class AnnofabSession(SessionBase):
     """An async session with Annofab's Web API (or annoq's emulator).
 
-    Usage::
-
         async with AnnofabSession() as af:        # ANNOFAB_PAT, or user/password, or netrc
             project = af.project("prj-1")
             async for task in project.tasks(phase="annotation", status="not_started"):

@@ -671,11 +671,8 @@ class Queue:
             )
 
 
-#: How many pages a walk backs up at most to find its place after deletions before it.
-_MAX_BACKUP_PAGES = 4
-#: Back-ups in a row without an item not read before, after which the server's list is
-#: taken to be unstable (a PaginationError) rather than walked forever.
-_MAX_STALLS = 20
+_MAX_BACKUP_PAGES = _config.WALK_MAX_BACKUP_PAGES
+_MAX_STALLS = _config.WALK_MAX_STALLS
 
 
 class _Walker:

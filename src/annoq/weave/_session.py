@@ -27,8 +27,6 @@ __all__ = ["WeaveSession"]
 class WeaveSession(SessionBase):
     """An async session with a W&B Weave trace server (or annoq's emulator).
 
-    Usage::
-
         async with WeaveSession() as weave:          # key from WANDB_API_KEY or ~/.netrc
             queue = weave.queue("entity/project", queue_id)
             async for item in queue.items(states=["unstarted"]):
