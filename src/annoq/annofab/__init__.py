@@ -15,6 +15,7 @@ bulk runner, retrying transport); only the Annofab adapter lives here.
 from .._public import relabel as _relabel
 from ._auth import LoginAuth, PatAuth
 from ._bulk_models import AnnotationImport, CommentImport, InputDataImport, UploadError
+from ._handle import Project, TaskWalk
 from ._models import (
     Account,
     Aggregation,
@@ -72,7 +73,6 @@ from ._models_specs import (
     LangMessage,
     Message,
 )
-from ._project import Project, TaskWalk
 from ._protocol_data import CommentPut, NewAnnotation
 from ._session import AnnofabSession
 

@@ -21,9 +21,9 @@ from . import _protocol_data as pdata
 from ._api import AnnofabApi, AnnofabApiV2
 from ._auth import AnnofabAuth, LoginAuth, MfaCode, resolve_annofab_auth, resolve_endpoint
 from ._errors import classify
+from ._handle import Project
 from ._models import Account
 from ._models_data import Organization, Page, ProjectInfo
-from ._project import Project
 from ._walks import ListWalk, list_walk
 
 __all__ = ["AnnofabSession"]

@@ -27,7 +27,7 @@ from .. import _config
 from .._bulk import BulkFailure
 from .._errors import InvalidArgumentError
 from ..weave import AnnotationSpec, Queue
-from ..weave import _annotation_protocol as ap
+from ..weave import _protocol_annotations as ap
 from ._errors import EXIT_FAILED, EXIT_OK, CliError
 from ._io import FORMATS, atomic_file, json_line, output_to
 from ._options import (

@@ -17,13 +17,13 @@ from .._bulk import BulkProgress, BulkResult, Outcome
 from .._coalesce import Coalescer
 from .._errors import BadRequestError, InvalidArgumentError
 from .._walk import Walk
-from . import _annotation_protocol as ap
-from ._annotation_models import Annotation, AnnotationSpec, FeedbackRow, ItemAnnotations
+from . import _protocol_annotations as ap
 from ._driver import ProgressDriver
 from ._models import AnnotationState, ItemFilter, Page, QueueItem
+from ._models_annotations import Annotation, AnnotationSpec, FeedbackRow, ItemAnnotations
 
 if TYPE_CHECKING:
-    from ._queue import Queue
+    from ._handle import Queue
     from ._session import WeaveSession
 
 __all__ = ["AnnotationRow", "AnnotationWalk", "annotation_specs", "export", "submit"]

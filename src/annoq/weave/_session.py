@@ -18,8 +18,8 @@ from .._transport import aiter_lines, check_base_url
 from . import _protocol as proto
 from ._auth import WeaveAuth, resolve_base_url, resolve_weave_auth
 from ._errors import classify
+from ._handle import Queue
 from ._models import AnnotationQueue, QueueStats
-from ._queue import Queue
 
 __all__ = ["WeaveSession"]
 

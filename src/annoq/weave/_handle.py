@@ -24,7 +24,6 @@ from .._walk import (
 )
 from . import _annotations
 from . import _protocol as proto
-from ._annotation_models import AnnotationSpec
 from ._annotations import AnnotationRow, AnnotationWalk
 from ._driver import MAYBE_APPLIED, ProgressDriver
 from ._models import (
@@ -39,6 +38,7 @@ from ._models import (
     SortBy,
     parse_state,
 )
+from ._models_annotations import AnnotationSpec
 
 if TYPE_CHECKING:
     from ._session import WeaveSession
