@@ -15,6 +15,7 @@ from ._version import __version__
 
 __all__ = [
     "ANNOFAB_BULK_CONCURRENCY",
+    "ANNOFAB_DOWNLOAD_READ_TIMEOUT",
     "ANNOFAB_IDS_PER_REQUEST",
     "ANNOFAB_JOB_FIRST_POLL",
     "ANNOFAB_JOB_POLL_CAP",
@@ -177,6 +178,9 @@ ANNOFAB_BULK_CONCURRENCY = 32
 ANNOFAB_PUT_BACK_TIMEOUT = 10.0
 #: Seconds one file upload to a temporary path may take (bulk input data imports).
 ANNOFAB_UPLOAD_TIMEOUT = 300.0
+#: Seconds an export download (a signed URL) may go without a byte before it fails; no
+#: limit on the whole download (a project's export can be large).
+ANNOFAB_DOWNLOAD_READ_TIMEOUT = 300.0
 #: Longest pause, in seconds, between attempts of a failed file upload.
 ANNOFAB_UPLOAD_BACKOFF_CAP = 2.0
 

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from annoq.emulator import Emulator
-from annoq.emulator._annofab_routes import SERVED_OPERATIONS
+from annoq.emulator.annofab._routes import SERVED_OPERATIONS
 
 from . import _spec
 from ._schemas import validate as _validate
@@ -204,6 +204,8 @@ async def _session(emu: Emulator, rec: Recorder) -> None:
     job = await rec.call("postProjectTasksUpdate", f"/projects/{p}/rawdata/tasks", expect=202)
     await rec.call("postProjectTasksUpdate", f"/projects/{p}/rawdata/tasks", expect=409)
     await rec.call("postProjectInputsUpdate", f"/projects/{p}/rawdata/inputs", expect=202)
+    await rec.call("getAnnotationArchive", f"/projects/{p}/archive/simple", expect=201)
+    await rec.call("postAnnotationArchiveUpdate", f"/projects/{p}/archive/update", expect=202)
     data.fail_jobs(1)
     await rec.call("postProjectTasksUpdate", f"/projects/{p}/rawdata/tasks", expect=409)
     data.finish_jobs()

@@ -4,8 +4,6 @@ operations on its tasks."""
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 import warnings
 from collections.abc import (
     AsyncIterable,
@@ -51,7 +49,7 @@ from ._decisions import (
     plan,
 )
 from ._driver import Origins, TaskDriver, check_work
-from ._exports import download, export_url, local_only_problem, read_tasks_file, task_matches
+from ._exports import local_only_problem
 from ._jobs import JobWalk, check_wait, wait_for_job, walk_jobs
 from ._models import (
     OnMoved,
@@ -85,8 +83,9 @@ from ._models_data import (
     SingleAnnotation,
 )
 from ._models_specs import AnnotationSpecs
+from ._project_exports import ProjectExports
 from ._protocol_data import CommentPut, NewAnnotation
-from ._walks import ListWalk, list_walk, numbered_pages
+from ._walks import ListWalk, WholeList, check_list_walk, list_walk, numbered_pages
 from ._walks import _State as _WalkState
 
 if TYPE_CHECKING:
@@ -124,7 +123,7 @@ def _work_key(work: object) -> str:
     return work if isinstance(work, str) else repr(work)
 
 
-class Project(BulkImports):
+class Project(BulkImports, ProjectExports):
     """A handle on one Annofab project. Made by ``AnnofabSession.project``; no I/O until
     used.
 
@@ -286,65 +285,6 @@ class Project(BulkImports):
         state.total_count, state.over_limit = first.total_count, True
         async for task in self._export_tasks_walk(query):
             yield task
-
-    async def _export_tasks_walk(self, query: TaskQuery) -> AsyncIterator[Task]:
-        with tempfile.TemporaryDirectory(prefix="annoq-export-") as folder:
-            path = os.path.join(folder, "tasks.json")
-            await self.export_tasks(path)
-            for task in read_tasks_file(path):
-                if task_matches(query, task):
-                    yield task
-
-    async def export_tasks(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        refresh: bool = False,
-        on_progress: Callable[[int], object] | None = None,
-        job_timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,
-    ) -> int:
-        """Download the whole-project tasks export (a JSON array) to ``path``
-        atomically; returns its size in bytes. ``refresh=True`` asks for a fresh file
-        first and waits for its ``gen-tasks-list`` job (``job_timeout`` seconds at
-        most). ``on_progress(bytes_so_far)``. The signed URL is read without Annofab
-        credentials.
-
-            await project.export_tasks("tasks.json", refresh=True)
-        """
-        return await self._export("tasks", path, refresh, on_progress, job_timeout)
-
-    async def export_input_data(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        refresh: bool = False,
-        on_progress: Callable[[int], object] | None = None,
-        job_timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,
-    ) -> int:
-        """Download the whole-project input data export to ``path`` atomically (as
-        :meth:`export_tasks`; the job is ``gen-inputs-list``)."""
-        return await self._export("inputs", path, refresh, on_progress, job_timeout)
-
-    async def _export(
-        self,
-        kind: str,
-        path: str | os.PathLike[str],
-        refresh: bool,
-        on_progress: Callable[[int], object] | None,
-        job_timeout: float | None,
-    ) -> int:
-        require_flag(refresh, "refresh")
-        api = self._session.api
-        if refresh:
-            start = (
-                api.post_project_tasks_update if kind == "tasks" else api.post_project_inputs_update
-            )
-            answer = await start(self.id)
-            job = pdata.read_job(answer.get("job") if isinstance(answer, dict) else answer)
-            await self.wait_job(job.job_type, job.job_id, timeout=job_timeout)
-        read = api.get_project_tasks_url if kind == "tasks" else api.get_project_inputs_url
-        url = export_url(await read(self.id))
-        return await download(url, path, on_progress)
 
     def task_pages(
         self,
@@ -914,31 +854,43 @@ class Project(BulkImports):
         data = await self._session.api.get_annotation_specs(self.id, query_params={"v": "3"})
         return pdata.read(data, AnnotationSpecs)
 
-    async def members(self, *, include_inactive: bool = False) -> list[ProjectMember]:
-        """The project's members (one request: the service does not page them).
+    def members(self, *, include_inactive: bool = False) -> WholeList[ProjectMember]:
+        """The project's members (one request: the service does not page them); await
+        it for a list, or walk it.
 
-        members = await project.members()
+            members = await project.members()
+            async for member in project.members(include_inactive=True): ...
         """
         require_flag(include_inactive, "include_inactive")
         params: dict[str, Any] = {"include_inactive_member": ""} if include_inactive else {}
-        data = await self._session.api.get_project_members(self.id, query_params=params)  # type: ignore[arg-type]
-        return list(pdata.read_page(data, ProjectMember))
+
+        async def fetch() -> list[ProjectMember]:
+            data = await self._session.api.get_project_members(self.id, query_params=params)  # type: ignore[arg-type]
+            return list(pdata.read_page(data, ProjectMember))
+
+        return WholeList(fetch)
 
     async def member(self, user_id: str) -> ProjectMember:
         """One member by user id; :class:`~annoq.NotFoundError` when not a member."""
         data = await self._session.api.get_project_member(self.id, require_id(user_id, "user_id"))
         return pdata.read(data, ProjectMember)
 
-    async def comments(self, task_id: str, input_data_id: str) -> list[Comment]:
-        """The comments on one input data of a task.
+    def comments(self, task_id: str, input_data_id: str) -> WholeList[Comment]:
+        """The comments on one input data of a task (one request); await it for a
+        list, or walk it.
 
-        for c in await project.comments("task-1", "input-1"):
-            print(c.comment_type, c.comment)
+            for c in await project.comments("task-1", "input-1"):
+                print(c.comment_type, c.comment)
+            async for c in project.comments("task-1", "input-1"): ...
         """
-        data = await self._session.api.get_comments(
-            self.id, require_id(task_id, "task_id"), require_id(input_data_id, "input_data_id")
-        )
-        return pdata.read_list(data, Comment)
+        task = require_id(task_id, "task_id")
+        item = require_id(input_data_id, "input_data_id")
+
+        async def fetch() -> list[Comment]:
+            data = await self._session.api.get_comments(self.id, task, item)
+            return pdata.read_list(data, Comment)
+
+        return WholeList(fetch)
 
     async def batch_update_comments(
         self,
@@ -1117,14 +1069,45 @@ class Project(BulkImports):
 
         pdata.lock_text(from_, "from_")
         pdata.lock_text(to, "to")
-        return list_walk(
-            fetch(from_),
-            _input_data_id,
-            page_size=page_size,
-            prefetch=prefetch,
-            on_over_limit=on_over_limit,
-            catch_up=catch_up,
-        )
+        for name in ("input_data_id", "input_data_name", "input_data_path", "task_id"):
+            if filters[name] is not None:
+                require_id(filters[name], name)
+        if on_over_limit != "export":
+            return list_walk(
+                fetch(from_),
+                _input_data_id,
+                page_size=page_size,
+                prefetch=prefetch,
+                on_over_limit=on_over_limit,
+                catch_up=catch_up,
+            )
+        check_list_walk(page_size, prefetch, "raise")
+        state = _WalkState()
+
+        async def items() -> AsyncIterator[InputData]:
+            first = await fetch(from_)(1, 1)
+            state.total_count, state.over_limit = first.total_count, first.over_limit
+            if not first.over_limit:
+                walk = list_walk(
+                    fetch(from_),
+                    _input_data_id,
+                    page_size=page_size,
+                    prefetch=prefetch,
+                    catch_up=catch_up,
+                )
+                async with walk:
+                    async for item in walk:
+                        yield item
+                return
+            parts = {
+                name: filters[name]
+                for name in ("input_data_id", "input_data_name", "input_data_path")
+                if filters[name] is not None
+            }
+            async for item in self._export_input_data_walk(parts, task_id, from_, to):
+                yield item
+
+        return ListWalk(items(), state)
 
     def annotations(
         self,

@@ -8,8 +8,9 @@ first item's ``updated_datetime``) that the walk has not yielded yet.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
-from typing import Generic, Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Hashable, Sequence
+from types import TracebackType
+from typing import Any, Generic, Protocol, TypeVar
 
 from .. import _config
 from .._args import require_choice, require_page_size, require_prefetch
@@ -17,7 +18,7 @@ from .._walk import SeenWindow, Walk, walk_deduped
 from ._models import OverLimitError
 from ._models_data import Page
 
-__all__ = ["ListWalk", "list_walk", "numbered_pages"]
+__all__ = ["ListWalk", "WholeList", "list_walk", "numbered_pages"]
 
 T = TypeVar("T")
 
@@ -190,3 +191,49 @@ async def _items(
             await extra.aclose()  # type: ignore[attr-defined]
         if len(window) == before:
             return
+
+
+class WholeList(Generic[T]):
+    """A list the service answers whole (no paging): await it for a ``list``, or walk
+    it with ``async for`` like the paged lists. One request, sent when first awaited or
+    iterated; awaiting or iterating again reuses the answer.
+
+        members = await project.members()
+        async for member in project.members():
+            ...
+    """
+
+    __slots__ = ("_fetch", "_items")
+
+    def __init__(self, fetch: Callable[[], Awaitable[list[T]]]) -> None:
+        self._fetch = fetch
+        self._items: list[T] | None = None
+
+    async def _load(self) -> list[T]:
+        if self._items is None:
+            self._items = await self._fetch()
+        return list(self._items)
+
+    def __await__(self) -> Generator[Any, None, list[T]]:
+        return self._load().__await__()
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._walk()
+
+    async def _walk(self) -> AsyncIterator[T]:
+        for item in await self._load():
+            yield item
+
+    async def __aenter__(self) -> WholeList[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        """Nothing to cancel (for symmetry with the paged walks)."""

@@ -51,10 +51,6 @@ Feedback (the annotations themselves) and AnnotationSpec objects are served too
 """
 
 from .._public import relabel as _relabel
-from ._actor import Actor, ActorAction
-from ._annofab_app import ANNOFAB_ROUTE_NAMES
-from ._annofab_records import AnnofabError, AnnofabUser
-from ._annofab_state import AnnofabState
 from ._emulator import (
     EMULATOR_KEY,
     Emulator,
@@ -65,14 +61,18 @@ from ._emulator import (
     serve,
 )
 from ._faults import FaultInjector, FaultKind, FaultRule
-from ._weave_app import ROUTE_NAMES, WeaveOptions
-from ._weave_feedback import (
+from .annofab._app import ANNOFAB_ROUTE_NAMES
+from .annofab._records import AnnofabError, AnnofabUser
+from .annofab._state import AnnofabState
+from .weave._actor import Actor, ActorAction
+from .weave._app import ROUTE_NAMES, WeaveOptions
+from .weave._feedback import (
     CURRENT_PAYLOAD_LIMIT,
     FEEDBACK_ROUTE_NAMES,
     LEGACY_PAYLOAD_LIMIT,
     FeedbackState,
 )
-from ._weave_store import EmulatorError, StateChange, User
+from .weave._store import EmulatorError, StateChange, User
 
 __all__ = [
     "ANNOFAB_ROUTE_NAMES",

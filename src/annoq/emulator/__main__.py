@@ -8,10 +8,10 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-from ._annofab_app import ANNOFAB_ROUTE_NAMES
 from ._emulator import DEFAULT_PROJECT, serve
 from ._faults import FaultKind, FaultRule, parse_fault_spec
-from ._weave_app import ROUTE_NAMES
+from .annofab._app import ANNOFAB_ROUTE_NAMES
+from .weave._app import ROUTE_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:

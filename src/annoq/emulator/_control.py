@@ -64,10 +64,11 @@ import attrs
 import orjson
 from aiohttp import web
 
-from ._actor import Actor
 from ._faults import FaultRule
-from ._weave_app import ROUTE_NAMES, json_response
-from ._weave_store import EmulatorError
+from ._http import json_response
+from .weave._actor import Actor
+from .weave._app import ROUTE_NAMES
+from .weave._store import EmulatorError
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
@@ -341,8 +342,7 @@ def add_control_routes(app: web.Application, emu: Emulator) -> None:
         user_id = request.query.get("user_id")
         writes = [
             {"item_id": iid, "user_id": uid, "count": n}
-            for (iid, uid), n in store.applied.items()
-            if (item_id is None or iid == item_id) and (user_id is None or uid == user_id)
+            for iid, uid, n in store.applied.rows(item_id, user_id)
         ]
         return json_response({"total": sum(w["count"] for w in writes), "writes": writes})
 

@@ -16,15 +16,15 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ._actor import Actor
-from ._annofab_app import AnnofabService
-from ._annofab_state import DEFAULT_PASSWORD, AnnofabState
-from ._annofab_store import AnnofabStore
 from ._control import TOKEN_HEADER, add_control_routes, is_loopback_host
 from ._faults import FaultInjector, FaultRule
-from ._weave_app import WeaveOptions, WeaveService
-from ._weave_feedback import FeedbackService, FeedbackState, FeedbackStore
-from ._weave_store import (
+from .annofab._app import AnnofabService
+from .annofab._state import DEFAULT_PASSWORD, AnnofabState
+from .annofab._store import AnnofabStore
+from .weave._actor import Actor
+from .weave._app import WeaveOptions, WeaveService
+from .weave._feedback import FeedbackService, FeedbackState, FeedbackStore
+from .weave._store import (
     DEFAULT_OP_NAMES,
     EmulatorError,
     StateChange,
@@ -224,11 +224,7 @@ class WeaveState:
         """How many progress writes were applied (no-ops excluded), optionally only for
         one item and/or one annotator.
         """
-        return sum(
-            n
-            for (iid, uid), n in self.store.applied.items()
-            if (item_id is None or iid == item_id) and (user_id is None or uid == user_id)
-        )
+        return self.store.applied.total(item_id, user_id)
 
     def applied_counts(self) -> dict[tuple[str, str], int]:
         """``{(item_id, user_id): applied writes}`` (a copy)."""

@@ -1,6 +1,6 @@
 """In-memory state and rules of the emulated W&B Weave annotation-queue service.
 
-Pure and synchronous: no I/O, no asyncio. The HTTP layer (`_weave_app`) parses and
+Pure and synchronous: no I/O, no asyncio. The HTTP layer (`._app`) parses and
 validates requests, calls one method here, and encodes the result. Every rule of
 ``docs/semantics/weave.md`` that is about state (not about HTTP) lives here.
 
@@ -27,6 +27,9 @@ from typing import Any, Final
 
 import attrs
 import orjson
+
+from .._clock import Clock, wall_ms
+from .._ledger import Ledger
 
 UNSTARTED: Final = "unstarted"
 IN_PROGRESS: Final = "in_progress"
@@ -70,11 +73,6 @@ class EmulatorError(Exception):
 
 
 # --------------------------------------------------------------------------- time, ids
-
-
-def wall_ms() -> int:
-    """The current wall-clock time in whole milliseconds since the epoch."""
-    return time.time_ns() // 1_000_000
 
 
 @lru_cache(maxsize=65536)
@@ -424,32 +422,38 @@ class WeaveStore:
         *,
         seed: int = 0,
         legacy_progress: bool = False,
-        clock: Callable[[], int] = wall_ms,
+        clock: Callable[[], int] | Clock = wall_ms,
     ) -> None:
         self.rng = random.Random(seed)
         self.legacy_progress = legacy_progress
-        self.clock = clock
-        self._last_ms = 0
+        self.time = clock if isinstance(clock, Clock) else Clock(clock)
+        """The emulator's shared clock."""
         self.users: dict[str, User] = {}
         self._users_by_key: dict[str, User] = {}
         self.calls: dict[str, dict[str, Call]] = {}
         self.queues: dict[str, Queue] = {}
         self._queue_items: dict[tuple[str, str], _QueueItems] = {}
         self._items: dict[str, dict[str, Item]] = {}
-        self.applied: dict[tuple[str, str], int] = {}
+        self.applied = Ledger()
+        """Applied progress writes per ``(item_id, user_id)``."""
         self.state_log: list[StateChange] = []
         self.listeners: list[Callable[[StateChange], None]] = []
         """Called with each applied `StateChange`, right after it is applied."""
 
     # ------------------------------------------------------------------ basics
 
+    @property
+    def clock(self) -> Callable[[], int]:
+        """The time source in ms (settable: tests freeze or move time with it)."""
+        return self.time.source
+
+    @clock.setter
+    def clock(self, source: Callable[[], int]) -> None:
+        self.time.source = source
+
     def now_ms(self) -> int:
         """The clock in ms, never going backwards."""
-        now = self.clock()
-        if now < self._last_ms:
-            now = self._last_ms
-        self._last_ms = now
-        return now
+        return self.time.now_ms()
 
     def new_id(self, ms: int | None = None) -> str:
         """A fresh UUIDv7-like id for the given (default: current) millisecond."""
@@ -845,7 +849,7 @@ class WeaveStore:
             if qi is not None:
                 qi.done_count += 1
         key = (item_id, user_id)
-        self.applied[key] = self.applied.get(key, 0) + 1
+        self.applied.record(key)
         change = StateChange(now, queue_id, item_id, user_id, state)
         self.state_log.append(change)
         for listener in self.listeners:

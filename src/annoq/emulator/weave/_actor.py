@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from ._weave_store import SETTABLE_STATES, UNSTARTED, EmulatorError, WeaveStore
+from ._store import SETTABLE_STATES, UNSTARTED, EmulatorError, WeaveStore
 
 
 @attrs.frozen

@@ -15,9 +15,13 @@ from typing import Any, Final
 
 import attrs
 
-from ._annofab_records import AnnofabError, format_jst, parse_ms
+from ._records import AnnofabError, format_jst, parse_ms
 
-EXPORT_JOBS: Final = {"tasks": "gen-tasks-list", "inputs": "gen-inputs-list"}
+EXPORT_JOBS: Final = {
+    "tasks": "gen-tasks-list",
+    "inputs": "gen-inputs-list",
+    "annotations": "gen-annotation",
+}
 JOB_TYPES: Final = (
     "copy-project",
     "gen-inputs",

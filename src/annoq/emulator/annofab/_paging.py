@@ -10,7 +10,7 @@ from typing import Final, TypeVar
 
 import orjson
 
-from ._annofab_records import AnnofabError
+from ._records import AnnofabError
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 inspections, members, projects, organizations, jobs and exports.
 
 ``AnnofabData`` sits next to the task store (``store.data``, ``emu.annofab.data``): its
-methods are what the routes of `_annofab_routes` call (pure, synchronous, raising
+methods are what the routes of `._routes` call (pure, synchronous, raising
 `AnnofabError` for error answers) and the seed helpers tests use::
 
     data = emu.annofab.data
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ._annofab_annotations import (
+from ._annotations import (
     AfAnnotation,
     AfDetail,
     annotation_filter,
@@ -28,21 +28,22 @@ from ._annofab_annotations import (
     build_specs,
     put_comment,
     put_specs,
+    simple_archive,
 )
-from ._annofab_inputs import AfInput, input_filter, ordered
-from ._annofab_jobs import EXPORT_JOBS, AfJob, Exports, Jobs
-from ._annofab_paging import bad, int_param, page_of, whole_list
-from ._annofab_projects import (
+from ._inputs import AfInput, input_filter, ordered
+from ._jobs import EXPORT_JOBS, AfJob, Exports, Jobs
+from ._paging import bad, int_param, page_of, whole_list
+from ._projects import (
     DEFAULT_ORGANIZATION,
     AfOrganization,
     ProjectMeta,
     not_found,
     project_filter,
 )
-from ._annofab_records import AfProject, AnnofabError, AnnofabUser, format_jst, parse_ms
+from ._records import AfProject, AnnofabError, AnnofabUser, format_jst, parse_ms
 
 if TYPE_CHECKING:
-    from ._annofab_store import AnnofabStore
+    from ._store import AnnofabStore
 
 _WRITERS = ("owner",)
 _COMMENT_CONTENT = (
@@ -543,6 +544,10 @@ class AnnofabData:
         return self.jobs.page(project_id, params, limit)
 
     def _export_content(self, project_id: str, kind: str) -> bytes:
+        if kind == "annotations":
+            tasks = self.store.project(project_id).tasks
+            chosen = (a for k, a in sorted(self.annotations.items()) if k[0] == project_id)
+            return simple_archive(chosen, tasks.get)
         if kind == "tasks":
             project: AfProject = self.store.project(project_id)
             rows = [t.encoded() for t in project.sorted_tasks()]
@@ -551,7 +556,8 @@ class AnnofabData:
         return b"[" + b",".join(rows) + b"]"
 
     def export_token(self, project_id: str, kind: str) -> str:
-        """The signed token of a project's ``tasks`` or ``inputs`` file."""
+        """The signed token of a project's ``tasks``, ``inputs`` or ``annotations``
+        file (the annotation ZIP)."""
         self.store.project(project_id)
         if self.export_busy_conflict and self.jobs.running(project_id, EXPORT_JOBS[kind]):
             raise AnnofabError(409, "CONFLICT", f"the {kind} export is being rebuilt")

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-import orjson
 from aiohttp import web
 
-from ._annofab_data import AnnofabData
-from ._annofab_records import AnnofabError, AnnofabUser
-from ._annofab_store import AnnofabStore
+from .._http import NotJson, json_response, raw_json_response, read_json
+from ._data import AnnofabData
+from ._records import AnnofabError, AnnofabUser
+from ._store import AnnofabStore
 
 API: Final = "/api/v1"
 EXPORT_FILES: Final = "/_annoq/annofab-files"
@@ -26,21 +26,14 @@ EXPORT_FILES: Final = "/_annoq/annofab-files"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
-    )
-
-
-def _raw(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type="application/json")
+_json = json_response
+_raw = raw_json_response
 
 
 async def _body(request: web.Request) -> Any:
-    raw = await request.read()
     try:
-        return orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
+        return await read_json(request)
+    except NotJson:
         raise AnnofabError(400, "INVALID_ARGUMENT", "the body must be JSON") from None
 
 
@@ -224,9 +217,21 @@ class DataService:
         await request.read()
         return _json({"job": self.data.start_export(project_id, "inputs", role).to_json()}, 202)
 
+    async def get_annotation_archive(self, request: web.Request) -> web.StreamResponse:
+        return self._export_url(request, "annotations")
+
+    async def post_annotation_archive_update(self, request: web.Request) -> web.StreamResponse:
+        _, project_id, role = self._member(request)
+        await request.read()
+        job = self.data.start_export(project_id, "annotations", role)
+        return _json({"job": job.to_json()}, 202)
+
     async def export_file(self, request: web.Request) -> web.StreamResponse:
         """A signed export file: no Annofab authorization (and none is read)."""
-        return _raw(self.data.exports.read(request.match_info["token"]))
+        content = self.data.exports.read(request.match_info["token"])
+        if content.startswith(b"PK"):  # the annotation ZIP
+            return web.Response(body=content, content_type="application/zip")
+        return _raw(content)
 
     # -- registration -----------------------------------------------------------------
 
@@ -292,6 +297,18 @@ class DataService:
                 p + "/rawdata/inputs",
                 self.post_project_inputs_update,
                 "postProjectInputsUpdate",
+            ),
+            (
+                "GET",
+                p + "/archive/simple",
+                self.get_annotation_archive,
+                "getAnnotationArchive",
+            ),
+            (
+                "POST",
+                p + "/archive/update",
+                self.post_annotation_archive_update,
+                "postAnnotationArchiveUpdate",
             ),
         ]
 

@@ -9,8 +9,8 @@ from typing import Any
 import attrs
 import orjson
 
-from ._annofab_paging import bad
-from ._annofab_records import AfTask, format_jst, parse_ms
+from ._paging import bad
+from ._records import AfTask, format_jst, parse_ms
 
 
 @attrs.define(eq=False)

@@ -9,8 +9,8 @@ from typing import Any, Final
 
 import attrs
 
-from ._annofab_paging import bad
-from ._annofab_records import AfProject, AnnofabError, AnnofabUser, format_jst
+from ._paging import bad
+from ._records import AfProject, AnnofabError, AnnofabUser, format_jst
 
 DEFAULT_ORGANIZATION: Final = "annofab-organization"
 PROJECT_STATUSES: Final = ("active", "suspended", "initializing")

@@ -19,8 +19,8 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
-from ._annofab_records import AnnofabError
-from ._annofab_routes import DataService, _answering_errors, _json, _object, route_name
+from ._records import AnnofabError
+from ._routes import DataService, _answering_errors, _json, _object, route_name
 
 OBJECTS: Final = "/_emulator/objects"
 """Where the emulated object store takes uploads (``PUT OBJECTS/{token}``)."""

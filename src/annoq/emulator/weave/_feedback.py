@@ -36,10 +36,11 @@ import attrs
 import orjson
 from aiohttp import web
 
-from .._json_schema import SchemaProblem, check_value
-from ._validation import ValidationFailed, error, parse_body
-from ._weave_app import HttpError, json_response
-from ._weave_store import EmulatorError, User, WeaveStore, format_ms
+from ..._json_schema import SchemaProblem, check_value
+from .._http import json_response
+from .._validation import ValidationFailed, error, parse_body
+from ._app import HttpError
+from ._store import EmulatorError, User, WeaveStore, format_ms
 
 ANNOTATION_PREFIX: Final = "wandb.annotation."
 CURRENT_PAYLOAD_LIMIT: Final = 1 << 20

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from ._annofab_data import AnnofabData
-from ._annofab_records import ROLES, AnnofabUser, Operation, format_jst
-from ._annofab_store import AnnofabStore
+from ._data import AnnofabData
+from ._records import ROLES, AnnofabUser, Operation, format_jst
+from ._store import AnnofabStore
 
 DEFAULT_USER_ID: Final = "annofab-user"
 DEFAULT_PASSWORD: Final = "annofab-password"
@@ -225,13 +225,7 @@ class AnnofabState:
 
     def applied(self, task_id: str | None = None, status: str | None = None) -> int:
         """Applied operations, optionally of one task and/or one requested status."""
-        if task_id is not None and status is not None:
-            return self.store.applied.get((task_id, status), 0)
-        return sum(
-            n
-            for (tid, st), n in self.store.applied.items()
-            if (task_id is None or tid == task_id) and (status is None or st == status)
-        )
+        return self.store.applied.total(task_id, status)
 
     @property
     def operations(self) -> list[Operation]:

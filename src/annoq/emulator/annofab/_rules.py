@@ -26,7 +26,7 @@ the task a new ``updated_datetime``.
 
 from __future__ import annotations
 
-from ._annofab_records import AfProject, AfTask, AnnofabError, History, PhaseEntry
+from ._records import AfProject, AfTask, AnnofabError, History, PhaseEntry
 
 
 class Rules:

@@ -17,8 +17,9 @@ import attrs
 import orjson
 from aiohttp import web
 
-from ._validation import Fields, ValidationFailed, error, parse_body
-from ._weave_store import (
+from .._http import NDJSON, json_response, raw_json_response
+from .._validation import Fields, ValidationFailed, error, parse_body
+from ._store import (
     ALL_STATES,
     EmulatorError,
     ItemFilter,
@@ -26,9 +27,6 @@ from ._weave_store import (
     User,
     WeaveStore,
 )
-
-JSON: Final = "application/json"
-NDJSON: Final = "application/x-ndjson"
 
 ROUTE_NAMES: Final = (
     "create_queue",
@@ -70,18 +68,6 @@ class HttpError(Exception):
         self.status = status
         self.body = body
         self.headers = headers or {}
-
-
-def json_response(
-    data: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    """A JSON answer encoded with orjson."""
-    return web.Response(body=orjson.dumps(data), status=status, content_type=JSON, headers=headers)
-
-
-def raw_json_response(body: bytes) -> web.Response:
-    """A 200 answer with an already-encoded JSON body."""
-    return web.Response(body=body, content_type=JSON)
 
 
 def api_key_of(request: web.Request) -> str | None:

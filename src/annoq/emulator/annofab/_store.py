@@ -1,7 +1,7 @@
 """In-memory state of the emulated Annofab task API: accounts and tokens, projects and
 tasks, the task search, operations (under `Rules`), and the counters tests read.
 
-Pure and synchronous: no I/O, no asyncio. The HTTP layer (`_annofab_app`) parses
+Pure and synchronous: no I/O, no asyncio. The HTTP layer (`._app`) parses
 requests, calls one method here and encodes the result. Every operation quotes
 ``last_updated_datetime``; anything but the task's current ``updated_datetime`` is
 refused with 409 before any rule is looked at. Times are strictly increasing across the
@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
 
-from ._annofab_data import AnnofabData
-from ._annofab_records import (
+from .._clock import Clock
+from .._ledger import Ledger
+from ._data import AnnofabData
+from ._records import (
     OPERATE_STATUSES,
     PHASES,
     ROLES,
@@ -34,7 +35,7 @@ from ._annofab_records import (
     format_jst,
     parse_ms,
 )
-from ._annofab_rules import Rules
+from ._rules import Rules
 
 RESULT_CAP: Final = 10_000
 MAX_LIMIT: Final = 200
@@ -210,8 +211,12 @@ class AnnofabStore:
     ``operations`` lists them in order.
     """
 
-    def __init__(self, *, seed: int = 0, secrets: random.Random | None = None) -> None:
+    def __init__(
+        self, *, seed: int = 0, secrets: random.Random | None = None, clock: Clock | None = None
+    ) -> None:
         self.rng = random.Random(seed)
+        self.clock = Clock() if clock is None else clock
+        """The emulator's shared clock."""
         # Passwords and tokens: from the seeded sequence, or from ``secrets`` (for
         # example ``random.SystemRandom()``) so that they differ on every run.
         self._secrets = self.rng if secrets is None else secrets
@@ -227,7 +232,7 @@ class AnnofabStore:
         self.failed_logins = 0
         self.refreshes = 0
         self.account_reads = 0
-        self.applied: Counter[tuple[str, str]] = Counter()
+        self.applied = Ledger()
         self.operations: list[Operation] = []
         self.edits = 0
         self._edit_rate = 0.0
@@ -235,10 +240,9 @@ class AnnofabStore:
         self._edit_statuses: frozenset[str] | None = None
         self._edits_per_task: int | None = None
         self._edited: Counter[str] = Counter()
-        self._clock = 0
         self._search_cache: dict[tuple[str, tuple[tuple[str, str], ...], int], list[AfTask]] = {}
         self.data = AnnofabData(self)
-        from ._annofab_bulk import BulkState  # here: its routes import this module
+        from ._bulk import BulkState  # here: its routes import this module
 
         self.bulk = BulkState()
         """Input data, annotations, specs, comments, members, projects, jobs, exports."""
@@ -247,8 +251,7 @@ class AnnofabStore:
 
     def tick(self) -> int:
         """Now in ms, strictly after every earlier tick."""
-        self._clock = max(time.time_ns() // 1_000_000, self._clock + 1)
-        return self._clock
+        return self.clock.tick()
 
     def _token(self, prefix: str) -> str:
         return f"{prefix}-{self._secrets.getrandbits(128):032x}"
@@ -492,7 +495,7 @@ class AnnofabStore:
         """The search's matches in order; reused by the next page while nothing changed
         (every change ticks the clock)."""
         query = tuple(sorted((k, v) for k, v in params.items() if k not in ("page", "limit")))
-        key = (project.project_id, query, self._clock)
+        key = (project.project_id, query, self.clock.last_ms)
         cached = self._search_cache.get(key)
         if cached is not None:
             return cached
@@ -612,7 +615,7 @@ class AnnofabStore:
         Rules(project, task, me, role, now).apply(status, account_id, force)
         task.operation_updated_ms = now
         task.changed(now)
-        self.applied[(task_id, status)] += 1
+        self.applied.record((task_id, status))
         self.operations.append(
             Operation(
                 now,

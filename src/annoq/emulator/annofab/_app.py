@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-import orjson
 from aiohttp import web
 
-from ._annofab_bulk import BULK_ROUTE_NAMES, BulkService
-from ._annofab_records import AnnofabError, AnnofabUser
-from ._annofab_routes import DATA_ROUTE_NAMES, DataService
-from ._annofab_store import AnnofabStore
+from .._http import NotJson, json_response, raw_json_response, read_json
+from ._bulk import BULK_ROUTE_NAMES, BulkService
+from ._records import AnnofabError, AnnofabUser
+from ._routes import DATA_ROUTE_NAMES, DataService
+from ._store import AnnofabStore
 
 API: Final = "/api/v1"
 
@@ -43,12 +43,8 @@ _Handler = Callable[["AnnofabService", web.Request], Awaitable[web.StreamRespons
 _Plain = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def _raw(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type="application/json")
+_json = json_response
+_raw = raw_json_response
 
 
 def _endpoint(func: _Handler) -> _Handler:
@@ -66,10 +62,9 @@ def _endpoint(func: _Handler) -> _Handler:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
     try:
-        data = orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
+        data = await read_json(request)
+    except NotJson:
         data = None
     if not isinstance(data, dict):
         raise AnnofabError(400, "INVALID_ARGUMENT", "the body must be a JSON object")
@@ -225,7 +220,7 @@ def add_not_implemented(app: web.Application) -> None:
     Call it after the served routes are added: a request that matches one of them never
     reaches these (aiohttp tries resources in order and skips a method mismatch).
     """
-    from ..annofab._api import OPERATIONS, OPERATIONS_V2
+    from ...annofab._api import OPERATIONS, OPERATIONS_V2
 
     served = {
         (route.method, route.resource.canonical)
