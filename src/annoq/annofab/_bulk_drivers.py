@@ -74,10 +74,9 @@ class _Run:
     """What every import shares: a session with the bulk retry budget, the engine."""
 
     def __init__(self, session: AnnofabSession, project_id: str, max_retries: int | None):
-        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-        self.session = session.with_options(max_retries=retries)
+        self.session = session.bulk_view(max_retries)
         self.project_id = project_id
-        self.retries = retries
+        self.retries = self.session.options.retry.max_retries
 
     async def __call__(
         self,

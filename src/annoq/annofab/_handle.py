@@ -591,8 +591,7 @@ class Project(BulkImports, ProjectExports):
         fail_fast: bool,
         max_retries: int | None,
     ) -> BulkResult:
-        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-        session = self._session.with_options(max_retries=retries)
+        session = self._session.bulk_view(max_retries)
         driver = TaskDriver(
             session, self.id, planner, put_back=put_back, origins=origins, on_moved=on_moved
         )

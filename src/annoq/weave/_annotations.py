@@ -284,8 +284,7 @@ async def submit(
         inputs = [_prepare(row, queue.id, index, max_payload_bytes) for row in rows]
     else:
         inputs = _checked_lazily(rows, queue.id, index, max_payload_bytes)
-    retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-    weave = queue._weave.with_options(max_retries=retries)
+    weave = queue._weave.bulk_view(max_retries)
     importer = _Importer(queue, weave, complete=complete, batch_items=batch_items)
     try:
         return await weave.run_bulk(

@@ -617,7 +617,7 @@ class Queue:
         require_inputs(items, "items")
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
         require_flag(exact, "exact")
-        weave = self._bulk_view(max_retries)
+        weave = self._weave.bulk_view(max_retries)
         driver = ProgressDriver(weave.queue(self.project_id, self.id), weave, target, exact=exact)
         return await weave.run_bulk(
             items,
@@ -628,10 +628,6 @@ class Queue:
             on_failure=on_failure,
             fail_fast=fail_fast,
         )
-
-    def _bulk_view(self, max_retries: int | None) -> WeaveSession:
-        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-        return self._weave.with_options(max_retries=retries)
 
     async def mark_all(
         self,
@@ -657,7 +653,7 @@ class Queue:
             result = await queue.mark_all("completed", states=["unstarted", "in_progress"])
         """
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        walker = self._bulk_view(max_retries).queue(self.project_id, self.id)
+        walker = self._weave.bulk_view(max_retries).queue(self.project_id, self.id)
         walk = walker.items(filter=filter, states=states, page_size=page_size)
         async with walk:
             return await self.bulk_update_progress(
