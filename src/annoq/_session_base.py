@@ -99,6 +99,16 @@ class SessionBase:
         view._options = make_options(self._options, timeout, max_retries, retry_policy)
         return view
 
+    def bulk_view(self, max_retries: int | None = None) -> Self:
+        """A view for a bulk run: ``max_retries`` per request, by default
+        ``DEFAULT_BULK_MAX_RETRIES`` (more than a single call's: over thousands of
+        requests, rare streaks of faults do happen).
+
+            view = session.bulk_view()
+        """
+        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
+        return self.with_options(max_retries=retries)
+
     @property
     def stats(self) -> TransportStats:
         """Request, retry and throttling counters of this session (shared by its views)."""

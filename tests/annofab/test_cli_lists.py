@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from annoq.emulator import Emulator, FaultRule
-from tests.cli.conftest import annoq
+from tests.cli._support import annoq
 
 
 @pytest.fixture(autouse=True)

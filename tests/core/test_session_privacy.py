@@ -66,10 +66,10 @@ def test_the_detector_finds_private_accesses() -> None:
 def test_the_scan_covers_the_handles_drivers_and_walks() -> None:
     modules = _modules()
     for expected in (
-        "weave/_queue.py",
+        "weave/_handle.py",
         "weave/_driver.py",
         "weave/_annotations.py",
-        "annofab/_project.py",
+        "annofab/_handle.py",
         "annofab/_driver.py",
         "annofab/_bulk_drivers.py",
         "_walk.py",

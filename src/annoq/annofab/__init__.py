@@ -15,6 +15,7 @@ bulk runner, retrying transport); only the Annofab adapter lives here.
 from .._public import relabel as _relabel
 from ._auth import LoginAuth, PatAuth
 from ._bulk_models import AnnotationImport, CommentImport, InputDataImport, UploadError
+from ._handle import Project, TaskWalk
 from ._jobs import JobWalk
 from ._models import (
     Account,
@@ -73,7 +74,6 @@ from ._models_specs import (
     LangMessage,
     Message,
 )
-from ._project import Project, TaskWalk
 from ._protocol_data import CommentPut, NewAnnotation
 from ._session import AnnofabSession
 from ._walks import ListWalk, WholeList

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import _config
+from .._args import require_flag
 from .._errors import (
     ConflictError,
     InvalidArgumentError,
@@ -142,8 +143,7 @@ class ProjectExports:
     async def _export(
         self, kind: str, path: Target, refresh: bool, on_progress: Progress, waiting: Waiting
     ) -> int:
-        if not isinstance(refresh, bool):
-            raise InvalidArgumentError("refresh must be True or False")
+        require_flag(refresh, "refresh")
         if not isinstance(path, str | os.PathLike) and not callable(getattr(path, "write", None)):
             raise InvalidArgumentError("path must be a file path or a binary stream")
         if refresh:

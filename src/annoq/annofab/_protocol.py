@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from .. import _config
-from .._args import require_count, require_id, require_segment, segment
+from .._args import require_choice, require_count, require_id, require_segment, segment
 from .._convert import (
     decode_json,
     field,
@@ -200,9 +200,7 @@ def operate_request(
 ) -> Request:
     """``POST .../tasks/{task_id}/operate`` ``{status, last_updated_datetime, account_id?,
     force?}``. ``account_id`` omitted with ``not_started`` unassigns the task."""
-    if status not in OPERATE_STATUSES:
-        names = ", ".join(sorted(OPERATE_STATUSES))
-        raise InvalidArgumentError(f"status={status!r} is not allowed; use one of {names}")
+    require_choice(status, "status", sorted(OPERATE_STATUSES))
     if not isinstance(last_updated_datetime, datetime) or last_updated_datetime.tzinfo is None:
         raise InvalidArgumentError("last_updated_datetime must be an aware datetime")
     body: dict[str, Any] = {

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._args import require_flag
 from .._convert import field, make_converter, structure, structure_list
 from .._errors import InvalidArgumentError
 from ._models import TaskPhase
@@ -147,8 +148,7 @@ def input_data_body(
             raise InvalidArgumentError("metadata must map strings to strings")
         body["metadata"] = dict(metadata)
     if sign_required is not None:
-        if not isinstance(sign_required, bool):
-            raise InvalidArgumentError("sign_required must be True or False")
+        require_flag(sign_required, "sign_required")
         body["sign_required"] = sign_required
     lock = lock_text(last_updated_datetime, "last_updated_datetime")
     if lock is not None:

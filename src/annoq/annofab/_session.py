@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 
 from .. import _config
-from .._args import require_count, require_id, require_segment
+from .._args import require_choice, require_count, require_id, require_page_size, require_segment
 from .._config import Timeout
 from .._errors import InvalidArgumentError
 from .._retry import RetryBudget, RetryPolicy
@@ -21,9 +21,9 @@ from . import _protocol_data as pdata
 from ._api import AnnofabApi, AnnofabApiV2
 from ._auth import AnnofabAuth, LoginAuth, MfaCode, resolve_annofab_auth, resolve_endpoint
 from ._errors import classify
+from ._handle import Project
 from ._models import Account
 from ._models_data import Organization, Page, ProjectInfo
-from ._project import Project
 from ._walks import ListWalk, list_walk
 
 __all__ = ["AnnofabSession"]
@@ -31,8 +31,6 @@ __all__ = ["AnnofabSession"]
 
 class AnnofabSession(SessionBase):
     """An async session with Annofab's Web API (or annoq's emulator).
-
-    Usage::
 
         async with AnnofabSession() as af:        # ANNOFAB_PAT, or user/password, or netrc
             project = af.project("prj-1")
@@ -295,17 +293,10 @@ def _project_params(
     page: int, page_size: int, *, title: str | None, status: str | None
 ) -> dict[str, Any]:
     require_count(page, "page", minimum=1)
-    require_count(page_size, "page_size", minimum=1)
-    if page_size > _config.ANNOFAB_MAX_PAGE_SIZE:
-        raise InvalidArgumentError(
-            f"page_size must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {page_size}"
-        )
+    require_page_size(page_size, maximum=_config.ANNOFAB_MAX_PAGE_SIZE)
     params: dict[str, Any] = {"page": page, "limit": page_size}
     if title is not None:
         params["title"] = require_id(title, "title")
     if status is not None:
-        if status not in _PROJECT_STATUSES:
-            names = ", ".join(repr(s) for s in _PROJECT_STATUSES)
-            raise InvalidArgumentError(f"status={status!r} is not allowed; use one of {names}")
-        params["status"] = status
+        params["status"] = require_choice(status, "status", _PROJECT_STATUSES)
     return params

@@ -13,8 +13,7 @@ from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 from .. import _config
-from .._args import require_count, require_prefetch
-from .._errors import InvalidArgumentError
+from .._args import require_choice, require_page_size, require_prefetch
 from .._walk import SeenWindow, Walk, walk_deduped
 from ._models import OverLimitError
 from ._models_data import Page
@@ -77,16 +76,9 @@ class ListWalk(Walk[T], Generic[T]):
 
 def check_list_walk(page_size: int, prefetch: int | None, on_over_limit: str) -> None:
     """Validate the common walk options (before any request)."""
-    require_count(page_size, "page_size", minimum=1)
+    require_page_size(page_size, maximum=_config.ANNOFAB_MAX_PAGE_SIZE)
     require_prefetch(prefetch)
-    if page_size > _config.ANNOFAB_MAX_PAGE_SIZE:
-        raise InvalidArgumentError(
-            f"page_size must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {page_size}"
-        )
-    if on_over_limit not in ("raise", "warn"):
-        raise InvalidArgumentError(
-            f"on_over_limit={on_over_limit!r} is not allowed; use 'raise' or 'warn'"
-        )
+    require_choice(on_over_limit, "on_over_limit", ("raise", "warn"))
 
 
 def list_walk(

@@ -17,13 +17,13 @@ from .._bulk import BulkProgress, BulkResult, Outcome
 from .._coalesce import Coalescer
 from .._errors import BadRequestError, InvalidArgumentError
 from .._walk import PrefetchDepth, Walk, timed
-from . import _annotation_protocol as ap
-from ._annotation_models import Annotation, AnnotationSpec, FeedbackRow, ItemAnnotations
+from . import _protocol_annotations as ap
 from ._driver import ProgressDriver
 from ._models import AnnotationState, ItemFilter, Page, QueueItem
+from ._models_annotations import Annotation, AnnotationSpec, FeedbackRow, ItemAnnotations
 
 if TYPE_CHECKING:
-    from ._queue import Queue
+    from ._handle import Queue
     from ._session import WeaveSession
 
 __all__ = ["AnnotationRow", "AnnotationWalk", "annotation_specs", "export", "submit"]
@@ -291,8 +291,7 @@ async def submit(
         inputs = [_prepare(row, queue.id, index, max_payload_bytes) for row in rows]
     else:
         inputs = _checked_lazily(rows, queue.id, index, max_payload_bytes)
-    retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-    weave = queue._weave.with_options(max_retries=retries)
+    weave = queue._weave.bulk_view(max_retries)
     importer = _Importer(queue, weave, complete=complete, batch_items=batch_items)
     try:
         return await weave.run_bulk(

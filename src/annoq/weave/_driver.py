@@ -33,7 +33,7 @@ from ._decisions import (
 from ._models import AnnotationState, QueueItem
 
 if TYPE_CHECKING:
-    from ._queue import Queue
+    from ._handle import Queue
 
 __all__ = ["ProgressDriver"]
 

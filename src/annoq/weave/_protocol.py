@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .._args import require_choice, segment
 from .._args import require_count as require_count
 from .._args import require_id as require_id
 from .._args import require_segment as require_segment
-from .._args import segment
 from .._convert import (
     decode_json,
     field,
@@ -95,8 +95,7 @@ def list_queues_request(
     if name is not None:
         body["name"] = name
     # Checked even without sort_by: a wrong direction must not pass silently.
-    if direction not in ("asc", "desc"):
-        raise InvalidArgumentError(f"direction={direction!r} is not allowed; use 'asc' or 'desc'")
+    require_choice(direction, "direction", ("asc", "desc"))
     if sort_by is not None:
         if sort_by not in QUEUE_SORT_FIELDS:
             names = ", ".join(repr(f) for f in QUEUE_SORT_FIELDS)

@@ -18,16 +18,14 @@ from .._transport import aiter_lines, check_base_url
 from . import _protocol as proto
 from ._auth import WeaveAuth, resolve_base_url, resolve_weave_auth
 from ._errors import classify
+from ._handle import Queue
 from ._models import AnnotationQueue, QueueStats
-from ._queue import Queue
 
 __all__ = ["WeaveSession"]
 
 
 class WeaveSession(SessionBase):
     """An async session with a W&B Weave trace server (or annoq's emulator).
-
-    Usage::
 
         async with WeaveSession() as weave:          # key from WANDB_API_KEY or ~/.netrc
             queue = weave.queue("entity/project", queue_id)

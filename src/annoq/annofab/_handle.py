@@ -20,7 +20,16 @@ import attrs
 import orjson
 
 from .. import _config
-from .._args import require_count, require_id, require_prefetch, require_segment
+from .._args import (
+    listing,
+    require_choice,
+    require_count,
+    require_flag,
+    require_id,
+    require_page_size,
+    require_prefetch,
+    require_segment,
+)
 from .._bulk import BulkFailure, BulkProgress, BulkResult
 from .._errors import InvalidArgumentError
 from .._walk import SeenWindow
@@ -237,7 +246,7 @@ class Project(BulkImports, ProjectExports):
         matches more, ``on_over_limit="raise"`` (the default) raises
         :class:`OverLimitError` before yielding anything, and ``"warn"`` warns
         (:class:`OverLimitWarning`) and walks the first 10,000. Split a larger search by
-        filters, each part under the cap::
+        filters, each part under the cap:
 
             for phase in ("annotation", "inspection", "acceptance"):
                 for status in ("not_started", "working", "break", "on_hold", "complete"):
@@ -536,17 +545,10 @@ class Project(BulkImports, ProjectExports):
         take_over: object,
     ) -> tuple[OperateAction, Planner, Origins]:
         _check_inputs(tasks)
-        try:
-            goal = OperateAction(action)  # type: ignore[arg-type]
-        except ValueError:
-            names = ", ".join(repr(a.value) for a in OperateAction)
-            raise InvalidArgumentError(
-                f"action={action!r} is not allowed; use one of {names}"
-            ) from None
+        goal = OperateAction(require_choice(action, "action", [a.value for a in OperateAction]))
         if not isinstance(force, bool) or (force and goal is not OperateAction.REJECT):
             raise InvalidArgumentError("force=True goes with action='reject' only")
-        if not isinstance(take_over, bool):
-            raise InvalidArgumentError(f"take_over must be True or False, got {take_over!r}")
+        take_over = require_flag(take_over, "take_over")
         expected = _expected(expected_phase, expected_phase_stage, on_moved)
         needs = goal.value if goal in PHASE_DEPENDENT and expected is None else None
         if needs is not None and isinstance(tasks, list | tuple):
@@ -593,8 +595,7 @@ class Project(BulkImports, ProjectExports):
         fail_fast: bool,
         max_retries: int | None,
     ) -> BulkResult:
-        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-        session = self._session.with_options(max_retries=retries)
+        session = self._session.bulk_view(max_retries)
         driver = TaskDriver(
             session, self.id, planner, put_back=put_back, origins=origins, on_moved=on_moved
         )
@@ -863,8 +864,7 @@ class Project(BulkImports, ProjectExports):
             members = await project.members()
             async for member in project.members(include_inactive=True): ...
         """
-        if not isinstance(include_inactive, bool):
-            raise InvalidArgumentError("include_inactive must be True or False")
+        require_flag(include_inactive, "include_inactive")
         params: dict[str, Any] = {"include_inactive_member": ""} if include_inactive else {}
 
         async def fetch() -> list[ProjectMember]:
@@ -1176,10 +1176,7 @@ async def _each(tasks: BulkInputs) -> AsyncIterator[str | TaskRef | Task]:
 def _expected(
     phase: TaskPhase | str | None, stage: int | None, on_moved: object
 ) -> tuple[TaskPhase, int | None] | None:
-    if on_moved not in ("unchanged", "fail"):
-        raise InvalidArgumentError(
-            f"on_moved={on_moved!r} is not allowed; use 'unchanged' or 'fail'"
-        )
+    require_choice(on_moved, "on_moved", ("unchanged", "fail"))
     if phase is None:
         if stage is not None:
             raise InvalidArgumentError("expected_phase_stage needs expected_phase")
@@ -1194,18 +1191,10 @@ def _check_inputs(tasks: object) -> None:
 
 
 def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int | None) -> None:
-    require_count(page_size, "page_size", minimum=1)
+    require_page_size(page_size, maximum=_config.ANNOFAB_MAX_PAGE_SIZE)
     require_prefetch(prefetch)
-    if page_size > _config.ANNOFAB_MAX_PAGE_SIZE:
-        raise InvalidArgumentError(
-            f"page_size must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {page_size}"
-        )
-    if on_over_limit not in ("raise", "warn", "export"):
-        raise InvalidArgumentError(
-            f"on_over_limit={on_over_limit!r} is not allowed; use 'raise', 'warn' or 'export'"
-        )
-    if mode not in ("stable", "fast"):
-        raise InvalidArgumentError(f"mode={mode!r} is not allowed; use 'stable' or 'fast'")
+    require_choice(on_over_limit, "on_over_limit", ("raise", "warn", "export"))
+    require_choice(mode, "mode", ("stable", "fast"))
 
 
 def _plan(
@@ -1229,17 +1218,12 @@ def _page_params(page: int, page_size: int) -> dict[str, Any]:
 
 
 def _limit(value: int, name: str = "limit") -> int:
-    require_count(value, name, minimum=1)
-    if value > _config.ANNOFAB_MAX_PAGE_SIZE:
-        raise InvalidArgumentError(
-            f"{name} must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {value}"
-        )
-    return value
+    return require_page_size(value, name, maximum=_config.ANNOFAB_MAX_PAGE_SIZE)
 
 
 def _job_type(value: JobType | str) -> str:
     member = JobType(value) if isinstance(value, str) else None
     if member is None or not member.is_known:
-        names = ", ".join(repr(m.value) for m in JobType.__members__.values())
-        raise InvalidArgumentError(f"job_type={value!r} is not allowed; use one of {names}")
+        names = listing(m.value for m in JobType.__members__.values())
+        raise InvalidArgumentError(f"job_type={value!r} is not allowed; use {names}")
     return member.value

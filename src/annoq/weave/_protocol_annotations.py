@@ -12,7 +12,7 @@ from .._convert import decode_json, field, structure, structure_list
 from .._errors import InvalidArgumentError, ResponseDecodeError
 from .._json_schema import SchemaProblem, check_value
 from .._transport import Request
-from ._annotation_models import Annotation, AnnotationSpec, FeedbackRow
+from ._models_annotations import Annotation, AnnotationSpec, FeedbackRow
 from ._protocol import converter, require_id
 
 ANNOTATION_PREFIX: Final = "wandb.annotation."

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import attrs
 
 from .. import _config
-from .._args import require_inputs, require_prefetch
+from .._args import require_choice, require_flag, require_inputs, require_prefetch
 from .._bulk import BulkFailure, BulkProgress, BulkResult, key_by
 from .._errors import AnnoqError, InvalidArgumentError, NotFoundError
 from .._walk import (
@@ -24,7 +24,6 @@ from .._walk import (
 )
 from . import _annotations
 from . import _protocol as proto
-from ._annotation_models import AnnotationSpec
 from ._annotations import AnnotationRow, AnnotationWalk
 from ._driver import MAYBE_APPLIED, ProgressDriver
 from ._models import (
@@ -39,6 +38,7 @@ from ._models import (
     SortBy,
     parse_state,
 )
+from ._models_annotations import AnnotationSpec
 
 if TYPE_CHECKING:
     from ._session import WeaveSession
@@ -317,8 +317,7 @@ class Queue:
         require_prefetch(prefetch)
         if max_items is not None:
             proto.require_count(max_items, "max_items")
-        if mode not in ("stable", "fast"):
-            raise InvalidArgumentError(f"mode={mode!r} is not allowed; use 'stable' or 'fast'")
+        require_choice(mode, "mode", ("stable", "fast"))
         base = filter if filter is not None else ItemFilter()
         if not isinstance(base, ItemFilter):
             raise InvalidArgumentError(f"filter must be an ItemFilter, got {type(base).__name__}")
@@ -623,9 +622,8 @@ class Queue:
         """
         require_inputs(items, "items")
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        if not isinstance(exact, bool):
-            raise InvalidArgumentError(f"exact must be True or False, got {exact!r}")
-        weave = self._bulk_view(max_retries)
+        require_flag(exact, "exact")
+        weave = self._weave.bulk_view(max_retries)
         driver = ProgressDriver(weave.queue(self.project_id, self.id), weave, target, exact=exact)
         return await weave.run_bulk(
             items,
@@ -636,10 +634,6 @@ class Queue:
             on_failure=on_failure,
             fail_fast=fail_fast,
         )
-
-    def _bulk_view(self, max_retries: int | None) -> WeaveSession:
-        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-        return self._weave.with_options(max_retries=retries)
 
     async def mark_all(
         self,
@@ -665,7 +659,7 @@ class Queue:
             result = await queue.mark_all("completed", states=["unstarted", "in_progress"])
         """
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        walker = self._bulk_view(max_retries).queue(self.project_id, self.id)
+        walker = self._weave.bulk_view(max_retries).queue(self.project_id, self.id)
         walk = walker.items(filter=filter, states=states, page_size=page_size)
         async with walk:
             return await self.bulk_update_progress(
@@ -679,11 +673,8 @@ class Queue:
             )
 
 
-#: How many pages a walk backs up at most to find its place after deletions before it.
-_MAX_BACKUP_PAGES = 4
-#: Back-ups in a row without an item not read before, after which the server's list is
-#: taken to be unstable (a PaginationError) rather than walked forever.
-_MAX_STALLS = 20
+_MAX_BACKUP_PAGES = _config.WALK_MAX_BACKUP_PAGES
+_MAX_STALLS = _config.WALK_MAX_STALLS
 
 
 class _Walker:
