@@ -54,15 +54,18 @@ from .._public import relabel as _relabel
 from ._emulator import (
     EMULATOR_KEY,
     Emulator,
-    WeaveState,
     build_app,
     emulator_of,
+    route_names,
     run_emulator,
     serve,
 )
 from ._faults import FaultInjector, FaultKind, FaultRule
+from ._registry import SERVICES, register
+from ._service import Service, ServiceBase, ServiceContext, ServiceSpec
 from .annofab._app import ANNOFAB_ROUTE_NAMES
 from .annofab._records import AnnofabError, AnnofabUser
+from .annofab._service import AnnofabOptions
 from .annofab._state import AnnofabState
 from .weave._actor import Actor, ActorAction
 from .weave._app import ROUTE_NAMES, WeaveOptions
@@ -72,6 +75,7 @@ from .weave._feedback import (
     LEGACY_PAYLOAD_LIMIT,
     FeedbackState,
 )
+from .weave._state import WeaveState
 from .weave._store import EmulatorError, StateChange, User
 
 __all__ = [
@@ -81,9 +85,11 @@ __all__ = [
     "FEEDBACK_ROUTE_NAMES",
     "LEGACY_PAYLOAD_LIMIT",
     "ROUTE_NAMES",
+    "SERVICES",
     "Actor",
     "ActorAction",
     "AnnofabError",
+    "AnnofabOptions",
     "AnnofabState",
     "AnnofabUser",
     "Emulator",
@@ -92,12 +98,18 @@ __all__ = [
     "FaultKind",
     "FaultRule",
     "FeedbackState",
+    "Service",
+    "ServiceBase",
+    "ServiceContext",
+    "ServiceSpec",
     "StateChange",
     "User",
     "WeaveOptions",
     "WeaveState",
     "build_app",
     "emulator_of",
+    "register",
+    "route_names",
     "run_emulator",
     "serve",
 ]
