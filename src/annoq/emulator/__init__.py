@@ -27,8 +27,19 @@ assign-tasks), seeded and inspected through ``emu.annofab`` (`AnnofabState`)::
     # point AnnofabSession(pat=emu.annofab.pat, endpoint=emu.base_url) at it
     assert emu.annofab.applied(ids[0], "complete") == 1
 
-From a shell: ``python -m annoq.emulator --port 8080 --seed-items 10000``. In a test
-suite: the ``annoq_emulator`` pytest fixture (see `annoq.emulator.pytest_plugin`).
+From a shell: ``annoq serve --port 8080 --seed-items 10000`` (or ``python -m
+annoq.emulator`` with the same options). In a test suite: the ``annoq_emulator`` pytest
+fixture (see `annoq.emulator.pytest_plugin`).
+
+Each emulated service is one package (``annoq.emulator.weave``, ``annoq.emulator.annofab``)
+implementing `Service`, registered in one line (`register`); the emulator builds every
+registered service (or ``services=[...]``) on one app with one clock, one seed, one fault
+injector and one set of control routes. Each takes its own options and names its routes
+``SERVICE.ROUTE`` (``weave.progress``, ``annofab.operate``)::
+
+    async with run_emulator(weave=WeaveOptions(legacy_progress=True),
+                            annofab=AnnofabOptions(pat="my-pat")) as emu:
+        emu.faults.add(FaultRule(kind="status", status=429, routes={"annofab.operate"}))
 
 The emulator never imports annoq's client: it is the reference the client is proven
 against (it shares only ``annoq._json_schema``, a pure checker proven against the

@@ -97,8 +97,8 @@ class FaultRule:
 
     Example::
 
-        FaultRule(kind="status", status=429, rate=0.25, routes={"progress"}, retry_after="0.01")
-        FaultRule(kind="drop", rate=1.0, routes={"progress"}, times=1)  # the next one only
+        FaultRule(kind="status", status=429, rate=0.25, routes={"weave.progress"}, retry_after="0")
+        FaultRule(kind="drop", rate=1.0, routes={"weave.progress"}, times=1)  # the next one
         FaultRule(kind="latency", latency=0.05, rate=0.5)                  # every route
         FaultRule(kind="max_concurrent", limit=8, retry_after="0")         # 429 above 8
 
@@ -190,8 +190,8 @@ def parse_fault_spec(
 
     Example::
 
-        parse_fault_spec("429:0.2:progress", retry_after="0.05")
-        parse_fault_spec("apply-then-drop:0.05:progress,items_query")
+        parse_fault_spec("429:0.2:weave.progress", retry_after="0.05")
+        parse_fault_spec("apply-then-drop:0.05:weave.progress,annofab.operate")
         parse_fault_spec("latency=200:1")
         parse_fault_spec("max-concurrent=8", retry_after="0")
     """
@@ -295,9 +295,9 @@ class FaultInjector:
     Usage::
 
         faults = emu.faults
-        faults.add(FaultRule(kind="status", status=503, rate=0.1, routes={"items_query"}))
+        faults.add(FaultRule(kind="status", status=503, rate=0.1, routes={"weave.items_query"}))
         ...
-        faults.count(kind="status_503", route="items_query")
+        faults.count(kind="status_503", route="weave.items_query")
         faults.clear()
 
     Counters are keyed by route and counter key (``status_429``, ``drop``, ...).
