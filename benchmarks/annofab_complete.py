@@ -3,26 +3,32 @@
 making the same per-task chain one task after another, as its CLI does; same emulator,
 same run (issue 17, item 4).
 
-    python benchmarks/annofab_complete.py [--tasks 1000] [--latency 5] [--json out.json]
+    python benchmarks/annofab_complete.py [--tasks 1000] [--latency 5] [--seed 7]
+        [--fixed 8 32] [--reruns 3] [--no-official] [--json out.json]
 
 The emulator runs in a child process of this script (``--serve``) with the fault profile
 of the 2,000-task bulk test (tests/annofab/test_bulk.py): on the task read and the
 operate routes 4% 503, 2% 429 (``Retry-After: 0.01``), 2% dropped connections; 3% of
 operations applied with their answer lost; 3% of operations meeting someone else's edit
-first (a 409, once per task); plus ``--latency`` ms on every request. Each client gets
+first (a 409, once per task); plus ``--latency`` ms on every request. Each run gets
 its own tasks, held by other annotators (a third each not started, on break, on hold),
-so every task needs a read, a take-over, a start and the completion.
+so every task needs a take-over, a start and the completion (and a read, given by id).
 
-The official side (``pip install -e '.[bench]'``) does per task what annofabcli's
-``task complete`` does: ``get_task``, ``change_task_operator`` to itself when someone
-else holds it, ``change_task_status_to_working``, ``complete_task``, each quoting the
-previous answer's ``updated_datetime``; a task whose chain raises is counted failed
-and the run goes on. Without ``annofabapi`` only annoq's side runs.
+annoq runs ``bulk_operate`` on the ids, then on the tasks of a walk (what ``annoq
+annofab operate P complete`` does without ``--ids-from``), then, with ``--fixed N``, on
+ids with the adaptive limit swapped for a fixed N. The official side (``pip install -e
+'.[bench]'``) does per task what annofabcli's ``task complete`` does: ``get_task``,
+``change_task_operator`` to itself when someone else holds it,
+``change_task_status_to_working``, ``complete_task``, each quoting the previous
+answer's ``updated_datetime``; a task whose chain raises is counted failed and the loop
+goes on; then up to ``--reruns`` passes over the failed ids, as a user reruns the CLI.
+Without ``annofabapi`` only annoq's side runs (a note says so).
 
-Prints one row per client: tasks/s, tasks completed, the ratio, 429s, 409s, re-reads,
+Prints one row per run: tasks/s, tasks completed and failed, 429s, 409s, reads,
 requests and operations per task, and where the time went (seconds spent waiting after
 429s, and in backoff after 5xx / dropped connections; summed over requests, so with
-annoq's requests in flight they overlap). Not a test.
+annoq's requests in flight they overlap), then annoq's ratios to the official client.
+Not a test.
 """
 
 from __future__ import annotations
@@ -36,10 +42,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
-from annoq.annofab import AnnofabSession
+from latency import fixed as fixed_limit  # benchmarks/latency.py: the same swap
+
+from annoq.annofab import AnnofabSession, Task
 
 #: the reliability profile of tests/annofab/test_bulk.py (the 2,000-task fault test)
 READ_AND_OPERATE = ["annofab_operate", "annofab_task"]
@@ -56,14 +65,14 @@ FAULTS: list[dict[str, Any]] = [
     {"kind": "apply_then_drop", "rate": 0.03, "routes": ["annofab_operate"]},
 ]
 CONCURRENT_EDIT_RATE = 0.03  # an operation meets another client's edit first (409)
-ROUTES = ("annofab_task", "annofab_operate", "annofab_my_account")
-CLIENTS = ("annoq", "official")
+ROUTES = ("annofab_task", "annofab_operate", "annofab_my_account", "annofab_tasks")
+CLIENTS = ("annoq", "walk", "official")  # a task set each
 
 
 # --------------------------------------------------------------------------- server
 
 
-async def serve(tasks: int, latency_ms: float, seed: int) -> None:
+async def serve(tasks: int, latency_ms: float, seed: int, clients: list[str]) -> None:
     """The emulator, seeded and faulted; answers ``stats <client>`` lines on stdin."""
     from annoq.emulator import FaultRule, run_emulator
 
@@ -71,11 +80,12 @@ async def serve(tasks: int, latency_ms: float, seed: int) -> None:
         af = emu.annofab
         others = [af.add_user(f"annotator-{n}") for n in range(3)]
         sets: dict[str, list[str]] = {}
-        for client in CLIENTS:
+        for client in clients:
             ids: list[str] = []
             for n, status in enumerate(("not_started", "break", "on_hold")):
                 count = tasks // 3 + (1 if n < tasks % 3 else 0)
                 ids += af.seed_tasks(count, assignee=others[n], status=status, prefix=client)
+            # (a walk's ids are "walk-...", which the annoq walk run keeps)
             sets[client] = ids
         for rule in FAULTS:
             emu.faults.add(FaultRule(**rule))
@@ -117,8 +127,9 @@ def _server_stats(emu: Any, ids: list[str]) -> dict[str, Any]:
 class Emulator:
     """This script's ``--serve`` child: its info, and stats on request."""
 
-    def __init__(self, tasks: int, latency_ms: float, seed: int) -> None:
+    def __init__(self, tasks: int, latency_ms: float, seed: int, clients: list[str]) -> None:
         argv = [sys.executable, __file__, "--serve", str(tasks), str(latency_ms), str(seed)]
+        argv.append(",".join(clients))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
@@ -188,22 +199,34 @@ def _listen(name: str, level: int) -> Waits:
 # --------------------------------------------------------------------------- clients
 
 
-async def run_annoq(info: dict[str, Any]) -> dict[str, Any]:
-    """``bulk_operate(ids, "complete")`` with default settings, as ``annoq annofab
-    operate P complete`` runs it."""
+async def run_annoq(info: dict[str, Any], walk: bool, fixed: int | None = None) -> dict[str, Any]:
+    """``bulk_operate(..., "complete")`` with default settings: on the ids (as ``annoq
+    annofab operate P complete --ids-from F --phase annotation``), or on the tasks of a
+    walk of the project (``walk``: as ``annoq annofab operate P complete --where-phase
+    annotation`` does; only this set's tasks are kept)."""
     waits = _listen("annoq", logging.DEBUG)
     limits: list[int] = []
-    ids = info["sets"]["annoq"]
+    ids = info["sets"]["walk" if walk else f"fixed{fixed}" if fixed else "annoq"]
+    options: dict[str, Any] = {} if fixed is None else {"concurrency": fixed}
     async with AnnofabSession(pat=info["pat"], endpoint=info["url"]) as af:
         project = af.project(info["project"])
+
+        async def walked() -> AsyncIterator[Task]:
+            async with project.tasks(phase="annotation") as tasks:
+                async for task in tasks:
+                    if task.task_id.startswith("walk-"):
+                        yield task
+
         started = time.monotonic()
         result = await project.bulk_operate(
-            ids,
+            walked() if walk else ids,
             "complete",
             expected_phase="annotation",
             on_progress=lambda p: limits.append(p.concurrency),
+            **options,
         )
         elapsed = time.monotonic() - started
+        assert result.total == len(ids), result
         stats = af.stats
     tail = limits[len(limits) // 2 :] or [0]
     return {
@@ -218,52 +241,67 @@ async def run_annoq(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_official(info: dict[str, Any]) -> dict[str, Any]:
+class Official:
     """annofabapi, one task after another: read, take over, start, complete."""
-    import annofabapi
-    import requests
 
-    waits = _listen("annofabapi", logging.INFO)
-    statuses: Counter[int] = Counter()
-    service = annofabapi.build(pat=info["pat"], endpoint_url=info["url"])
-    service.api.session.hooks["response"].append(
-        lambda response, *args, **kwargs: statuses.update([response.status_code])
-    )
-    project, me = info["project"], service.api.account_id
-    failures: Counter[str] = Counter()
-    started = time.monotonic()
-    for task_id in info["sets"]["official"]:
-        try:
-            task, _ = service.api.get_task(project, task_id)
-            if task["phase"] != "annotation":
-                continue
-            if task["account_id"] != me:
-                task = service.wrapper.change_task_operator(
-                    project, task_id, me, last_updated_datetime=task["updated_datetime"]
-                )
-            if task["status"] != "working":
-                task = service.wrapper.change_task_status_to_working(
+    def __init__(self, info: dict[str, Any]) -> None:
+        import annofabapi
+
+        self.waits = _listen("annofabapi", logging.INFO)
+        self.statuses: Counter[int] = Counter()
+        self.failures: Counter[str] = Counter()
+        self.elapsed = 0.0
+        self.project = info["project"]
+        self.service = annofabapi.build(pat=info["pat"], endpoint_url=info["url"])
+        self.service.api.session.hooks["response"].append(
+            lambda response, *args, **kwargs: self.statuses.update([response.status_code])
+        )
+
+    def one_pass(self, task_ids: list[str]) -> list[str]:
+        """The chain on each task in turn; the ids whose chain raised."""
+        import requests
+
+        api, wrapper, project = self.service.api, self.service.wrapper, self.project
+        started = time.monotonic()
+        me = api.account_id  # GET /my/account, once
+        failed: list[str] = []
+        for task_id in task_ids:
+            try:
+                task, _ = api.get_task(project, task_id)
+                if task["phase"] != "annotation":
+                    continue
+                if task["account_id"] != me:
+                    task = wrapper.change_task_operator(
+                        project, task_id, me, last_updated_datetime=task["updated_datetime"]
+                    )
+                if task["status"] != "working":
+                    task = wrapper.change_task_status_to_working(
+                        project, task_id, last_updated_datetime=task["updated_datetime"]
+                    )
+                wrapper.complete_task(
                     project, task_id, last_updated_datetime=task["updated_datetime"]
                 )
-            service.wrapper.complete_task(
-                project, task_id, last_updated_datetime=task["updated_datetime"]
-            )
-        except requests.HTTPError as error:  # annofabcli logs it and goes on
-            code = error.response.status_code if error.response is not None else "?"
-            failures[f"http_{code}"] += 1
-        except Exception as error:  # counted, as the CLI does
-            failures[type(error).__name__] += 1
-    elapsed = time.monotonic() - started
-    return {
-        "elapsed": elapsed,
-        "failed": sum(failures.values()),
-        "failures": dict(failures),
-        "client_429": statuses[429],
-        "client_409": statuses[409],
-        "wait_429": waits.after_429,
-        "wait_other": waits.other,
-        "concurrency": "1 (sequential)",
-    }
+            except requests.HTTPError as error:  # annofabcli logs it and goes on
+                code = error.response.status_code if error.response is not None else "?"
+                self.failures[f"http_{code}"] += 1
+                failed.append(task_id)
+            except Exception as error:  # counted, as the CLI does
+                self.failures[type(error).__name__] += 1
+                failed.append(task_id)
+        self.elapsed += time.monotonic() - started
+        return failed
+
+    def figures(self, failed: int) -> dict[str, Any]:
+        return {
+            "elapsed": self.elapsed,
+            "failed": failed,
+            "failures": dict(self.failures),
+            "client_429": self.statuses[429],
+            "client_409": self.statuses[409],
+            "wait_429": self.waits.after_429,
+            "wait_other": self.waits.other,
+            "concurrency": "1 (sequential)",
+        }
 
 
 def official_missing() -> str | None:
@@ -298,7 +336,8 @@ def _row(
         "client_429": run["client_429"],
         "client_409": run["client_409"],
         "concurrent_edits": after["edits"] - before["edits"],
-        "re_reads": requests["annofab_task"] - tasks,
+        "reads_per_task": requests["annofab_task"] / tasks,
+        "pages": requests["annofab_tasks"],
         "requests": total,
         "requests_per_task": total / tasks,
         "operate_per_task": requests["annofab_operate"] / tasks,
@@ -308,6 +347,24 @@ def _row(
         "wait_backoff_s": run["wait_other"],
         "concurrency": run["concurrency"],
     }
+
+
+def ratios(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Each annoq row's tasks/s and 429s over each official row's (same run)."""
+    ours = [r for r in rows if r["client"].startswith("annoq") and not r.get("tuned")]
+    theirs = [r for r in rows if r["client"].startswith("official")]
+    out: dict[str, float | None] = {}
+    for mine in ours:
+        for other in theirs:
+            measured = not other.get("unavailable")
+            pair = f"{mine['client']} / {other['client']}"
+            for key, label, target in (
+                ("tasks_per_s", "tasks/s", ">= 3"),
+                ("served_429", "429s", "<= 1"),
+            ):
+                value = mine[key] / other[key] if measured and other[key] else None
+                out[f"{label:8} {pair} (target {target})"] = value
+    return out
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -324,25 +381,26 @@ def print_report(report: dict[str, Any]) -> None:
         ("seconds", "seconds", ".1f"),
         ("429s", "served_429", "d"),
         ("409s", "client_409", "d"),
-        ("re-reads", "re_reads", "d"),
+        ("reads/task", "reads_per_task", ".2f"),
         ("req/task", "requests_per_task", ".2f"),
         ("ops/task", "operate_per_task", ".2f"),
         ("429 wait s", "wait_429_s", ".2f"),
         ("backoff s", "wait_backoff_s", ".1f"),
     ]
-    print(f"{'client':<34}" + "".join(f"{h:>11}" for h, _, _ in cols))
+    print(f"{'client':<36}" + "".join(f"{h:>11}" for h, _, _ in cols))
     for row in rows:
         if row.get("unavailable"):
-            print(f"{row['client']:<34}  unavailable: {row['reason']}")
+            print(f"{row['client']:<36}  unavailable: {row['reason']}")
             continue
-        print(f"{row['client']:<34}" + "".join(f"{row[k]:>11{f}}" for _, k, f in cols))
+        print(f"{row['client']:<36}" + "".join(f"{row[k]:>11{f}}" for _, k, f in cols))
     for row in rows:
         if not row.get("unavailable"):
             print(
                 f"  {row['client']}: concurrency {row['concurrency']}; failures "
                 f"{row['failures'] or 'none'}; faults met {row['faults']}; "
                 f"{row['concurrent_edits']} concurrent edits; "
-                f"{row['applied_per_task']:.2f} applied operations per task"
+                f"{row['applied_per_task']:.2f} applied operations per task; "
+                f"{row['pages']} list pages"
             )
     for name, value in report["ratios"].items():
         print(f"{name}: {'-' if value is None else format(value, '.2f')}")
@@ -350,14 +408,25 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        tasks, latency, seed = sys.argv[2:5]
-        asyncio.run(serve(int(tasks), float(latency), int(seed)))
+        tasks, latency, seed, clients = sys.argv[2:6]
+        asyncio.run(serve(int(tasks), float(latency), int(seed), clients.split(",")))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1000, help="tasks per client")
     parser.add_argument("--latency", type=float, default=5.0, help="ms added to every request")
     parser.add_argument("--seed", type=int, default=7, help="the emulator's seed")
     parser.add_argument("--no-official", action="store_true", help="annoq's side only")
+    parser.add_argument(
+        "--reruns", type=int, default=3, help="official: passes over its failures (default 3)"
+    )
+    parser.add_argument(
+        "--fixed",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="also annoq with the adaptive limit replaced by a fixed N (hand-tuned rows)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     args = parser.parse_args()
     missing = "--no-official given" if args.no_official else official_missing()
@@ -365,54 +434,48 @@ def main() -> None:
         print(f"note: the official client's side is skipped: {missing}", flush=True)
     load_start = [round(x, 2) for x in os.getloadavg()]
     rows: list[dict[str, Any]] = []
-    emulator = Emulator(args.tasks, args.latency, args.seed)
+    sets = ["annoq", "walk", "official", *(f"fixed{n}" for n in args.fixed)]
+    emulator = Emulator(args.tasks, args.latency, args.seed, sets)
     try:
         info = emulator.info
-        before = emulator.stats("annoq")
-        run = asyncio.run(run_annoq(info))
-        rows.append(
-            _row("annoq bulk_operate (defaults)", args.tasks, run, before, emulator.stats("annoq"))
-        )
+        for name, walk in (("annoq bulk_operate(ids)", False), ("annoq walk + bulk_operate", True)):
+            before = emulator.stats(label := "walk" if walk else "annoq")
+            run = asyncio.run(run_annoq(info, walk))
+            rows.append(_row(name, args.tasks, run, before, emulator.stats(label)))
+        for n in args.fixed:  # the adaptive limit swapped for a fixed one
+            before = emulator.stats(f"fixed{n}")
+            with fixed_limit():
+                run = asyncio.run(run_annoq(info, False, n))
+            row = _row(
+                f"  annoq ids, fixed limit {n}",
+                args.tasks,
+                run,
+                before,
+                emulator.stats(f"fixed{n}"),
+            )
+            rows.append({**row, "tuned": True})
         if missing is None:
             before = emulator.stats("official")
-            run = run_official(info)
-            rows.append(
-                _row(
-                    "official annofabapi, sequential",
-                    args.tasks,
-                    run,
-                    before,
-                    emulator.stats("official"),
-                )
-            )
+            official = Official(info)
+            failed = official.one_pass(info["sets"]["official"])
+            run = official.figures(len(failed))
+            name = "official annofabapi, sequential"
+            rows.append(_row(name, args.tasks, run, before, emulator.stats("official")))
+            for _ in range(args.reruns):  # as a user reruns the CLI on what it reported
+                if not failed:
+                    break
+                failed = official.one_pass(failed)
+            if args.reruns:
+                run = official.figures(len(failed))
+                name = f"official + reruns of failures (<= {args.reruns})"
+                rows.append(_row(name, args.tasks, run, before, emulator.stats("official")))
         else:
+            reason = missing
             rows.append(
-                {
-                    "client": "official annofabapi, sequential",
-                    "unavailable": True,
-                    "reason": missing,
-                }
+                {"client": "official annofabapi, sequential", "unavailable": True, "reason": reason}
             )
     finally:
         emulator.close()
-    ours, theirs = rows[0], rows[1]
-    ratios: dict[str, float | None] = {
-        "tasks/s annoq / official (target >= 3)": None,
-        "completed/s annoq / official": None,
-        "429s annoq / official (target <= 1)": None,
-    }
-    if not theirs.get("unavailable"):
-        ratios["tasks/s annoq / official (target >= 3)"] = (
-            ours["tasks_per_s"] / theirs["tasks_per_s"]
-        )
-        if theirs["completed_per_s"] > 0:
-            ratios["completed/s annoq / official"] = (
-                ours["completed_per_s"] / theirs["completed_per_s"]
-            )
-        if theirs["served_429"] > 0:
-            ratios["429s annoq / official (target <= 1)"] = (
-                ours["served_429"] / theirs["served_429"]
-            )
     report = {
         "tasks": args.tasks,
         "latency_ms": args.latency,
@@ -421,7 +484,7 @@ def main() -> None:
         "load_end": [round(x, 2) for x in os.getloadavg()],
         "cores": os.cpu_count(),
         "rows": rows,
-        "ratios": ratios,
+        "ratios": ratios(rows),
     }
     print_report(report)
     if args.json:

@@ -159,8 +159,10 @@ def require_choice(value: object, argument: str, choices: Sequence[str]) -> str:
     return value
 
 
-def require_prefetch(value: object) -> int:
-    """Pages a walk requests ahead: 0 to ``MAX_PREFETCH``."""
+def require_prefetch(value: object) -> int | None:
+    """Pages a walk requests ahead: 0 to ``MAX_PREFETCH``, or ``None`` (adaptive)."""
+    if value is None:
+        return None
     count = require_count(value, "prefetch")
     if count > _config.MAX_PREFETCH:
         raise InvalidArgumentError(

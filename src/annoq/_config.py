@@ -96,15 +96,20 @@ ERROR_BODY_BYTES = 64 * 1024
 
 #: Items per page when walking a queue.
 DEFAULT_PAGE_SIZE = 500
-#: Pages requested ahead of the consumer.
+#: Pages a walk requests ahead of the consumer at first (its default ``prefetch=None``).
 DEFAULT_PREFETCH = 2
-#: The most pages a walk may request ahead (``prefetch``).
+#: The most pages a walk may request ahead (a ``prefetch=`` the caller gives).
 MAX_PREFETCH = 16
-#: A walk's ``prefetch`` (>= 1) is its starting depth: it grows WALK_PREFETCH_GROWTH-fold
-#: each time the consumer waits on a page not yet there, up to this many pages ahead (or
-#: ``prefetch`` if larger).
+#: The default walk (``prefetch=None``) deepens, when the consumer waits on a page asked
+#: ahead, to the quickest page's latency over the client's CPU time per page (the pages
+#: one latency takes to use up), up to this many pages ahead: the ceiling that bounds
+#: its memory. A number given as ``prefetch=`` is a fixed depth.
 WALK_MAX_PREFETCH = 16
-WALK_PREFETCH_GROWTH = 4
+#: ... from its third page on (the CPU time of the first pages includes opening
+#: connections), and not while any of the last WALK_LATENCY_SAMPLES pages took more than
+#: WALK_LATENCY_TOLERANCE times the quickest page: those pages queue at the service.
+WALK_LATENCY_SAMPLES = 3
+WALK_LATENCY_TOLERANCE = 1.5
 #: How many pages a Weave stable walk backs up at most to find its place after items
 #: before it were deleted.
 WALK_MAX_BACKUP_PAGES = 4

@@ -181,3 +181,30 @@ async def test_jobs_wait_without_a_type_exits_2_before_any_request(
     ran = await annoq("annofab", "jobs", *conn, emu.annofab.project_id, "--job-id", "j")
     assert ran.code == 2
     assert emu.faults.requests_seen() == 0
+
+
+async def test_on_a_terminal_export_and_wait_draw_progress_and_keep_the_data_clean(
+    emu: Emulator, conn: tuple[str, ...], tmp_path: Path
+) -> None:
+    emu.annofab.data.jobs.duration = 0
+    ids = emu.annofab.seed_tasks(40)
+    target = tmp_path / "tasks.json"
+    ran = await annoq(
+        "annofab", "export", "tasks", *conn, emu.annofab.project_id, "-o", str(target),
+        "--refresh", terminal=True,
+    )  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert "Downloading the tasks export" in ran.err
+    assert [t["task_id"] for t in json.loads(target.read_text())] == ids
+    ran = await annoq(
+        "annofab", "input-data", *conn, emu.annofab.project_id, "-o", str(tmp_path / "i"),
+        terminal=True,
+    )  # fmt: skip
+    assert "Streaming input data" in ran.err
+    ran = await annoq(
+        "annofab", "jobs", *conn, emu.annofab.project_id, "--job-type", "gen-tasks-list",
+        "--wait", terminal=True,
+    )  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert "Waiting for gen-tasks-list" in ran.err
+    assert [r["job_status"] for r in lines(ran.out)] == ["succeeded"]

@@ -253,3 +253,43 @@ async def test_no_annofab_credential_goes_with_the_archive_download(
     await project.annotation_archive(tmp_path / "a.zip")
     assert len(seen) == 1
     assert "authorization" not in {k.lower() for k in seen[0]}
+
+
+async def test_a_signed_url_expiring_once_is_asked_for_again(
+    emu: Emulator, project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu.annofab.seed_tasks(3)
+    api = project._session.api
+    real = type(api).get_project_tasks_url
+    answers = 0
+
+    async def expires_once(self: object, project_id: str) -> object:
+        nonlocal answers
+        answers += 1
+        answer = await real(api, project_id)
+        if answers == 1:
+            emu.annofab.data.exports.expire_all()
+        return answer
+
+    monkeypatch.setattr(type(api), "get_project_tasks_url", expires_once)
+    target = tmp_path / "tasks.json"
+    await project.export_tasks(target)
+    assert answers == 2
+    assert len(orjson.loads(target.read_bytes())) == 3
+
+
+@pytest.mark.parametrize("kind", ["apply_then_drop", "drop"])
+async def test_a_lost_answer_to_the_refresh_post_starts_exactly_one_job(
+    emu: Emulator, project: Project, tmp_path: Path, kind: str
+) -> None:
+    emu.annofab.data.jobs.duration = 0
+    emu.annofab.seed_tasks(2)
+    emu.annofab.data.seed_jobs(1)  # an older job of the type, long finished
+    route = "annofab_post_project_tasks_update"
+    emu.faults.add(FaultRule(kind=kind, rate=1.0, routes={route}, times=1))
+    target = tmp_path / "tasks.json"
+    await project.export_tasks(target, refresh=True)
+    jobs = emu.annofab.data.jobs.by_project[project.id]
+    assert len(jobs) == 2  # the seeded one and exactly one rebuild
+    assert emu.faults.requests_seen(route) == (1 if kind == "apply_then_drop" else 2)
+    assert len(orjson.loads(target.read_bytes())) == 2

@@ -110,8 +110,8 @@ async def test_serve_latency_and_fault_flags_are_in_place_before_the_announcemen
         assert applied["total"] == 1  # applied, although its answer was dropped
         _, faults = await control_get(url, "/_emulator/faults")
         assert faults["counters"] == {
-            "progress": {"apply_then_drop": 1, "latency": 1},
-            "stats": {"latency": 1, "status_503": 1},
+            "weave.progress": {"apply_then_drop": 1, "latency": 1},
+            "weave.stats": {"latency": 1, "status_503": 1},
         }
     finally:
         code, err = await stop(process)

@@ -212,7 +212,7 @@ class Project(BulkImports, ProjectExports):
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
         mode: WalkMode = "stable",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
         previous_phase_stage: int | None = None,
         auto_accepted_only: bool = False,
         annotation: Mapping[str, Any] | str | None = None,
@@ -233,6 +233,10 @@ class Project(BulkImports, ProjectExports):
         moves when a sort key changes: no task is ever yielded twice, but a task whose
         key changes during the walk (it moves to a page already read) may be missed.
         Sort the results yourself, or walk by ``task_id``, when every task matters.
+
+        ``prefetch`` pages are requested ahead; the default (``None``) adapts as a
+        Weave walk's does (from 2, deeper while you wait on pages, up to 16), a number
+        fixes it (``0``: one page at a time).
 
         ``previous_phase_stage`` (with the history filters of :class:`TaskQuery`),
         ``auto_accepted_only`` and ``annotation`` (an ``AnnotationQuery`` mapping: tasks
@@ -273,7 +277,7 @@ class Project(BulkImports, ProjectExports):
         return TaskWalk(_tasks_of(pages), state)
 
     async def _tasks_or_export(
-        self, query: TaskQuery, page_size: int, mode: str, prefetch: int, state: _WalkState
+        self, query: TaskQuery, page_size: int, mode: str, prefetch: int | None, state: _WalkState
     ) -> AsyncIterator[Task]:
         local = mode == "stable" and query.has_volatile
         first = await self._page(query.stable_part() if local else query, page=1, limit=1)
@@ -301,7 +305,7 @@ class Project(BulkImports, ProjectExports):
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
         mode: WalkMode = "stable",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
         previous_phase_stage: int | None = None,
         auto_accepted_only: bool = False,
         annotation: Mapping[str, Any] | str | None = None,
@@ -357,7 +361,7 @@ class Project(BulkImports, ProjectExports):
         page_size: int,
         on_over_limit: str,
         mode: str,
-        prefetch: int,
+        prefetch: int | None,
         state: _WalkState,
     ) -> AsyncIterator[TaskPage]:
         cap = _config.ANNOFAB_RESULT_CAP
@@ -965,7 +969,9 @@ class Project(BulkImports, ProjectExports):
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
     ) -> JobWalk:
         """Walk the project's jobs, newest first (of ``job_type`` when given), page after
-        page over the ``exclusive_start_created_datetime`` cursor.
+        page over the ``exclusive_start_created_datetime`` cursor, each job once: jobs
+        sharing a page's last ``created_datetime`` are not skipped (each next page
+        re-reads that instant; more than 200 jobs in one millisecond is the limit).
 
             async for job in project.jobs("gen-tasks-list"):
                 print(job.job_id, job.job_status)
@@ -1033,7 +1039,7 @@ class Project(BulkImports, ProjectExports):
         to: datetime | None = None,
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ListWalk[InputData]:
         """Walk the project's input data (filters as :meth:`input_data_page`), each once.
 
@@ -1042,6 +1048,11 @@ class Project(BulkImports, ProjectExports):
         items updated since it began, so each item is yielded exactly once while
         others are added or changed (an item deleted meanwhile can shift one unread
         item onto a page already read).
+
+        Past 10,000 matches, ``on_over_limit="export"`` reads the whole-project input
+        data export instead (the file as last rebuilt: see :meth:`export_input_data`),
+        every filter applied locally, in constant memory; under the cap it walks the
+        list as usual.
 
             async for item in project.input_data(input_data_name="frame-"):
                 print(item.input_data_id)
@@ -1115,7 +1126,7 @@ class Project(BulkImports, ProjectExports):
         sort: str | None = None,
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ListWalk[SingleAnnotation]:
         """Walk the annotation list (``query``/``sort`` as :meth:`annotation_page`),
         each annotation once (by annotation id, task and input data).
@@ -1179,7 +1190,7 @@ def _check_inputs(tasks: object) -> None:
         raise InvalidArgumentError("tasks must be a list (or iterable) of ids, TaskRefs or Tasks")
 
 
-def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int) -> None:
+def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int | None) -> None:
     require_page_size(page_size, maximum=_config.ANNOFAB_MAX_PAGE_SIZE)
     require_prefetch(prefetch)
     require_choice(on_over_limit, "on_over_limit", ("raise", "warn", "export"))

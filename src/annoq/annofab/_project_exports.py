@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import _config
 from .._args import require_flag
-from .._errors import ConflictError, InvalidArgumentError, NotFoundError
+from .._errors import (
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    ServerError,
+    TransportError,
+)
 from . import _protocol_data as pdata
 from ._exports import (
     ExpiredUrlError,
@@ -30,7 +36,7 @@ from ._exports import (
     task_matches,
 )
 from ._models import Task, TaskQuery
-from ._models_data import InputData, Job
+from ._models_data import InputData, Job, JobPage
 
 if TYPE_CHECKING:
     from ._session import AnnofabSession
@@ -75,6 +81,8 @@ class ProjectExports:
         ) -> Job: ...
 
         async def task(self, task_id: str) -> Task: ...
+
+        async def job_list(self, job_type: str | None = None, *, limit: int = ...) -> JobPage: ...
 
     async def export_tasks(
         self,
@@ -175,20 +183,39 @@ class ProjectExports:
         on_progress: JobProgress = None,
     ) -> Job:
         """Send a job-starting ``post()`` (its answer ``{job}`` or the job itself) and
-        wait for that job (as :meth:`wait_job`); a 409 answer (one of ``job_type`` is
-        already running) waits for the running one instead of failing.
+        wait for that job (as :meth:`wait_job`). A 409 answer (one of ``job_type`` is
+        already running) waits for the running one instead of failing. A lost answer
+        (the POST is never re-sent blindly) is resolved against the job list: a job of
+        that type newer than the one before the POST is waited for; else the POST did
+        not start one, and is sent once more.
 
             job = await project.start_job(
                 lambda: af.api.post_project_tasks_update(project.id), "gen-tasks-list")
         """
-        try:
-            answer = await post()
-        except ConflictError:
-            return await self.wait_job(job_type, timeout=timeout, on_progress=on_progress)
-        job = pdata.read_job(answer.get("job") if isinstance(answer, dict) else answer)
-        return await self.wait_job(
-            job.job_type, job.job_id, timeout=timeout, on_progress=on_progress
-        )
+        before = await self._newest_job_id(job_type)
+        for attempt in range(2):
+            try:
+                answer = await post()
+            except ConflictError:
+                return await self.wait_job(job_type, timeout=timeout, on_progress=on_progress)
+            except (TransportError, ServerError):
+                newest = await self._newest_job_id(job_type)
+                if newest is not None and newest != before:
+                    return await self.wait_job(
+                        job_type, newest, timeout=timeout, on_progress=on_progress
+                    )
+                if attempt == 1:
+                    raise
+                continue  # it did not reach the service: once more
+            job = pdata.read_job(answer.get("job") if isinstance(answer, dict) else answer)
+            return await self.wait_job(
+                job.job_type, job.job_id, timeout=timeout, on_progress=on_progress
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _newest_job_id(self, job_type: str) -> str | None:
+        jobs = (await self.job_list(job_type, limit=1)).jobs
+        return jobs[0].job_id if jobs else None
 
     async def _signed_url(self, kind: str, waiting: Waiting) -> str:
         api = self._session.api

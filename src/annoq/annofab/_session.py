@@ -237,7 +237,7 @@ class AnnofabSession(SessionBase):
         title: str | None = None,
         status: str | None = None,
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ListWalk[ProjectInfo]:
         """Walk the projects the caller is a member of, each once.
 
@@ -264,7 +264,7 @@ class AnnofabSession(SessionBase):
         title: str | None = None,
         status: str | None = None,
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ListWalk[ProjectInfo]:
         """Walk an organization's projects, each once.
 

@@ -74,7 +74,7 @@ class ListWalk(Walk[T], Generic[T]):
         return self._state.over_limit
 
 
-def check_list_walk(page_size: int, prefetch: int, on_over_limit: str) -> None:
+def check_list_walk(page_size: int, prefetch: int | None, on_over_limit: str) -> None:
     """Validate the common walk options (before any request)."""
     require_page_size(page_size, maximum=_config.ANNOFAB_MAX_PAGE_SIZE)
     require_prefetch(prefetch)
@@ -86,7 +86,7 @@ def list_walk(
     key: Callable[[T], Hashable],
     *,
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     on_over_limit: str = "raise",
     catch_up: Callable[[T], Fetch[T]] | None = None,
 ) -> ListWalk[T]:
@@ -108,7 +108,7 @@ def numbered_pages(
     window: SeenWindow,
     *,
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     repeats_ok: bool,
 ) -> AsyncIterator[tuple[int, P, list[T]]]:
     """Annofab's page+limit paging on the one walk entry point
@@ -136,7 +136,7 @@ async def _pass(
     key: Callable[[T], Hashable],
     window: SeenWindow,
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     on_over_limit: str,
     state: _State | None,
     firsts: list[T],
@@ -165,7 +165,7 @@ async def _items(
     fetch: Fetch[T],
     key: Callable[[T], Hashable],
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     on_over_limit: str,
     catch_up: Callable[[T], Fetch[T]] | None,
     state: _State,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import enum
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -297,7 +297,7 @@ async def tasks_command(args: argparse.Namespace, out: Output) -> int:
     }
     async with _annofab(args) as (_, project):
 
-        async def batches() -> AsyncIterator[Sequence[Task]]:
+        async def batches() -> AsyncGenerator[Sequence[Task], None]:
             if args.on_over_limit == "export":  # one at a time from the file
                 async with project.tasks(**options) as tasks:
                     async for batch in _annofab_lists.batched(tasks):

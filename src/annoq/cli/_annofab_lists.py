@@ -10,9 +10,16 @@ import codecs
 import contextlib
 import csv
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TextIO, TypeVar
 
 import attrs
 import orjson
@@ -20,6 +27,7 @@ import orjson
 from .. import _config
 from .._errors import JobFailedError
 from ..annofab import InputData, Job, JobType, OverLimitWarning, Project, SingleAnnotation
+from ..annofab._exports import BytesSink
 from ._errors import EXIT_OK, CliError
 from ._io import FORMATS, json_line, output_to
 from ._options import count, json_option, seconds
@@ -109,7 +117,7 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-async def batched(items: AsyncIterable[T], size: int = _BATCH) -> AsyncIterator[list[T]]:
+async def batched(items: AsyncIterable[T], size: int = _BATCH) -> AsyncGenerator[list[T], None]:
     """``items`` in lists of up to ``size`` (the last one shorter)."""
     batch: list[T] = []
     async for item in items:
@@ -126,7 +134,7 @@ async def write_listing(
     out: Output,
     what: str,
     fields: Sequence[str],
-    batches: Callable[[], AsyncIterator[Sequence[Any]]],
+    batches: Callable[[], AsyncGenerator[Sequence[Any], None]],
     record: Callable[[Any], dict[str, Any]],
 ) -> int:
     """Write a listing the way every listing command does: to stdout or an atomic
@@ -145,7 +153,7 @@ async def write_listing(
         warnings.simplefilter("always", OverLimitWarning)
         writer = RecordWriter(getattr(args, "format", "jsonl"), stream, fields)
         source = batches()
-        async with contextlib.aclosing(source):  # type: ignore[type-var]
+        async with contextlib.aclosing(source):
             async for page in source:
                 chunk = list(page)
                 if limit is not None:
@@ -327,7 +335,7 @@ async def export_command(args: argparse.Namespace, out: Output) -> int:
             def on_bytes(done: int) -> None:
                 bar.update(done, detail=f"{done / 1e6:,.1f} MB")
 
-            sink = _byte_sink(stream, binary=args.kind == "annotations")
+            sink = _ByteSink(stream, binary=args.kind == "annotations")
             size = await _exporter(project, args.kind)(
                 sink,
                 refresh=args.refresh,
@@ -354,7 +362,19 @@ async def export_command(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _exporter(project: Project, kind: str) -> Any:
+class _Exporter(Protocol):
+    def __call__(
+        self,
+        path: BytesSink,
+        *,
+        refresh: bool,
+        on_progress: Callable[[int], object],
+        on_job: Callable[[Job], object],
+        job_timeout: float | None,
+    ) -> Awaitable[int]: ...
+
+
+def _exporter(project: Project, kind: str) -> _Exporter:
     if kind == "tasks":
         return project.export_tasks
     if kind == "input-data":
@@ -374,20 +394,18 @@ class _ByteSink:
         self._stream = stream
         self._decoder = codecs.getincrementaldecoder("utf-8")()
 
-    def write(self, data: bytes) -> object:
+    def write(self, data: bytes, /) -> object:
+        """Take the next chunk."""
         if self._buffer is not None:
             return self._buffer.write(data)
         return self._stream.write(self._decoder.decode(data))
 
     def close(self) -> None:
+        """Write what the decoder still holds; flush."""
         if self._buffer is None:
             self._stream.write(self._decoder.decode(b"", final=True))
         else:
             self._buffer.flush()
-
-
-def _byte_sink(stream: TextIO, *, binary: bool) -> _ByteSink:
-    return _ByteSink(stream, binary)
 
 
 async def jobs_command(args: argparse.Namespace, out: Output) -> int:

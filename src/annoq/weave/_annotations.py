@@ -16,7 +16,7 @@ from .. import _config
 from .._bulk import BulkProgress, BulkResult, Outcome
 from .._coalesce import Coalescer
 from .._errors import BadRequestError, InvalidArgumentError
-from .._walk import Walk
+from .._walk import PrefetchDepth, Walk, timed
 from . import _protocol_annotations as ap
 from ._driver import ProgressDriver
 from ._models import AnnotationState, ItemFilter, Page, QueueItem
@@ -96,7 +96,7 @@ def export(
     specs: Iterable[str] | None,
     filter: ItemFilter | None,
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     feedback_page_size: int,
 ) -> AnnotationWalk:
     wanted = _str_list(specs, "specs")
@@ -113,23 +113,27 @@ async def _export(
     queue: Queue,
     pages: Walk[Page[QueueItem]],
     wanted: list[str] | None,
-    prefetch: int,
+    prefetch: int | None,
     feedback_page_size: int,
 ) -> AsyncIterator[ItemAnnotations]:
-    pending: deque[tuple[Page[QueueItem], asyncio.Task[list[FeedbackRow]]]] = deque()
+    pending: deque[tuple[Page[QueueItem], asyncio.Task[tuple[list[FeedbackRow], float]]]]
+    pending = deque()
+    depth = PrefetchDepth(prefetch)  # feedback queries on the way: as the item pages'
     try:
         chosen = None
         if wanted is not None:
             chosen = _choose_specs(await annotation_specs(queue), wanted)
         async for page in pages:
-            task = asyncio.ensure_future(_page_feedback(queue, page, feedback_page_size))
+            task = asyncio.ensure_future(timed(_page_feedback(queue, page, feedback_page_size)))
             pending.append((page, task))
             await asyncio.sleep(0)  # let the query go out while earlier pages are consumed
-            while len(pending) > prefetch:
-                for entry in await _joined(pending.popleft(), queue.project_id, chosen):
+            while len(pending) > depth.depth:
+                if not pending[0][1].done() and depth.deepen():
+                    continue
+                for entry in await _joined(pending.popleft(), queue.project_id, chosen, depth):
                     yield entry
         while pending:
-            for entry in await _joined(pending.popleft(), queue.project_id, chosen):
+            for entry in await _joined(pending.popleft(), queue.project_id, chosen, depth):
                 yield entry
     finally:
         for _, task in pending:
@@ -169,13 +173,16 @@ async def _feedback_of(queue: Queue, refs: list[str], limit: int) -> list[Feedba
 
 
 async def _joined(
-    entry: tuple[Page[QueueItem], asyncio.Task[list[FeedbackRow]]],
+    entry: tuple[Page[QueueItem], asyncio.Task[tuple[list[FeedbackRow], float]]],
     project_id: str,
     chosen: frozenset[str] | None,
+    depth: PrefetchDepth,
 ) -> list[ItemAnnotations]:
     page, task = entry
+    rows, took = await task
+    depth.record(took)
     by_ref: dict[str, list[Annotation]] = {}
-    for row in ap.latest_rows(await task):
+    for row in ap.latest_rows(rows):
         annotation = ap.annotation_of(row)
         if annotation is None or (chosen is not None and annotation.spec_name not in chosen):
             continue

@@ -245,7 +245,7 @@ class Queue:
         max_items: int | None = None,
         resume: str | None = None,
         mode: WalkMode = "stable",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ItemWalk[Page[QueueItem]]:
         """Walk the queue page by page (``Page`` objects), prefetching ahead.
 
@@ -259,6 +259,12 @@ class Queue:
         append-only: items are deduplicated by id (never yielded twice), but an item
         inserted before the current position during the walk is not seen, and one whose
         sort key changes may be missed.
+
+        ``prefetch`` pages are requested ahead of the one you hold. The default
+        (``None``) starts at 2 and, when you wait on a page, deepens to what one
+        page's latency takes to use up, up to 16 (``WALK_MAX_PREFETCH``): a slow service
+        gets more pages in flight, a fast one or a slow consumer keeps few in memory.
+        A number fixes the depth (``prefetch=0``: one page at a time).
 
             async for page in queue.pages(filter=ItemFilter(call_op_name="predict")):
                 print(page.offset, len(page.items))
@@ -281,7 +287,7 @@ class Queue:
         max_items: int | None = None,
         resume: str | None = None,
         mode: WalkMode = "stable",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ItemWalk[QueueItem]:
         """Walk the queue item by item; same options and guarantees as :meth:`pages`.
 
@@ -305,7 +311,7 @@ class Queue:
         max_items: int | None,
         resume: str | None,
         mode: str,
-        prefetch: int,
+        prefetch: int | None,
     ) -> _WalkPlan:
         proto.require_count(page_size, "page_size", minimum=1)
         require_prefetch(prefetch)
@@ -511,7 +517,7 @@ class Queue:
         specs: Iterable[str] | None = None,
         filter: ItemFilter | None = None,
         page_size: int = _config.DEFAULT_PAGE_SIZE,
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
         feedback_page_size: int = _config.DEFAULT_FEEDBACK_PAGE_SIZE,
     ) -> AnnotationWalk:
         """Walk the queue (the stable walk of :meth:`items`) and yield each item with
@@ -770,7 +776,7 @@ class _WalkPlan:
         page_size: int,
         states: frozenset[AnnotationState] | None,
         max_items: int | None,
-        prefetch: int,
+        prefetch: int | None,
         *,
         custom_order: bool,
         anchored: bool = False,

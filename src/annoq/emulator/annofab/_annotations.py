@@ -491,4 +491,3 @@ def simple_archive(annotations: Iterable[AfAnnotation], task_of: Callable[[str],
             name = f"{annotation.task_id}/{annotation.input_data_id}.json"
             archive.writestr(name, orjson.dumps(simple))
     return buffer.getvalue()
-

@@ -3,7 +3,7 @@
 Each handler authenticates (``Authorization: Bearer PAT`` or the raw id token of a
 login), reads the request, calls the store and encodes the answer with orjson. Errors
 are Annofab's ``{"errors": [{"error_code", "message"}]}`` bodies. Routes are named
-(``annofab_tasks``, ``annofab_operate``, ...; see `ANNOFAB_ROUTE_NAMES`) so that the
+(``annofab.tasks``, ``annofab.operate``, ...; see `ANNOFAB_ROUTE_NAMES`) so that the
 emulator's fault rules target them like any other route.
 """
 
@@ -23,17 +23,17 @@ from ._store import AnnofabStore
 API: Final = "/api/v1"
 
 ANNOFAB_ROUTE_NAMES: Final = (
-    "annofab_login",
-    "annofab_login_challenge",
-    "annofab_logout",
-    "annofab_refresh",
-    "annofab_my_account",
-    "annofab_tasks",
-    "annofab_task",
-    "annofab_tasks_in_bulk",
-    "annofab_histories",
-    "annofab_operate",
-    "annofab_assign",
+    "annofab.login",
+    "annofab.login_challenge",
+    "annofab.logout",
+    "annofab.refresh",
+    "annofab.my_account",
+    "annofab.tasks",
+    "annofab.task",
+    "annofab.tasks_in_bulk",
+    "annofab.histories",
+    "annofab.operate",
+    "annofab.assign",
     *DATA_ROUTE_NAMES,
     *BULK_ROUTE_NAMES,
 )
@@ -180,35 +180,35 @@ class AnnofabService:
         """Register the endpoints, named as in `ANNOFAB_ROUTE_NAMES`."""
         router = app.router
         project = API + "/projects/{project_id}"
-        router.add_post(f"{API}/login", self.login, name="annofab_login")
+        router.add_post(f"{API}/login", self.login, name="annofab.login")
         router.add_post(
             f"{API}/login-respond-to-auth-challenge",
             self.login_challenge,
-            name="annofab_login_challenge",
+            name="annofab.login_challenge",
         )
-        router.add_post(f"{API}/logout", self.logout, name="annofab_logout")
-        router.add_post(f"{API}/refresh-token", self.refresh, name="annofab_refresh")
+        router.add_post(f"{API}/logout", self.logout, name="annofab.logout")
+        router.add_post(f"{API}/refresh-token", self.refresh, name="annofab.refresh")
         router.add_get(
-            f"{API}/my/account", self.my_account, name="annofab_my_account", allow_head=False
+            f"{API}/my/account", self.my_account, name="annofab.my_account", allow_head=False
         )
-        router.add_get(f"{project}/tasks", self.tasks, name="annofab_tasks", allow_head=False)
+        router.add_get(f"{project}/tasks", self.tasks, name="annofab.tasks", allow_head=False)
         router.add_get(
             f"{project}/tasks-in-bulk",
             self.tasks_in_bulk,
-            name="annofab_tasks_in_bulk",
+            name="annofab.tasks_in_bulk",
             allow_head=False,
         )
         router.add_get(
-            project + "/tasks/{task_id}", self.task, name="annofab_task", allow_head=False
+            project + "/tasks/{task_id}", self.task, name="annofab.task", allow_head=False
         )
         router.add_get(
             project + "/tasks/{task_id}/histories",
             self.histories,
-            name="annofab_histories",
+            name="annofab.histories",
             allow_head=False,
         )
-        router.add_post(project + "/tasks/{task_id}/operate", self.operate, name="annofab_operate")
-        router.add_post(f"{project}/assign-tasks", self.assign, name="annofab_assign")
+        router.add_post(project + "/tasks/{task_id}/operate", self.operate, name="annofab.operate")
+        router.add_post(f"{project}/assign-tasks", self.assign, name="annofab.assign")
         DataService(self.store, self.store.data).add_routes(app)
         BulkService(self.store, self.store.data).add_bulk_routes(app)
         add_not_implemented(app)

@@ -26,7 +26,7 @@ OBJECTS: Final = "/_emulator/objects"
 """Where the emulated object store takes uploads (``PUT OBJECTS/{token}``)."""
 
 BULK_OPERATIONS: Final = ("patchTasksMetadata", "deleteTask", "createTempPath")
-BULK_ROUTE_NAMES: Final = (*(route_name(op) for op in BULK_OPERATIONS), "annofab_object_put")
+BULK_ROUTE_NAMES: Final = (*(route_name(op) for op in BULK_OPERATIONS), "annofab.object_put")
 """Names of these routes, as fault rules refer to them."""
 
 
@@ -140,7 +140,7 @@ class BulkService(DataService):
             app.router.add_route(
                 method, path, _answering_errors(handler), name=route_name(operation_id)
             )
-        app.router.add_put(OBJECTS + "/{token}", self.put_object, name="annofab_object_put")
+        app.router.add_put(OBJECTS + "/{token}", self.put_object, name="annofab.object_put")
 
 
 __all__ = ["BULK_ROUTE_NAMES", "OBJECTS", "BulkService", "BulkState"]

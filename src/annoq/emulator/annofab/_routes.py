@@ -1,7 +1,7 @@
 """aiohttp routes of the emulated Annofab beyond tasks: input data, annotations, specs,
 comments, inspections, members, projects, organizations, jobs and the rawdata exports.
 
-Each route is named ``annofab_`` + the operation id in snake case (``annofab_get_input_data_list``,
+Each route is named ``annofab.`` + the operation id in snake case (``annofab.get_input_data_list``,
 see `DATA_ROUTE_NAMES`) so fault rules target it. Paths are the spec's exactly, so the
 501 catch-all registered after them leaves these operations alone. The export files are
 served under `EXPORT_FILES` without Annofab's authorization, as signed object-store URLs
@@ -321,15 +321,15 @@ class DataService:
         app.router.add_get(
             EXPORT_FILES + "/{token}",
             _answering_errors(self.export_file),
-            name="annofab_export_file",
+            name="annofab.export_file",
             allow_head=False,
         )
 
 
 def route_name(operation_id: str) -> str:
-    """``getInputDataList`` -> ``annofab_get_input_data_list``."""
+    """``getInputDataList`` -> ``annofab.get_input_data_list``."""
     snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in operation_id)
-    return "annofab_" + snake.lstrip("_")
+    return "annofab." + snake.lstrip("_")
 
 
 def _answering_errors(handler: _Handler) -> _Handler:
@@ -350,7 +350,7 @@ SERVED_OPERATIONS: Final = tuple(
 )
 """The operation ids these routes serve."""
 
-DATA_ROUTE_NAMES: Final = (*(route_name(op) for op in SERVED_OPERATIONS), "annofab_export_file")
+DATA_ROUTE_NAMES: Final = (*(route_name(op) for op in SERVED_OPERATIONS), "annofab.export_file")
 """Names of these routes, as fault rules refer to them."""
 
 

@@ -2,8 +2,8 @@
 
 Each handler: authenticate, parse and validate the body (422 on malformed input),
 check project access (403), call the store, encode with orjson. Business errors become
-400/404 ``{"reason", "error_type"}`` bodies. Routes are named (``items_query``,
-``progress``, ...) so that fault rules can target them.
+400/404 ``{"reason", "error_type"}`` bodies. Routes are named (``weave.items_query``,
+``weave.progress``, ...) so that fault rules can target them.
 """
 
 from __future__ import annotations
@@ -29,24 +29,31 @@ from ._store import (
 )
 
 ROUTE_NAMES: Final = (
-    "create_queue",
-    "list_queues",
-    "read_queue",
-    "update_queue",
-    "delete_queue",
-    "stats",
-    "add_calls",
-    "items_query",
-    "progress",
+    "weave.create_queue",
+    "weave.list_queues",
+    "weave.read_queue",
+    "weave.update_queue",
+    "weave.delete_queue",
+    "weave.stats",
+    "weave.add_calls",
+    "weave.items_query",
+    "weave.progress",
 )
 """Names of the Weave routes, as fault rules refer to them."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class WeaveOptions:
-    """Server behaviours that changed over the service's history.
+    """Options of the emulated Weave: its default project and user, and server
+    behaviours that changed over the service's history.
+
+    Example::
+
+        Emulator(weave=WeaveOptions(legacy_progress=True, project="team/x"))
 
     Parameters:
+        project: the default project of the in-process API and the control routes.
+        user_id, api_key: the default user (``api_key`` generated when ``None``).
         legacy_progress: the older server without the same-state no-op: a repeated
             ``completed``/``skipped`` answers 400 "Invalid state transition", a repeated
             ``in_progress`` answers 400 "Cannot transition to 'in_progress' ...".
@@ -55,9 +62,20 @@ class WeaveOptions:
         legacy_error_bodies: 400/404 bodies carry only ``reason`` (no ``error_type``).
     """
 
+    project: str = "entity/project"
+    user_id: str = "local-user"
+    api_key: str | None = attrs.field(default=None, repr=False)
     legacy_progress: bool = False
     reject_unknown_fields: bool = False
     legacy_error_bodies: bool = False
+
+    def behaviours(self) -> dict[str, bool]:
+        """The server behaviours alone (what ``/_emulator/info`` reports as options)."""
+        return {
+            "legacy_progress": self.legacy_progress,
+            "reject_unknown_fields": self.reject_unknown_fields,
+            "legacy_error_bodies": self.legacy_error_bodies,
+        }
 
 
 class HttpError(Exception):
@@ -367,20 +385,29 @@ class WeaveService:
     def add_routes(self, app: web.Application) -> None:
         """Register the nine endpoints, named as in `ROUTE_NAMES`."""
         router = app.router
-        router.add_post("/annotation_queues", self.create_queue, name="create_queue")
-        router.add_post("/annotation_queues/query", self.list_queues, name="list_queues")
-        router.add_post("/annotation_queues/stats", self.stats, name="stats")
+        router.add_post("/annotation_queues", self.create_queue, name="weave.create_queue")
+        router.add_post("/annotation_queues/query", self.list_queues, name="weave.list_queues")
+        router.add_post("/annotation_queues/stats", self.stats, name="weave.stats")
         router.add_get(
-            "/annotation_queues/{queue_id}", self.read_queue, name="read_queue", allow_head=False
+            "/annotation_queues/{queue_id}",
+            self.read_queue,
+            name="weave.read_queue",
+            allow_head=False,
         )
-        router.add_put("/annotation_queues/{queue_id}", self.update_queue, name="update_queue")
-        router.add_delete("/annotation_queues/{queue_id}", self.delete_queue, name="delete_queue")
-        router.add_post("/annotation_queues/{queue_id}/items", self.add_calls, name="add_calls")
+        router.add_put(
+            "/annotation_queues/{queue_id}", self.update_queue, name="weave.update_queue"
+        )
+        router.add_delete(
+            "/annotation_queues/{queue_id}", self.delete_queue, name="weave.delete_queue"
+        )
         router.add_post(
-            "/annotation_queues/{queue_id}/items/query", self.items_query, name="items_query"
+            "/annotation_queues/{queue_id}/items", self.add_calls, name="weave.add_calls"
+        )
+        router.add_post(
+            "/annotation_queues/{queue_id}/items/query", self.items_query, name="weave.items_query"
         )
         router.add_post(
             "/annotation_queues/{queue_id}/items/{item_id}/progress",
             self.progress,
-            name="progress",
+            name="weave.progress",
         )

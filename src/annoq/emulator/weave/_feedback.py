@@ -54,12 +54,12 @@ SCORER_FIELDS: Final = (
     "scorer_rating_confidences",
 )
 FEEDBACK_ROUTE_NAMES: Final = (
-    "feedback_create",
-    "feedback_batch_create",
-    "feedback_query",
-    "obj_create",
-    "obj_read",
-    "refs_read_batch",
+    "weave.feedback_create",
+    "weave.feedback_batch_create",
+    "weave.feedback_query",
+    "weave.obj_create",
+    "weave.obj_read",
+    "weave.refs_read_batch",
 )
 """Route names of the feedback and object endpoints, as fault rules refer to them."""
 
@@ -780,12 +780,14 @@ class FeedbackService:
     def add_routes(self, app: web.Application) -> None:
         """Register the routes, named as in `FEEDBACK_ROUTE_NAMES`."""
         router = app.router
-        router.add_post("/feedback/create", self.create, name="feedback_create")
-        router.add_post("/feedback/batch/create", self.batch_create, name="feedback_batch_create")
-        router.add_post("/feedback/query", self.query, name="feedback_query")
-        router.add_post("/obj/create", self.obj_create, name="obj_create")
-        router.add_post("/obj/read", self.obj_read, name="obj_read")
-        router.add_post("/refs/read_batch", self.refs_read_batch, name="refs_read_batch")
+        router.add_post("/feedback/create", self.create, name="weave.feedback_create")
+        router.add_post(
+            "/feedback/batch/create", self.batch_create, name="weave.feedback_batch_create"
+        )
+        router.add_post("/feedback/query", self.query, name="weave.feedback_query")
+        router.add_post("/obj/create", self.obj_create, name="weave.obj_create")
+        router.add_post("/obj/read", self.obj_read, name="weave.obj_read")
+        router.add_post("/refs/read_batch", self.refs_read_batch, name="weave.refs_read_batch")
 
 
 def _answer(row: FeedbackRow) -> dict[str, Any]:
