@@ -7,12 +7,14 @@ same run (issue 17, item 4).
         [--fixed 8 32] [--reruns 3] [--no-official] [--json out.json]
 
 The emulator runs in a child process of this script (``--serve``) with the fault profile
-of the 2,000-task bulk test (tests/annofab/test_bulk.py): on the task read and the
-operate routes 4% 503, 2% 429 (``Retry-After: 0.01``), 2% dropped connections; 3% of
-operations applied with their answer lost; 3% of operations meeting someone else's edit
-first (a 409, once per task); plus ``--latency`` ms on every request. Each run gets
-its own tasks, held by other annotators (a third each not started, on break, on hold),
-so every task needs a take-over, a start and the completion (and a read, given by id).
+of the 2,000-task bulk test (tests/annofab/test_bulk.py): on the task reads (single and
+in bulk) and the operate routes 4% 503, 2% 429 (``Retry-After: 0.01``), 2% dropped
+connections; 3% of operations applied with their answer lost; 3% of operations meeting
+someone else's edit first (a 409, once per task); plus ``--latency`` ms on every
+request. Each run gets its own tasks, held by other annotators (a third each not
+started, on break, on hold), so every task needs a take-over, a start and the completion
+(and a read, given by id: annoq batches the first reads of concurrent tasks, 100 ids a
+request).
 
 annoq runs ``bulk_operate`` on the ids, then on the tasks of a walk (what ``annoq
 annofab operate P complete`` does without ``--ids-from``), then, with ``--fixed N``, on
@@ -51,7 +53,7 @@ from latency import fixed as fixed_limit  # benchmarks/latency.py: the same swap
 from annoq.annofab import AnnofabSession, Task
 
 #: the reliability profile of tests/annofab/test_bulk.py (the 2,000-task fault test)
-READ_AND_OPERATE = ["annofab_operate", "annofab_task"]
+READ_AND_OPERATE = ["annofab_operate", "annofab_task", "annofab_tasks_in_bulk"]
 FAULTS: list[dict[str, Any]] = [
     {"kind": "status", "status": 503, "rate": 0.04, "routes": READ_AND_OPERATE},
     {
@@ -65,7 +67,13 @@ FAULTS: list[dict[str, Any]] = [
     {"kind": "apply_then_drop", "rate": 0.03, "routes": ["annofab_operate"]},
 ]
 CONCURRENT_EDIT_RATE = 0.03  # an operation meets another client's edit first (409)
-ROUTES = ("annofab_task", "annofab_operate", "annofab_my_account", "annofab_tasks")
+ROUTES = (
+    "annofab_task",
+    "annofab_tasks_in_bulk",
+    "annofab_operate",
+    "annofab_my_account",
+    "annofab_tasks",
+)
 CLIENTS = ("annoq", "walk", "official")  # a task set each
 
 
@@ -336,7 +344,7 @@ def _row(
         "client_429": run["client_429"],
         "client_409": run["client_409"],
         "concurrent_edits": after["edits"] - before["edits"],
-        "reads_per_task": requests["annofab_task"] / tasks,
+        "reads_per_task": (requests["annofab_task"] + requests["annofab_tasks_in_bulk"]) / tasks,
         "pages": requests["annofab_tasks"],
         "requests": total,
         "requests_per_task": total / tasks,

@@ -27,7 +27,7 @@ async def test_bulk_complete_of_2000_tasks_held_by_others_under_faults_applies_e
     accepted = af.seed_tasks(20, phase="acceptance", status="complete", assignee=others[0])
     missing = [f"no-such-task-{n}" for n in range(10)]
     assert len(eligible) == 2000
-    operate_and_read = {"annofab_operate", "annofab_task"}
+    operate_and_read = {"annofab.operate", "annofab.task", "annofab.tasks_in_bulk"}
     for rule in (
         FaultRule(kind="status", status=503, rate=0.04, routes=operate_and_read),
         FaultRule(
@@ -87,6 +87,22 @@ async def test_given_tasks_are_used_as_read_and_done_ones_cost_no_request(
     assert emu.faults.requests_seen("annofab_operate") == 30
     assert all(emu.annofab.applied(t) == 0 for t in done)
     assert all(emu.annofab.task(t)["status"] == "working" for t in mine)
+
+
+async def test_the_first_reads_of_tasks_given_by_id_go_in_batches(
+    emu: Emulator, project: Project
+) -> None:
+    ids = emu.annofab.seed_tasks(300, assignee=emu.annofab.user)
+    refs = [TaskRef(t, TaskPhase.ANNOTATION, 1) for t in ids[:150]]
+    result = await project.bulk_operate(refs + ids[150:], "start", concurrency=32)
+    assert (result.updated, result.failed) == (300, 0)
+    bulk_reads = emu.faults.requests_seen("annofab.tasks_in_bulk")
+    single_reads = emu.faults.requests_seen("annofab.task")
+    # One read per task is what no batching costs; a lone first read goes out at once.
+    assert bulk_reads + single_reads <= 300 / 4
+    assert bulk_reads >= 1
+    assert emu.faults.requests_seen("annofab.operate") == 300
+    assert all(emu.annofab.task(t)["status"] == "working" for t in ids)
 
 
 async def test_a_409_from_a_concurrent_change_rereads_once_and_decides_again(

@@ -599,15 +599,18 @@ class Project(BulkImports, ProjectExports):
         driver = TaskDriver(
             session, self.id, planner, put_back=put_back, origins=origins, on_moved=on_moved
         )
-        return await session.run_bulk(
-            tasks,
-            driver.run,
-            key=_work_key,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            on_failure=on_failure,
-            fail_fast=fail_fast,
-        )
+        try:
+            return await session.run_bulk(
+                tasks,
+                driver.run,
+                key=_work_key,
+                concurrency=concurrency,
+                on_progress=on_progress,
+                on_failure=on_failure,
+                fail_fast=fail_fast,
+            )
+        finally:
+            await driver.aclose()
 
     async def _plans(
         self,
