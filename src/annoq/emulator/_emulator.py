@@ -25,9 +25,9 @@ from .annofab._service import Annofab, AnnofabOptions
 from .annofab._state import AnnofabState
 from .weave._app import WeaveOptions
 from .weave._feedback import FeedbackState
+from .weave._records import EmulatorError, User
 from .weave._service import Weave
 from .weave._state import WeaveState
-from .weave._store import EmulatorError, User
 
 DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 DEFAULT_DATA_SEED: Final = 0

@@ -19,14 +19,8 @@ from aiohttp import web
 
 from .._http import NDJSON, json_response, raw_json_response
 from .._validation import Fields, ValidationFailed, error, parse_body
-from ._store import (
-    ALL_STATES,
-    EmulatorError,
-    ItemFilter,
-    SortSpec,
-    User,
-    WeaveStore,
-)
+from ._records import ALL_STATES, EmulatorError, ItemFilter, SortSpec, User
+from ._store import WeaveStore
 
 ROUTE_NAMES: Final = (
     "weave.create_queue",

@@ -43,7 +43,7 @@ from aiohttp import web
 from .._control import BadRequest, Control
 from .._http import json_response
 from ._actor import Actor
-from ._store import EmulatorError
+from ._records import EmulatorError
 
 if TYPE_CHECKING:
     from ._service import Weave

@@ -40,7 +40,8 @@ from ..._json_schema import SchemaProblem, check_value
 from .._http import json_response
 from .._validation import ValidationFailed, error, parse_body
 from ._app import HttpError
-from ._store import EmulatorError, User, WeaveStore, format_ms
+from ._records import EmulatorError, User, format_ms
+from ._store import WeaveStore
 
 ANNOTATION_PREFIX: Final = "wandb.annotation."
 CURRENT_PAYLOAD_LIMIT: Final = 1 << 20
