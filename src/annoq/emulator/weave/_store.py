@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from .._accounts import Accounts
 from .._clock import Clock, wall_ms
 from .._ledger import Ledger
 from ._records import (
@@ -152,8 +153,7 @@ class WeaveStore:
         self.legacy_progress = legacy_progress
         self.time = clock if isinstance(clock, Clock) else Clock(clock)
         """The emulator's shared clock."""
-        self.users: dict[str, User] = {}
-        self._users_by_key: dict[str, User] = {}
+        self.users: Accounts[User] = Accounts(api_key=attrgetter("api_key"))
         self.calls: dict[str, dict[str, Call]] = {}
         self.queues: dict[str, Queue] = {}
         self._queue_items: dict[tuple[str, str], _QueueItems] = {}
@@ -192,17 +192,12 @@ class WeaveStore:
         """Register (or replace) a user; missing id/key are generated."""
         uid = user_id if user_id is not None else f"user-{self.rng.getrandbits(40):010x}"
         key = api_key if api_key is not None else f"local-{self.rng.getrandbits(160):040x}"
-        previous = self.users.get(uid)
-        if previous is not None:
-            self._users_by_key.pop(previous.api_key, None)
         user = User(uid, key, None if projects is None else frozenset(projects))
-        self.users[uid] = user
-        self._users_by_key[key] = user
-        return user
+        return self.users.put(uid, user)
 
     def authenticate(self, api_key: str) -> User | None:
         """The user owning ``api_key``, or ``None``."""
-        return self._users_by_key.get(api_key)
+        return self.users.find("api_key", api_key)
 
     # ------------------------------------------------------------------ calls
 
