@@ -3,8 +3,8 @@
 The emulator runs in another process and adds ``--latency`` ms to every request. For a
 Weave walk (20,000 items), Weave bulk marking (5,000 items) and Annofab bulk operate
 (1,000 tasks, ``start``) it measures annoq with its default settings (adaptive
-concurrency; the walk prefetch the backends choose) and with a small sweep of fixed
-settings (the adaptive limit replaced by a fixed one), then prints the defaults as a %
+concurrency and prefetch) and with a small sweep of fixed settings (the adaptive limit
+replaced by a fixed one; a walk given ``prefetch=N``), then prints the defaults as a %
 of the best fixed setting.
 
     python benchmarks/latency.py [--latency 50 150] [--quick]
@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import annoq._bulk as bulk_engine
-from annoq import WeaveSession, _config
+from annoq import WeaveSession
 from annoq.annofab import AnnofabSession
 
 
@@ -45,14 +45,13 @@ class FixedLimit:
 
 @contextlib.contextmanager
 def fixed() -> Iterator[None]:
-    adaptive, walk_max = bulk_engine.AdaptiveLimit, _config.WALK_MAX_PREFETCH
+    # (a walk given a number as prefetch keeps that depth: no patch needed)
+    adaptive = bulk_engine.AdaptiveLimit
     bulk_engine.AdaptiveLimit = FixedLimit  # type: ignore[assignment,misc]
-    _config.WALK_MAX_PREFETCH = 0  # a walk keeps its prefetch
     try:
         yield
     finally:
         bulk_engine.AdaptiveLimit = adaptive  # type: ignore[misc]
-        _config.WALK_MAX_PREFETCH = walk_max
 
 
 # --------------------------------------------------------------------------- server

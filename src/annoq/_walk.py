@@ -2,8 +2,9 @@
 
 Backend-agnostic. A backend supplies ``fetch(index) -> PageData`` for page number
 ``index`` (0-based from where the walk starts); the engine keeps up to ``prefetch`` pages
-in flight ahead of the consumer, delivers them in order, stops at the end, and cancels
-what is in flight when the consumer stops early.
+in flight ahead of the consumer (by default a depth that adapts, see :func:`walk_pages`),
+delivers them in order, stops at the end, and cancels what is in flight when the consumer
+stops early.
 
 Why the explicit yield to the loop: a prefetch task only sends its request once the event
 loop runs it, and a consumer that does no I/O between items would never let it run; so
@@ -15,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import math
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, Self, TypeVar
@@ -28,15 +31,19 @@ from ._errors import AnnoqError, InvalidArgumentError
 __all__ = [
     "PageData",
     "PaginationError",
+    "PrefetchDepth",
     "SeenWindow",
     "Walk",
     "decode_resume_token",
     "dedupe",
     "encode_resume_token",
+    "timed",
+    "walk_deduped",
     "walk_pages",
 ]
 
 T = TypeVar("T")
+P = TypeVar("P")
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -80,58 +87,120 @@ class PageData(Generic[T]):
     is_last: bool
 
 
+class PrefetchDepth:
+    """How many pages a walk keeps requested ahead of its consumer.
+
+    A number is a fixed depth. ``None`` (the walks' default) adapts, from
+    ``DEFAULT_PREFETCH`` up to ``WALK_MAX_PREFETCH``: each time the consumer is about to
+    wait on a page asked ahead (:meth:`deepen`), the depth becomes what keeps the
+    service's pipe full: the quickest page's latency over this process's CPU time per
+    page (:meth:`record`), the pages one latency takes to use up. A slow service (50 ms a
+    page, 3 ms to decode and use one) gets 16 pages in flight; a fast one, or a client
+    busy decoding, stays near 2 (more pages would only wait in memory). Nor does it
+    deepen while pages queue at the service: while any of the last
+    ``WALK_LATENCY_SAMPLES`` pages took more than ``WALK_LATENCY_TOLERANCE`` times the
+    quickest (the first pages, sent together, already tell a queue, where each waits
+    for the one before, from a slow service).
+
+        depth = PrefetchDepth(None)
+        depth.record(0.05)          # a page took 50 ms
+        if depth.deepen(): ...      # ask for more pages now
+    """
+
+    __slots__ = ("_cpu_start", "_lowest", "_pages", "_recent", "ceiling", "depth")
+
+    def __init__(self, prefetch: int | None, max_prefetch: int | None = None) -> None:
+        if prefetch is None:
+            prefetch, max_prefetch = _config.DEFAULT_PREFETCH, _config.WALK_MAX_PREFETCH
+        if (
+            isinstance(prefetch, bool)
+            or not isinstance(prefetch, int)
+            or not (0 <= prefetch <= _config.MAX_PREFETCH)
+        ):
+            raise InvalidArgumentError(
+                f"prefetch must be an integer from 0 to {_config.MAX_PREFETCH}, got {prefetch!r}"
+            )
+        self.depth = prefetch
+        self.ceiling = (
+            prefetch if max_prefetch is None or prefetch == 0 else max(prefetch, max_prefetch)
+        )
+        self._lowest = math.inf
+        self._pages = 0
+        self._recent: deque[float] = deque(maxlen=_config.WALK_LATENCY_SAMPLES)
+        self._cpu_start = time.process_time()
+
+    def record(self, took: float) -> None:
+        """A page arrived ``took`` seconds after it was asked for."""
+        self._pages += 1
+        self._recent.append(took)
+        if took < self._lowest:
+            self._lowest = took
+
+    def deepen(self) -> bool:
+        """The consumer is about to wait on a page asked ahead: deepen if that helps;
+        whether the depth grew."""
+        if (
+            self.depth >= self.ceiling
+            or self._pages < _config.WALK_LATENCY_SAMPLES
+            or max(self._recent) > self._lowest * _config.WALK_LATENCY_TOLERANCE
+        ):
+            return False
+        per_page = (time.process_time() - self._cpu_start) / self._pages
+        wanted = self.ceiling if per_page <= 0 else math.ceil(self._lowest / per_page)
+        if wanted <= self.depth:
+            return False
+        self.depth = min(self.ceiling, wanted)
+        return True
+
+
+async def timed(request: Awaitable[T]) -> tuple[T, float]:
+    """``request``'s result and the seconds it took (loop time), for :class:`PrefetchDepth`."""
+    clock = asyncio.get_running_loop().time
+    started = clock()
+    result = await request
+    return result, clock() - started
+
+
 async def walk_pages(
     fetch: Callable[[int], Awaitable[PageData[T]]],
     *,
-    prefetch: int,
+    prefetch: int | None,
     max_prefetch: int | None = None,
 ) -> AsyncIterator[tuple[int, PageData[T]]]:
     """Yield ``(index, page)`` for pages 0, 1, 2, ... in order until the last page.
 
-    Up to ``prefetch`` further pages are requested while the consumer holds one. With
-    ``max_prefetch``, ``prefetch`` (>= 1) is only the starting depth: each time the
-    consumer has to wait for a page that is not there yet, the depth grows
-    ``WALK_PREFETCH_GROWTH``-fold (and those pages are requested at once), up to
-    ``max_prefetch`` (so a slow service gets more pages in flight, a fast one or a slow
-    consumer keeps the depth small). Leaving
-    the loop early (break, exception, cancellation) cancels and awaits every request
-    still in flight, so nothing is left pending.
+    Up to ``prefetch`` further pages are requested while the consumer holds one.
+    ``prefetch=None`` (the walks' default) adapts (see :class:`PrefetchDepth`); so does
+    ``prefetch`` (>= 1) with ``max_prefetch``, from ``prefetch`` up to ``max_prefetch``:
+    when the depth grows, those pages are requested at once. Leaving the loop early
+    (break, exception, cancellation) cancels and awaits every request still in flight,
+    so nothing is left pending.
     """
-    if (
-        isinstance(prefetch, bool)
-        or not isinstance(prefetch, int)
-        or not (0 <= prefetch <= _config.MAX_PREFETCH)
-    ):
-        raise InvalidArgumentError(
-            f"prefetch must be an integer from 0 to {_config.MAX_PREFETCH}, got {prefetch!r}"
-        )
-    in_flight: deque[asyncio.Task[PageData[T]]] = deque()
+    depth = PrefetchDepth(prefetch, max_prefetch)
+    in_flight: deque[asyncio.Task[tuple[PageData[T], float]]] = deque()
     next_index = 0
-    ceiling = prefetch if max_prefetch is None or prefetch == 0 else max(prefetch, max_prefetch)
-    depth = prefetch
 
-    def schedule(depth: int) -> None:
+    def schedule(count: int) -> None:
         nonlocal next_index
-        while len(in_flight) < depth:
-            in_flight.append(asyncio.ensure_future(fetch(next_index)))
+        while len(in_flight) < count:
+            in_flight.append(asyncio.ensure_future(timed(fetch(next_index))))
             next_index += 1
 
     index = 0
     try:
-        schedule(prefetch + 1)  # the first page and `prefetch` more
+        schedule(depth.depth + 1)  # the first page and `prefetch` more
         while True:
             if not in_flight:
                 schedule(1)
             await asyncio.sleep(0)  # let new requests go out before we wait or yield
             head = in_flight.popleft()
-            if depth < ceiling and not head.done():
-                # the consumer waits on the service: deepen, and ask for those pages now
-                depth = min(ceiling, depth * _config.WALK_PREFETCH_GROWTH)
-                schedule(depth)
+            if not head.done() and depth.deepen():
+                schedule(depth.depth)
                 await asyncio.sleep(0)
-            page = await head
+            page, took = await head
+            depth.record(took)
             if not page.is_last:
-                schedule(depth)  # keep `depth` pages requested beyond this one
+                schedule(depth.depth)  # keep `depth` pages requested beyond this one
                 await asyncio.sleep(0)
             if page.items:
                 yield index, page
@@ -238,6 +307,42 @@ async def dedupe(
         items = page.items
         fresh = [items[index] for index in window.add_page(keys)]
         yield index, page, fresh
+
+
+async def walk_deduped(
+    fetch: Callable[[int], Awaitable[P]],
+    items: Callable[[P], Sequence[T]],
+    is_last: Callable[[int, P], bool],
+    key: Callable[[T], Hashable],
+    window: SeenWindow,
+    *,
+    prefetch: int | None,
+    repeats_ok: bool = False,
+) -> AsyncIterator[tuple[int, P, list[T]]]:
+    """The walk wiring a paged list needs, written once: ``fetch(index)`` reads page
+    ``index`` (0-based) as the backend answers it (its own record, with its totals);
+    ``items(page)`` and ``is_last(index, page)`` say what it holds and whether the list
+    ends there. Yields ``(index, page, fresh)`` in order, prefetched (:func:`walk_pages`),
+    with ``fresh`` the items not in ``window`` yet (by ``key``, :func:`dedupe`). Closing
+    it early cancels the requests in flight.
+
+        async for index, page, fresh in walk_deduped(fetch, items, is_last, key, window,
+                                                     prefetch=2):
+            ...
+    """
+    read: dict[int, P] = {}
+
+    async def one(index: int) -> PageData[T]:
+        page = await fetch(index)
+        read[index] = page
+        return PageData(items(page), is_last=is_last(index, page))
+
+    pages = dedupe(walk_pages(one, prefetch=prefetch), key, window, repeats_ok=repeats_ok)
+    try:
+        async for index, _, fresh in pages:
+            yield index, read.pop(index), fresh
+    finally:
+        await pages.aclose()  # type: ignore[attr-defined]
 
 
 def _fingerprint(query: Any) -> str:

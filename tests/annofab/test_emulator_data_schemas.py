@@ -209,6 +209,13 @@ async def _session(emu: Emulator, rec: Recorder) -> None:
     data.finish_jobs()
     await rec.call("postProjectTasksUpdate", f"/projects/{p}/rawdata/tasks", expect=202)
     data.finish_jobs()
+    archive = f"/projects/{p}/archive/simple"
+    await rec.call("getAnnotationArchive", archive, expect=201)
+    update = f"/projects/{p}/archive/update"
+    await rec.call("postAnnotationArchiveUpdate", update, expect=202)
+    await rec.call("postAnnotationArchiveUpdate", update, expect=409)
+    await rec.call("getAnnotationArchive", archive, expect=409)  # while it is rebuilt
+    data.finish_jobs()
     await rec.call("getProjectJob", f"/projects/{p}/jobs", params={"limit": "2"}, expect=200)
     await rec.call("getProjectJob", f"/projects/{p}/jobs", params={"type": "nope"}, expect=400)
     job_id = job["job"]["job_id"]

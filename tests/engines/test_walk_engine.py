@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import aclosing
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from annoq import InvalidArgumentError, PaginationError
+from annoq import InvalidArgumentError, PaginationError, _config
 from annoq._walk import (
     PageData,
     SeenWindow,
@@ -237,13 +238,6 @@ def make_slow_fetcher(pages: int, turns: int, peak: list[int]):
     return fetch
 
 
-async def test_adaptive_prefetch_deepens_while_the_consumer_waits_up_to_its_ceiling():
-    peak = [0]
-    walk = walk_pages(make_slow_fetcher(100, 20, peak), prefetch=2, max_prefetch=8)
-    assert [i async for i, _ in walk] == list(range(100))
-    assert peak[0] == 9  # the page waited for and 8 ahead: from 2 to its ceiling, no more
-
-
 async def test_without_max_prefetch_the_depth_is_fixed():
     peak = [0]
     walk = walk_pages(make_slow_fetcher(100, 20, peak), prefetch=2)
@@ -270,3 +264,84 @@ async def test_prefetch_zero_stays_zero_even_with_a_ceiling():
     walk = walk_pages(make_slow_fetcher(20, 5, peak), prefetch=0, max_prefetch=8)
     assert [i async for i, _ in walk] == list(range(20))
     assert peak[0] == 1
+
+
+def make_service(pages: int, seconds: float, peak: list[int], *, serial: bool = False):
+    """Pages that take ``seconds`` each (a service's latency), answered all at once or,
+    ``serial``, one after the other (a service that queues requests)."""
+    running = 0
+    lock = asyncio.Lock()
+
+    async def fetch(index: int) -> PageData[int]:
+        nonlocal running
+        running += 1
+        peak[0] = max(peak[0], running)
+        if serial:
+            async with lock:
+                await asyncio.sleep(seconds)
+        else:
+            await asyncio.sleep(seconds)
+        running -= 1
+        return PageData([index], is_last=index == pages - 1)
+
+    return fetch
+
+
+async def test_prefetch_none_deepens_up_to_walk_max_prefetch_against_a_slow_service():
+    peak = [0]
+    walk = walk_pages(make_service(60, 0.01, peak), prefetch=None)
+    assert [i async for i, _ in walk] == list(range(60))
+    assert peak[0] == _config.WALK_MAX_PREFETCH + 1
+
+
+async def test_prefetch_none_stays_shallow_when_the_service_queues_the_pages():
+    """Pages that wait for each other (latency rising with depth): deeper would only
+    hold more pages in memory."""
+    peak = [0]
+    walk = walk_pages(make_service(30, 0.005, peak, serial=True), prefetch=None)
+    assert [i async for i, _ in walk] == list(range(30))
+    assert peak[0] == _config.DEFAULT_PREFETCH + 1
+
+
+async def test_waiting_for_the_first_page_does_not_deepen_the_prefetch():
+    """A one-page walk (or one whose first page says stop) asks for the first page and
+    the DEFAULT_PREFETCH pages ahead, no more, although the consumer waited."""
+    started: list[int] = []
+
+    async def fetch(index: int) -> PageData[int]:
+        started.append(index)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        return PageData([index], is_last=True)
+
+    assert [i async for i, _ in walk_pages(fetch, prefetch=None)] == [0]
+    assert started == list(range(_config.DEFAULT_PREFETCH + 1))
+
+
+async def test_adaptive_prefetch_deepens_while_the_consumer_waits_up_to_its_ceiling():
+    peak = [0]
+    walk = walk_pages(make_service(100, 0.005, peak), prefetch=2, max_prefetch=8)
+    assert [i async for i, _ in walk] == list(range(100))
+    assert peak[0] == 9  # the page waited for and 8 ahead: from 2 to its ceiling, no more
+
+
+async def test_prefetch_none_stays_shallow_when_this_process_is_the_bottleneck():
+    """Pages that come back at once but cost CPU to decode (here: busy loops): the
+    consumer waits on this process, not on the service; deeper would only hold more
+    pages in memory."""
+    peak = [0]
+    running = 0
+
+    async def fetch(index: int) -> PageData[int]:
+        nonlocal running
+        running += 1
+        peak[0] = max(peak[0], running)
+        await asyncio.sleep(0)
+        until = time.process_time() + 0.002
+        while time.process_time() < until:
+            pass
+        running -= 1
+        return PageData([index], is_last=index == 39)
+
+    assert [i async for i, _ in walk_pages(fetch, prefetch=None)] == list(range(40))
+    assert peak[0] <= _config.DEFAULT_PREFETCH + 1

@@ -10,8 +10,7 @@ import pytest
 
 from annoq import BulkAbortedError, BulkProgress, InvalidArgumentError, WeaveSession
 from annoq.emulator import Emulator, FaultRule
-
-from .conftest import FAST_RETRIES
+from tests._support import FAST_RETRIES
 
 SPECS: dict[str, dict[str, Any]] = {
     "quality": {"type": "integer", "minimum": 1, "maximum": 5},

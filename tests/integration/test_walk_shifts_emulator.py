@@ -16,10 +16,9 @@ import orjson
 import pytest
 from aiohttp import web
 
-from annoq import WeaveSession
+from annoq import WeaveSession, _config
 from annoq.emulator import Emulator
-
-from .conftest import FAST_RETRIES
+from tests._support import FAST_RETRIES
 
 
 async def test_stable_walk_skips_no_item_when_earlier_items_are_deleted(annoq_emulator, weave):
@@ -105,7 +104,10 @@ async def capping_proxy(emu: Emulator, cap: int) -> AsyncIterator[tuple[str, lis
         await runner.cleanup()
 
 
-async def test_a_server_capping_the_page_size_does_not_end_the_walk_early(annoq_emulator, caplog):
+@pytest.mark.parametrize("prefetch", [None, 2])
+async def test_a_server_capping_the_page_size_does_not_end_the_walk_early(
+    annoq_emulator, caplog, prefetch
+):
     emu = annoq_emulator
     qid = emu.weave.seed_queue(1_234)
     caplog.set_level(logging.WARNING, logger="annoq")
@@ -113,13 +115,17 @@ async def test_a_server_capping_the_page_size_does_not_end_the_walk_early(annoq_
         capping_proxy(emu, cap=100) as (base, asked),
         WeaveSession(emu.api_key, base_url=base, retry_policy=FAST_RETRIES) as weave,
     ):
-        ids = [item.id async for item in weave.queue(emu.project, qid).items(page_size=500)]
+        walk = weave.queue(emu.project, qid).items(page_size=500, prefetch=prefetch)
+        ids = [item.id async for item in walk]
     assert ids == emu.weave.item_ids(qid)
     assert asked[0] == 500
     # Besides the first page, the two fetched ahead and the request that found more,
-    # every request asks for what the server gives.
+    # every request asks for what the server gives; beyond the pages the items fill,
+    # only what the walk fetches ahead (2 fixed; the default's adaptive depth, at most
+    # WALK_MAX_PREFETCH).
+    ahead = _config.WALK_MAX_PREFETCH if prefetch is None else 0
     assert sum(1 for limit in asked if limit > 100) <= 4
-    assert len(asked) <= 4 + 1_234 // 99 + 1
+    assert len(asked) <= 4 + 1_234 // 99 + 1 + ahead
     assert "continuing with pages of 100" in caplog.text
 
 
@@ -144,7 +150,7 @@ async def test_a_list_that_keeps_moving_under_the_walk_is_a_pagination_error_not
     (each offset shows other ids): the walk backs up a bounded number of times, then
     says so, instead of walking forever."""
     from annoq import PaginationError
-    from tests.core._support import item_json
+    from tests._support import item_json
 
     async def items_query(request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())

@@ -16,14 +16,14 @@ from .. import _config
 from .._bulk import BulkProgress, BulkResult, Outcome
 from .._coalesce import Coalescer
 from .._errors import BadRequestError, InvalidArgumentError
-from .._walk import Walk
-from . import _annotation_protocol as ap
-from ._annotation_models import Annotation, AnnotationSpec, FeedbackRow, ItemAnnotations
+from .._walk import PrefetchDepth, Walk, timed
+from . import _protocol_annotations as ap
 from ._driver import ProgressDriver
 from ._models import AnnotationState, ItemFilter, Page, QueueItem
+from ._models_annotations import Annotation, AnnotationSpec, FeedbackRow, ItemAnnotations
 
 if TYPE_CHECKING:
-    from ._queue import Queue
+    from ._handle import Queue
     from ._session import WeaveSession
 
 __all__ = ["AnnotationRow", "AnnotationWalk", "annotation_specs", "export", "submit"]
@@ -48,7 +48,7 @@ async def annotation_specs(queue: Queue) -> tuple[AnnotationSpec, ...]:
     refs = list(info.scorer_refs)
     if not refs:
         return ()
-    content = await queue._weave._fetch(ap.read_refs_request(refs))
+    content = (await queue._weave.send(ap.read_refs_request(refs))).content
     return tuple(ap.read_specs(content, refs))
 
 
@@ -96,7 +96,7 @@ def export(
     specs: Iterable[str] | None,
     filter: ItemFilter | None,
     page_size: int,
-    prefetch: int,
+    prefetch: int | None,
     feedback_page_size: int,
 ) -> AnnotationWalk:
     wanted = _str_list(specs, "specs")
@@ -113,23 +113,27 @@ async def _export(
     queue: Queue,
     pages: Walk[Page[QueueItem]],
     wanted: list[str] | None,
-    prefetch: int,
+    prefetch: int | None,
     feedback_page_size: int,
 ) -> AsyncIterator[ItemAnnotations]:
-    pending: deque[tuple[Page[QueueItem], asyncio.Task[list[FeedbackRow]]]] = deque()
+    pending: deque[tuple[Page[QueueItem], asyncio.Task[tuple[list[FeedbackRow], float]]]]
+    pending = deque()
+    depth = PrefetchDepth(prefetch)  # feedback queries on the way: as the item pages'
     try:
         chosen = None
         if wanted is not None:
             chosen = _choose_specs(await annotation_specs(queue), wanted)
         async for page in pages:
-            task = asyncio.ensure_future(_page_feedback(queue, page, feedback_page_size))
+            task = asyncio.ensure_future(timed(_page_feedback(queue, page, feedback_page_size)))
             pending.append((page, task))
             await asyncio.sleep(0)  # let the query go out while earlier pages are consumed
-            while len(pending) > prefetch:
-                for entry in await _joined(pending.popleft(), queue.project_id, chosen):
+            while len(pending) > depth.depth:
+                if not pending[0][1].done() and depth.deepen():
+                    continue
+                for entry in await _joined(pending.popleft(), queue.project_id, chosen, depth):
                     yield entry
         while pending:
-            for entry in await _joined(pending.popleft(), queue.project_id, chosen):
+            for entry in await _joined(pending.popleft(), queue.project_id, chosen, depth):
                 yield entry
     finally:
         for _, task in pending:
@@ -151,7 +155,7 @@ async def _page_feedback(queue: Queue, page: Page[QueueItem], limit: int) -> lis
 async def _feedback_of(queue: Queue, refs: list[str], limit: int) -> list[FeedbackRow]:
     expr = ap.queue_feedback_expr(queue.id, refs)
     request = ap.feedback_query_request(queue.project_id, expr, limit=limit, offset=0)
-    rows = ap.read_feedback(await queue._weave._fetch(request))
+    rows = ap.read_feedback((await queue._weave.send(request)).content)
     if len(rows) < limit:
         return rows
     if len(refs) > 1:
@@ -162,20 +166,23 @@ async def _feedback_of(queue: Queue, refs: list[str], limit: int) -> list[Feedba
         ]
     while True:  # one call with ``limit`` rows or more
         request = ap.feedback_query_request(queue.project_id, expr, limit=limit, offset=len(rows))
-        batch = ap.read_feedback(await queue._weave._fetch(request))
+        batch = ap.read_feedback((await queue._weave.send(request)).content)
         rows.extend(batch)
         if len(batch) < limit:
             return rows
 
 
 async def _joined(
-    entry: tuple[Page[QueueItem], asyncio.Task[list[FeedbackRow]]],
+    entry: tuple[Page[QueueItem], asyncio.Task[tuple[list[FeedbackRow], float]]],
     project_id: str,
     chosen: frozenset[str] | None,
+    depth: PrefetchDepth,
 ) -> list[ItemAnnotations]:
     page, task = entry
+    rows, took = await task
+    depth.record(took)
     by_ref: dict[str, list[Annotation]] = {}
-    for row in ap.latest_rows(await task):
+    for row in ap.latest_rows(rows):
         annotation = ap.annotation_of(row)
         if annotation is None or (chosen is not None and annotation.spec_name not in chosen):
             continue
@@ -284,8 +291,7 @@ async def submit(
         inputs = [_prepare(row, queue.id, index, max_payload_bytes) for row in rows]
     else:
         inputs = _checked_lazily(rows, queue.id, index, max_payload_bytes)
-    retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-    weave = queue._weave.with_options(max_retries=retries)
+    weave = queue._weave.bulk_view(max_retries)
     importer = _Importer(queue, weave, complete=complete, batch_items=batch_items)
     try:
         return await weave.run_bulk(
@@ -364,10 +370,7 @@ class _Importer:
         # and every later decision uses it.
         self._learning = asyncio.Lock()
         self._completer = ProgressDriver(
-            weave.queue(queue.project_id, queue.id),
-            weave._send,
-            AnnotationState.COMPLETED,
-            weave._identity,
+            weave.queue(queue.project_id, queue.id), weave, AnnotationState.COMPLETED
         )
         self.reads: Coalescer[tuple[str, list[str]], list[FeedbackRow]] = Coalescer(
             self._read_many, max_batch=batch_items
@@ -425,7 +428,7 @@ class _Importer:
                     learned = next((r.wb_user_id for r in created if r.wb_user_id), None)
                     # A create's answer names its author, who is the caller.
                     if learned:
-                        self.weave._identity.learn(learned)
+                        self.weave.identity.learn(learned)
         else:
             created = await self.writes.submit(body)
         me = self.me
@@ -446,7 +449,7 @@ class _Importer:
             request = ap.feedback_query_request(
                 queue.project_id, expr, limit=limit, offset=len(rows)
             )
-            batch = ap.read_feedback(await self.weave._fetch(request))
+            batch = ap.read_feedback((await self.weave.send(request)).content)
             rows.extend(batch)
             if len(batch) < limit:
                 break
@@ -479,7 +482,7 @@ class _Importer:
     ) -> list[list[FeedbackRow] | BaseException]:
         flat = [row for entry in chunk for row in entry]
         try:
-            content = await self.weave._fetch(ap.batch_create_request(flat))
+            content = (await self.weave.send(ap.batch_create_request(flat))).content
         except BadRequestError as refusal:
             if len(chunk) == 1:
                 return [refusal]

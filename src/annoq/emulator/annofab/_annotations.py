@@ -9,7 +9,9 @@ integer, comment, choice}``) are derived from it. ``updated_datetime`` is the lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import io
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, Final
 
@@ -454,4 +456,38 @@ __all__ = [
     "build_specs",
     "put_comment",
     "put_specs",
+    "simple_archive",
 ]
+
+
+def simple_archive(annotations: Iterable[AfAnnotation], task_of: Callable[[str], Any]) -> bytes:
+    """The annotation ZIP (``archive/simple``): ``{task_id}/{input_data_id}.json`` per
+    annotated input data, each a simple annotation (label, id, data, attributes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for annotation in annotations:
+            task = task_of(annotation.task_id)
+            if task is None:
+                continue
+            simple = {
+                "annotation_format_version": "1.2.0",
+                "project_id": annotation.project_id,
+                "task_id": annotation.task_id,
+                "task_phase": task.phase,
+                "task_phase_stage": task.phase_stage,
+                "task_status": task.status,
+                "input_data_id": annotation.input_data_id,
+                "details": [
+                    {
+                        "label": d.label_id,
+                        "annotation_id": d.annotation_id,
+                        "data": d.body.get("data", d.body),
+                        "attributes": {},
+                    }
+                    for d in annotation.details
+                ],
+                "updated_datetime": format_jst(annotation.updated_ms or 0),
+            }
+            name = f"{annotation.task_id}/{annotation.input_data_id}.json"
+            archive.writestr(name, orjson.dumps(simple))
+    return buffer.getvalue()

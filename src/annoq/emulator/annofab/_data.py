@@ -28,6 +28,7 @@ from ._annotations import (
     build_specs,
     put_comment,
     put_specs,
+    simple_archive,
 )
 from ._inputs import AfInput, input_filter, ordered
 from ._jobs import EXPORT_JOBS, AfJob, Exports, Jobs
@@ -70,7 +71,8 @@ class AnnofabData:
         self.exports = Exports(lambda: f"{store.rng.getrandbits(128):032x}")
         self.export_busy_conflict = False
         """While a rebuild runs, an export GET answers 409 (``True``) or the previous file
-        (``False``, the default: the spec lists no 409 for it; the service may do either)."""
+        (``False``, the default: the spec lists no 409 for it; the service may do either).
+        The annotation ZIP's GET answers 409 during its rebuild either way (specified)."""
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self.store.rng.getrandbits(128), version=4))
@@ -369,6 +371,16 @@ class AnnofabData:
             )
         return page_of(rows, params, lambda row: row[0].singles(version)[row[1]])
 
+    def tasks_with_annotation(self, project_id: str, query: str) -> frozenset[str]:
+        """The tasks holding an annotation that matches ``query`` (an ``AnnotationQuery``
+        as JSON: the ``annotation`` filter of the task search)."""
+        keep = annotation_filter(query)
+        return frozenset(
+            key[1]
+            for key, annotation in self.annotations.items()
+            if key[0] == project_id and any(keep(annotation, d) for d in annotation.details)
+        )
+
     def seed_annotations(
         self,
         task_ids: Iterable[str],
@@ -537,12 +549,34 @@ class AnnofabData:
         self.jobs.failures_left = count
         self.jobs.failure_errors = [{"error_code": "INTERNAL_SERVER_ERROR", "message": message}]
 
+    def seed_jobs(
+        self,
+        n: int,
+        job_type: str = "gen-tasks-list",
+        *,
+        same_instant: bool = False,
+        project: str | None = None,
+    ) -> list[str]:
+        """Add ``n`` finished jobs (newest last in the returned ids); with
+        ``same_instant`` they share one ``created_datetime``, as jobs started together
+        on the service can (the cursor excludes that instant once it is a page's end)."""
+        project_id = project or self._default_project()
+        self.store.project(project_id)
+        at = self.store.tick() if same_instant else None
+        return [
+            self.jobs.add_finished(project_id, job_type, created_ms=at).job_id for _ in range(n)
+        ]
+
     def job_list(self, project_id: str, params: Mapping[str, str]) -> dict[str, Any]:
         self.store.project(project_id)
         limit = int_param(params, "limit", 30, 0, 200)
         return self.jobs.page(project_id, params, limit)
 
     def _export_content(self, project_id: str, kind: str) -> bytes:
+        if kind == "annotations":
+            tasks = self.store.project(project_id).tasks
+            chosen = (a for k, a in sorted(self.annotations.items()) if k[0] == project_id)
+            return simple_archive(chosen, tasks.get)
         if kind == "tasks":
             project: AfProject = self.store.project(project_id)
             rows = [t.encoded() for t in project.sorted_tasks()]
@@ -551,9 +585,11 @@ class AnnofabData:
         return b"[" + b",".join(rows) + b"]"
 
     def export_token(self, project_id: str, kind: str) -> str:
-        """The signed token of a project's ``tasks`` or ``inputs`` file."""
+        """The signed token of a project's ``tasks``, ``inputs`` or ``annotations``
+        file (the annotation ZIP)."""
         self.store.project(project_id)
-        if self.export_busy_conflict and self.jobs.running(project_id, EXPORT_JOBS[kind]):
+        busy_answers_409 = self.export_busy_conflict or kind == "annotations"  # as specified
+        if busy_answers_409 and self.jobs.running(project_id, EXPORT_JOBS[kind]):
             raise AnnofabError(409, "CONFLICT", f"the {kind} export is being rebuilt")
         self.jobs.settle(project_id)
         return self.exports.token(project_id, kind, lambda: self._export_content(project_id, kind))

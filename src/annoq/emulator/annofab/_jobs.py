@@ -17,7 +17,11 @@ import attrs
 
 from ._records import AnnofabError, format_jst, parse_ms
 
-EXPORT_JOBS: Final = {"tasks": "gen-tasks-list", "inputs": "gen-inputs-list"}
+EXPORT_JOBS: Final = {
+    "tasks": "gen-tasks-list",
+    "inputs": "gen-inputs-list",
+    "annotations": "gen-annotation",
+}
 JOB_TYPES: Final = (
     "copy-project",
     "gen-inputs",
@@ -95,6 +99,17 @@ class Jobs:
         if self.failures_left > 0:
             self.failures_left -= 1
             job.fail_with = list(self.failure_errors)
+        self.by_project.setdefault(project_id, []).insert(0, job)
+        return job
+
+    def add_finished(
+        self, project_id: str, job_type: str, *, created_ms: int | None = None
+    ) -> AfJob:
+        """A job that has already succeeded, created at ``created_ms`` (default: now;
+        several jobs may share an instant, as on the service)."""
+        now = self._tick()
+        at = now if created_ms is None else created_ms
+        job = AfJob(project_id, job_type, self._new_id(), at, now, 0.0, status="succeeded")
         self.by_project.setdefault(project_id, []).insert(0, job)
         return job
 
@@ -176,10 +191,16 @@ class Exports:
         self.by_token[token] = (project_id, kind)
 
     def token(self, project_id: str, kind: str, build: Callable[[], bytes]) -> str:
-        """The signed token of the file (built the first time, as the nightly job would)."""
+        """The signed token of the file (built the first time, as the nightly job would);
+        a fresh one when the last has expired, as the service signs a new URL per ask."""
         if (project_id, kind) not in self.files:
             self.put(project_id, kind, build())
-        return self.files[(project_id, kind)].token
+        export = self.files[(project_id, kind)]
+        if export.token in self.expired:
+            self.by_token.pop(export.token, None)
+            export.token = self._new_token()
+            self.by_token[export.token] = (project_id, kind)
+        return export.token
 
     def read(self, token: str) -> bytes:
         """The file a token signs; 403 once expired or replaced."""

@@ -194,6 +194,17 @@ class AfTask:
     def position(self) -> tuple[int, int]:
         return PHASES.index(self.phase), self.phase_stage
 
+    @property
+    def auto_accepted(self) -> bool:
+        """Accepted without an accepter (Annofab's automatic acceptance): complete in
+        acceptance, whose phase entry names nobody and no work."""
+        if self.phase != "acceptance" or self.status != "complete":
+            return False
+        entry = next(
+            (h for h in reversed(self.histories_by_phase) if h.phase == "acceptance"), None
+        )
+        return entry is not None and entry.account_id is None and not entry.worked
+
 
 @attrs.define
 class AfProject:

@@ -217,9 +217,21 @@ class DataService:
         await request.read()
         return _json({"job": self.data.start_export(project_id, "inputs", role).to_json()}, 202)
 
+    async def get_annotation_archive(self, request: web.Request) -> web.StreamResponse:
+        return self._export_url(request, "annotations")
+
+    async def post_annotation_archive_update(self, request: web.Request) -> web.StreamResponse:
+        _, project_id, role = self._member(request)
+        await request.read()
+        job = self.data.start_export(project_id, "annotations", role)
+        return _json({"job": job.to_json()}, 202)
+
     async def export_file(self, request: web.Request) -> web.StreamResponse:
         """A signed export file: no Annofab authorization (and none is read)."""
-        return _raw(self.data.exports.read(request.match_info["token"]))
+        content = self.data.exports.read(request.match_info["token"])
+        if content.startswith(b"PK"):  # the annotation ZIP
+            return web.Response(body=content, content_type="application/zip")
+        return _raw(content)
 
     # -- registration -----------------------------------------------------------------
 
@@ -285,6 +297,18 @@ class DataService:
                 p + "/rawdata/inputs",
                 self.post_project_inputs_update,
                 "postProjectInputsUpdate",
+            ),
+            (
+                "GET",
+                p + "/archive/simple",
+                self.get_annotation_archive,
+                "getAnnotationArchive",
+            ),
+            (
+                "POST",
+                p + "/archive/update",
+                self.post_annotation_archive_update,
+                "postAnnotationArchiveUpdate",
             ),
         ]
 

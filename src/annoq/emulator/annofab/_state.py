@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from ._data import AnnofabData
-from ._records import ROLES, AnnofabUser, Operation, format_jst
+from ._records import ROLES, AnnofabUser, Operation, PhaseEntry, format_jst
 from ._store import AnnofabStore
 
 DEFAULT_USER_ID: Final = "annofab-user"
@@ -119,6 +119,22 @@ class AnnofabState:
     def set_inspection_stages(self, stages: int, *, project: str | None = None) -> None:
         """How many inspection stages tasks pass between annotation and acceptance."""
         self.store.project(self._project(project)).inspection_stages = stages
+
+    def auto_accept(self, task_ids: Iterable[str], *, project: str | None = None) -> None:
+        """Complete these tasks in acceptance without an accepter, as Annofab's automatic
+        acceptance does (``auto_accepted_only`` finds them)."""
+        store = self.store
+        project_id = self._project(project)
+        for task_id in task_ids:
+            task = store.task(project_id, task_id)
+            task.phase, task.phase_stage, task.status, task.account_id = (
+                "acceptance",
+                1,
+                "complete",
+                None,
+            )
+            task.histories_by_phase.append(PhaseEntry("acceptance", 1, None, False))
+            task.changed(store.tick())
 
     def seed_tasks(
         self,

@@ -192,6 +192,8 @@ def task_filter(params: Mapping[str, str]) -> Callable[[AfTask], bool]:
         )
     if "rejected_only" in params:
         checks.append(lambda t: t.number_of_rejections > 0)
+    if "auto_accepted_only" in params:
+        checks.append(lambda t: t.auto_accepted)
     if params.get("metadata"):
         meta = _metadata_matcher(params["metadata"])
         checks.append(lambda t: meta(t.metadata))
@@ -502,6 +504,13 @@ class AnnofabStore:
         if cached is not None:
             return cached
         keep = task_filter(params)
+        if "annotation" in params:  # tasks holding an annotation that matches the query
+            holding = self.data.tasks_with_annotation(project.project_id, params["annotation"])
+            plain = keep
+
+            def keep(t: AfTask) -> bool:
+                return t.task_id in holding and plain(t)
+
         sort = params.get("sort")
         if sort == "task_id" or sort is None:
             ordered = project.sorted_tasks()

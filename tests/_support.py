@@ -1,4 +1,5 @@
-"""Shared helpers for the aioresponses-based core and Weave tests.
+"""What every test directory shares: the one fast retry policy, and the helpers of the
+aioresponses-based tests (a mocked HTTP layer, canned Weave bodies).
 
 ``MockHTTP`` is ``aioresponses`` with one compatibility shim: aiohttp 3.14 made
 ``ClientResponse(stream_writer=...)`` a required argument and aioresponses 0.7.9 does not
@@ -26,8 +27,11 @@ BASIC = "Basic " + base64.b64encode(f"api:{API_KEY}".encode()).decode()
 KEY_B64 = base64.b64encode(f"api:{API_KEY}".encode()).decode()
 PROJECT = "entity/project"
 
-#: Retries that do not slow the suite down; the retry *decisions* are the real ones.
-FAST_RETRY = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.002)
+#: Retries that do not slow the suite down (short backoff, a capped Retry-After); the retry
+#: *decisions* are the real ones. The one policy of the whole suite.
+FAST_RETRIES = RetryPolicy(
+    max_retries=10, backoff_base=0.001, backoff_cap=0.02, max_retry_after=0.05
+)
 
 _NEEDS_STREAM_WRITER = "stream_writer" in inspect.signature(ClientResponse.__init__).parameters
 

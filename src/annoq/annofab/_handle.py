@@ -4,8 +4,6 @@ operations on its tasks."""
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 import warnings
 from collections.abc import (
     AsyncIterable,
@@ -22,10 +20,19 @@ import attrs
 import orjson
 
 from .. import _config
-from .._args import require_count, require_id, require_prefetch, require_segment
+from .._args import (
+    listing,
+    require_choice,
+    require_count,
+    require_flag,
+    require_id,
+    require_page_size,
+    require_prefetch,
+    require_segment,
+)
 from .._bulk import BulkFailure, BulkProgress, BulkResult
 from .._errors import InvalidArgumentError
-from .._walk import PageData, SeenWindow, dedupe, walk_pages
+from .._walk import SeenWindow
 from . import _protocol as proto
 
 # Typed records beyond tasks (h10): models and their readers.
@@ -42,7 +49,7 @@ from ._decisions import (
     plan,
 )
 from ._driver import Origins, TaskDriver, check_work
-from ._exports import download, export_url, local_only_problem, read_tasks_file, task_matches
+from ._exports import local_only_problem
 from ._jobs import JobWalk, check_wait, wait_for_job, walk_jobs
 from ._models import (
     OnMoved,
@@ -76,8 +83,9 @@ from ._models_data import (
     SingleAnnotation,
 )
 from ._models_specs import AnnotationSpecs
+from ._project_exports import ProjectExports
 from ._protocol_data import CommentPut, NewAnnotation
-from ._walks import ListWalk, list_walk
+from ._walks import ListWalk, WholeList, check_list_walk, list_walk, numbered_pages
 from ._walks import _State as _WalkState
 
 if TYPE_CHECKING:
@@ -104,6 +112,10 @@ def _task_id(task: Task) -> str:
     return task.task_id
 
 
+def _tasks_in(page: TaskPage) -> tuple[Task, ...]:
+    return page.tasks
+
+
 def _work_key(work: object) -> str:
     """The bulk key of an input: its task id (anything else by its repr)."""
     if isinstance(work, Task | TaskRef):
@@ -111,7 +123,7 @@ def _work_key(work: object) -> str:
     return work if isinstance(work, str) else repr(work)
 
 
-class Project(BulkImports):
+class Project(BulkImports, ProjectExports):
     """A handle on one Annofab project. Made by ``AnnofabSession.project``; no I/O until
     used.
 
@@ -135,7 +147,7 @@ class Project(BulkImports):
 
         task = await project.task("task-000001")
         """
-        response = await self._session._send(proto.task_request(self.id, task_id))
+        response = await self._session.send(proto.task_request(self.id, task_id))
         return proto.read_task(response.content)
 
     async def tasks_by_ids(self, task_ids: Iterable[str]) -> list[Task]:
@@ -153,7 +165,7 @@ class Project(BulkImports):
         found: dict[str, Task] = {}
         for start in range(0, len(ids), size):
             request = proto.tasks_by_ids_request(self.id, ids[start : start + size])
-            tasks, _ = proto.read_tasks_in_bulk((await self._session._send(request)).content)
+            tasks, _ = proto.read_tasks_in_bulk((await self._session.send(request)).content)
             for task in tasks:
                 found[task.task_id] = task
         return [found[t] for t in ids if t in found]
@@ -164,7 +176,7 @@ class Project(BulkImports):
         for h in await project.task_histories("task-000001"):
             print(h.phase, h.account_id, h.accumulated_labor_time_milliseconds)
         """
-        response = await self._session._send(proto.task_histories_request(self.id, task_id))
+        response = await self._session.send(proto.task_histories_request(self.id, task_id))
         return proto.read_histories(response.content)
 
     async def task_page(
@@ -181,7 +193,7 @@ class Project(BulkImports):
 
     async def _page(self, query: TaskQuery, *, page: int, limit: int) -> TaskPage:
         request = proto.tasks_request(self.id, query, page=page, limit=limit)
-        return proto.read_task_page((await self._session._send(request)).content)
+        return proto.read_task_page((await self._session.send(request)).content)
 
     # -- walking --------------------------------------------------------------------
 
@@ -200,7 +212,7 @@ class Project(BulkImports):
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
         mode: WalkMode = "stable",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
         previous_phase_stage: int | None = None,
         auto_accepted_only: bool = False,
         annotation: Mapping[str, Any] | str | None = None,
@@ -222,6 +234,10 @@ class Project(BulkImports):
         key changes during the walk (it moves to a page already read) may be missed.
         Sort the results yourself, or walk by ``task_id``, when every task matters.
 
+        ``prefetch`` pages are requested ahead; the default (``None``) adapts as a
+        Weave walk's does (from 2, deeper while you wait on pages, up to 16), a number
+        fixes it (``0``: one page at a time).
+
         ``previous_phase_stage`` (with the history filters of :class:`TaskQuery`),
         ``auto_accepted_only`` and ``annotation`` (an ``AnnotationQuery`` mapping: tasks
         holding such an annotation) always go to the server.
@@ -230,7 +246,7 @@ class Project(BulkImports):
         matches more, ``on_over_limit="raise"`` (the default) raises
         :class:`OverLimitError` before yielding anything, and ``"warn"`` warns
         (:class:`OverLimitWarning`) and walks the first 10,000. Split a larger search by
-        filters, each part under the cap::
+        filters, each part under the cap:
 
             for phase in ("annotation", "inspection", "acceptance"):
                 for status in ("not_started", "working", "break", "on_hold", "complete"):
@@ -261,7 +277,7 @@ class Project(BulkImports):
         return TaskWalk(_tasks_of(pages), state)
 
     async def _tasks_or_export(
-        self, query: TaskQuery, page_size: int, mode: str, prefetch: int, state: _WalkState
+        self, query: TaskQuery, page_size: int, mode: str, prefetch: int | None, state: _WalkState
     ) -> AsyncIterator[Task]:
         local = mode == "stable" and query.has_volatile
         first = await self._page(query.stable_part() if local else query, page=1, limit=1)
@@ -273,66 +289,6 @@ class Project(BulkImports):
         state.total_count, state.over_limit = first.total_count, True
         async for task in self._export_tasks_walk(query):
             yield task
-
-    async def _export_tasks_walk(self, query: TaskQuery) -> AsyncIterator[Task]:
-        with tempfile.TemporaryDirectory(prefix="annoq-export-") as folder:
-            path = os.path.join(folder, "tasks.json")
-            await self.export_tasks(path)
-            for task in read_tasks_file(path):
-                if task_matches(query, task):
-                    yield task
-
-    async def export_tasks(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        refresh: bool = False,
-        on_progress: Callable[[int], object] | None = None,
-        job_timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,
-    ) -> int:
-        """Download the whole-project tasks export (a JSON array) to ``path``
-        atomically; returns its size in bytes. ``refresh=True`` asks for a fresh file
-        first and waits for its ``gen-tasks-list`` job (``job_timeout`` seconds at
-        most). ``on_progress(bytes_so_far)``. The signed URL is read without Annofab
-        credentials.
-
-            await project.export_tasks("tasks.json", refresh=True)
-        """
-        return await self._export("tasks", path, refresh, on_progress, job_timeout)
-
-    async def export_input_data(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        refresh: bool = False,
-        on_progress: Callable[[int], object] | None = None,
-        job_timeout: float | None = _config.ANNOFAB_JOB_TIMEOUT,
-    ) -> int:
-        """Download the whole-project input data export to ``path`` atomically (as
-        :meth:`export_tasks`; the job is ``gen-inputs-list``)."""
-        return await self._export("inputs", path, refresh, on_progress, job_timeout)
-
-    async def _export(
-        self,
-        kind: str,
-        path: str | os.PathLike[str],
-        refresh: bool,
-        on_progress: Callable[[int], object] | None,
-        job_timeout: float | None,
-    ) -> int:
-        if not isinstance(refresh, bool):
-            raise InvalidArgumentError("refresh must be True or False")
-        api = self._session.api
-        if refresh:
-            start = (
-                api.post_project_tasks_update if kind == "tasks" else api.post_project_inputs_update
-            )
-            answer = await start(self.id)
-            job = pdata.read_job(answer.get("job") if isinstance(answer, dict) else answer)
-            await self.wait_job(job.job_type, job.job_id, timeout=job_timeout)
-        read = api.get_project_tasks_url if kind == "tasks" else api.get_project_inputs_url
-        url = export_url(await read(self.id))
-        return await download(url, path, on_progress)
 
     def task_pages(
         self,
@@ -349,7 +305,7 @@ class Project(BulkImports):
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
         mode: WalkMode = "stable",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
         previous_phase_stage: int | None = None,
         auto_accepted_only: bool = False,
         annotation: Mapping[str, Any] | str | None = None,
@@ -405,29 +361,26 @@ class Project(BulkImports):
         page_size: int,
         on_over_limit: str,
         mode: str,
-        prefetch: int,
+        prefetch: int | None,
         state: _WalkState,
     ) -> AsyncIterator[TaskPage]:
         cap = _config.ANNOFAB_RESULT_CAP
         local = mode == "stable" and query.has_volatile
         server_query = query.stable_part() if local else query
-        metas: dict[int, TaskPage] = {}
 
-        async def fetch(index: int) -> PageData[Task]:
-            page = await self._page(server_query, page=index + 1, limit=page_size)
-            metas[index] = page
-            reachable = (index + 1) * page_size < cap
-            last = not page.tasks or page.page_no >= page.total_page_no or not reachable
-            return PageData(page.tasks, is_last=last)
+        async def fetch(page: int, limit: int) -> TaskPage:
+            return await self._page(server_query, page=page, limit=limit)
 
         window = SeenWindow(2 * page_size if query.stable_sort else None)
         warned = False
         # A moving order (custom sort) can legitimately repeat a page; the 10,000 cap
         # bounds the walk anyway.
         moving = not query.stable_sort
-        pages = dedupe(walk_pages(fetch, prefetch=prefetch), _task_id, window, repeats_ok=moving)
-        async for index, _, fresh in pages:
-            meta = metas.pop(index)
+        pages = numbered_pages(
+            fetch, _tasks_in, _task_id, window,
+            page_size=page_size, prefetch=prefetch, repeats_ok=moving,
+        )  # fmt: skip
+        async for _, meta, fresh in pages:
             state.total_count, state.over_limit = meta.total_count, meta.over_limit
             if meta.over_limit and not warned:
                 if on_over_limit == "raise":
@@ -592,17 +545,10 @@ class Project(BulkImports):
         take_over: object,
     ) -> tuple[OperateAction, Planner, Origins]:
         _check_inputs(tasks)
-        try:
-            goal = OperateAction(action)  # type: ignore[arg-type]
-        except ValueError:
-            names = ", ".join(repr(a.value) for a in OperateAction)
-            raise InvalidArgumentError(
-                f"action={action!r} is not allowed; use one of {names}"
-            ) from None
+        goal = OperateAction(require_choice(action, "action", [a.value for a in OperateAction]))
         if not isinstance(force, bool) or (force and goal is not OperateAction.REJECT):
             raise InvalidArgumentError("force=True goes with action='reject' only")
-        if not isinstance(take_over, bool):
-            raise InvalidArgumentError(f"take_over must be True or False, got {take_over!r}")
+        take_over = require_flag(take_over, "take_over")
         expected = _expected(expected_phase, expected_phase_stage, on_moved)
         needs = goal.value if goal in PHASE_DEPENDENT and expected is None else None
         if needs is not None and isinstance(tasks, list | tuple):
@@ -649,8 +595,7 @@ class Project(BulkImports):
         fail_fast: bool,
         max_retries: int | None,
     ) -> BulkResult:
-        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-        session = self._session.with_options(max_retries=retries)
+        session = self._session.bulk_view(max_retries)
         driver = TaskDriver(
             session, self.id, planner, put_back=put_back, origins=origins, on_moved=on_moved
         )
@@ -912,32 +857,43 @@ class Project(BulkImports):
         data = await self._session.api.get_annotation_specs(self.id, query_params={"v": "3"})
         return pdata.read(data, AnnotationSpecs)
 
-    async def members(self, *, include_inactive: bool = False) -> list[ProjectMember]:
-        """The project's members (one request: the service does not page them).
+    def members(self, *, include_inactive: bool = False) -> WholeList[ProjectMember]:
+        """The project's members (one request: the service does not page them); await
+        it for a list, or walk it.
 
-        members = await project.members()
+            members = await project.members()
+            async for member in project.members(include_inactive=True): ...
         """
-        if not isinstance(include_inactive, bool):
-            raise InvalidArgumentError("include_inactive must be True or False")
+        require_flag(include_inactive, "include_inactive")
         params: dict[str, Any] = {"include_inactive_member": ""} if include_inactive else {}
-        data = await self._session.api.get_project_members(self.id, query_params=params)  # type: ignore[arg-type]
-        return list(pdata.read_page(data, ProjectMember))
+
+        async def fetch() -> list[ProjectMember]:
+            data = await self._session.api.get_project_members(self.id, query_params=params)  # type: ignore[arg-type]
+            return list(pdata.read_page(data, ProjectMember))
+
+        return WholeList(fetch)
 
     async def member(self, user_id: str) -> ProjectMember:
         """One member by user id; :class:`~annoq.NotFoundError` when not a member."""
         data = await self._session.api.get_project_member(self.id, require_id(user_id, "user_id"))
         return pdata.read(data, ProjectMember)
 
-    async def comments(self, task_id: str, input_data_id: str) -> list[Comment]:
-        """The comments on one input data of a task.
+    def comments(self, task_id: str, input_data_id: str) -> WholeList[Comment]:
+        """The comments on one input data of a task (one request); await it for a
+        list, or walk it.
 
-        for c in await project.comments("task-1", "input-1"):
-            print(c.comment_type, c.comment)
+            for c in await project.comments("task-1", "input-1"):
+                print(c.comment_type, c.comment)
+            async for c in project.comments("task-1", "input-1"): ...
         """
-        data = await self._session.api.get_comments(
-            self.id, require_id(task_id, "task_id"), require_id(input_data_id, "input_data_id")
-        )
-        return pdata.read_list(data, Comment)
+        task = require_id(task_id, "task_id")
+        item = require_id(input_data_id, "input_data_id")
+
+        async def fetch() -> list[Comment]:
+            data = await self._session.api.get_comments(self.id, task, item)
+            return pdata.read_list(data, Comment)
+
+        return WholeList(fetch)
 
     async def batch_update_comments(
         self,
@@ -1013,7 +969,9 @@ class Project(BulkImports):
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
     ) -> JobWalk:
         """Walk the project's jobs, newest first (of ``job_type`` when given), page after
-        page over the ``exclusive_start_created_datetime`` cursor.
+        page over the ``exclusive_start_created_datetime`` cursor, each job once: jobs
+        sharing a page's last ``created_datetime`` are not skipped (each next page
+        re-reads that instant; more than 200 jobs in one millisecond is the limit).
 
             async for job in project.jobs("gen-tasks-list"):
                 print(job.job_id, job.job_status)
@@ -1081,7 +1039,7 @@ class Project(BulkImports):
         to: datetime | None = None,
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ListWalk[InputData]:
         """Walk the project's input data (filters as :meth:`input_data_page`), each once.
 
@@ -1090,6 +1048,11 @@ class Project(BulkImports):
         items updated since it began, so each item is yielded exactly once while
         others are added or changed (an item deleted meanwhile can shift one unread
         item onto a page already read).
+
+        Past 10,000 matches, ``on_over_limit="export"`` reads the whole-project input
+        data export instead (the file as last rebuilt: see :meth:`export_input_data`),
+        every filter applied locally, in constant memory; under the cap it walks the
+        list as usual.
 
             async for item in project.input_data(input_data_name="frame-"):
                 print(item.input_data_id)
@@ -1116,14 +1079,45 @@ class Project(BulkImports):
 
         pdata.lock_text(from_, "from_")
         pdata.lock_text(to, "to")
-        return list_walk(
-            fetch(from_),
-            _input_data_id,
-            page_size=page_size,
-            prefetch=prefetch,
-            on_over_limit=on_over_limit,
-            catch_up=catch_up,
-        )
+        for name in ("input_data_id", "input_data_name", "input_data_path", "task_id"):
+            if filters[name] is not None:
+                require_id(filters[name], name)
+        if on_over_limit != "export":
+            return list_walk(
+                fetch(from_),
+                _input_data_id,
+                page_size=page_size,
+                prefetch=prefetch,
+                on_over_limit=on_over_limit,
+                catch_up=catch_up,
+            )
+        check_list_walk(page_size, prefetch, "raise")
+        state = _WalkState()
+
+        async def items() -> AsyncIterator[InputData]:
+            first = await fetch(from_)(1, 1)
+            state.total_count, state.over_limit = first.total_count, first.over_limit
+            if not first.over_limit:
+                walk = list_walk(
+                    fetch(from_),
+                    _input_data_id,
+                    page_size=page_size,
+                    prefetch=prefetch,
+                    catch_up=catch_up,
+                )
+                async with walk:
+                    async for item in walk:
+                        yield item
+                return
+            parts = {
+                name: filters[name]
+                for name in ("input_data_id", "input_data_name", "input_data_path")
+                if filters[name] is not None
+            }
+            async for item in self._export_input_data_walk(parts, task_id, from_, to):
+                yield item
+
+        return ListWalk(items(), state)
 
     def annotations(
         self,
@@ -1132,7 +1126,7 @@ class Project(BulkImports):
         sort: str | None = None,
         page_size: int = _config.ANNOFAB_MAX_PAGE_SIZE,
         on_over_limit: OnOverLimit = "raise",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ListWalk[SingleAnnotation]:
         """Walk the annotation list (``query``/``sort`` as :meth:`annotation_page`),
         each annotation once (by annotation id, task and input data).
@@ -1182,10 +1176,7 @@ async def _each(tasks: BulkInputs) -> AsyncIterator[str | TaskRef | Task]:
 def _expected(
     phase: TaskPhase | str | None, stage: int | None, on_moved: object
 ) -> tuple[TaskPhase, int | None] | None:
-    if on_moved not in ("unchanged", "fail"):
-        raise InvalidArgumentError(
-            f"on_moved={on_moved!r} is not allowed; use 'unchanged' or 'fail'"
-        )
+    require_choice(on_moved, "on_moved", ("unchanged", "fail"))
     if phase is None:
         if stage is not None:
             raise InvalidArgumentError("expected_phase_stage needs expected_phase")
@@ -1199,19 +1190,11 @@ def _check_inputs(tasks: object) -> None:
         raise InvalidArgumentError("tasks must be a list (or iterable) of ids, TaskRefs or Tasks")
 
 
-def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int) -> None:
-    require_count(page_size, "page_size", minimum=1)
+def _check_walk(page_size: int, on_over_limit: str, mode: str, prefetch: int | None) -> None:
+    require_page_size(page_size, maximum=_config.ANNOFAB_MAX_PAGE_SIZE)
     require_prefetch(prefetch)
-    if page_size > _config.ANNOFAB_MAX_PAGE_SIZE:
-        raise InvalidArgumentError(
-            f"page_size must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {page_size}"
-        )
-    if on_over_limit not in ("raise", "warn", "export"):
-        raise InvalidArgumentError(
-            f"on_over_limit={on_over_limit!r} is not allowed; use 'raise', 'warn' or 'export'"
-        )
-    if mode not in ("stable", "fast"):
-        raise InvalidArgumentError(f"mode={mode!r} is not allowed; use 'stable' or 'fast'")
+    require_choice(on_over_limit, "on_over_limit", ("raise", "warn", "export"))
+    require_choice(mode, "mode", ("stable", "fast"))
 
 
 def _plan(
@@ -1235,17 +1218,12 @@ def _page_params(page: int, page_size: int) -> dict[str, Any]:
 
 
 def _limit(value: int, name: str = "limit") -> int:
-    require_count(value, name, minimum=1)
-    if value > _config.ANNOFAB_MAX_PAGE_SIZE:
-        raise InvalidArgumentError(
-            f"{name} must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {value}"
-        )
-    return value
+    return require_page_size(value, name, maximum=_config.ANNOFAB_MAX_PAGE_SIZE)
 
 
 def _job_type(value: JobType | str) -> str:
     member = JobType(value) if isinstance(value, str) else None
     if member is None or not member.is_known:
-        names = ", ".join(repr(m.value) for m in JobType.__members__.values())
-        raise InvalidArgumentError(f"job_type={value!r} is not allowed; use one of {names}")
+        names = listing(m.value for m in JobType.__members__.values())
+        raise InvalidArgumentError(f"job_type={value!r} is not allowed; use {names}")
     return member.value

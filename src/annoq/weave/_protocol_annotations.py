@@ -8,11 +8,11 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from .._convert import decode_json, structure, structure_list
+from .._convert import decode_json, field, structure, structure_list
 from .._errors import InvalidArgumentError, ResponseDecodeError
 from .._json_schema import SchemaProblem, check_value
 from .._transport import Request
-from ._annotation_models import Annotation, AnnotationSpec, FeedbackRow
+from ._models_annotations import Annotation, AnnotationSpec, FeedbackRow
 from ._protocol import converter, require_id
 
 ANNOTATION_PREFIX: Final = "wandb.annotation."
@@ -166,17 +166,9 @@ def annotation_create_body(
 # -- answers ----------------------------------------------------------------------------
 
 
-def _field(data: Any, name: str) -> Any:
-    if not isinstance(data, dict):
-        raise ResponseDecodeError(f"expected a JSON object, got {type(data).__name__}")
-    if name not in data:
-        raise ResponseDecodeError("required field is missing", path=f"$.{name}")
-    return data[name]
-
-
 def read_specs(content: bytes, refs: Sequence[str]) -> list[AnnotationSpec]:
     """``{"vals": [...]}`` of ``/refs/read_batch`` -> the AnnotationSpecs among them."""
-    vals = _field(decode_json(content), "vals")
+    vals = field(decode_json(content), "vals")
     if not isinstance(vals, list) or len(vals) != len(refs):
         raise ResponseDecodeError(f"expected {len(refs)} values", path="$.vals")
     specs = []
@@ -206,13 +198,13 @@ def read_specs(content: bytes, refs: Sequence[str]) -> list[AnnotationSpec]:
 def read_feedback(content: bytes) -> list[FeedbackRow]:
     """``{"result": [...]}`` -> rows."""
     return structure_list(
-        converter, _field(decode_json(content), "result"), FeedbackRow, path="$.result"
+        converter, field(decode_json(content), "result"), FeedbackRow, path="$.result"
     )
 
 
 def read_created(content: bytes, expected: int) -> list[FeedbackRow]:
     """``{"res": [{id, created_at, wb_user_id, payload}]}`` of a batch create."""
-    res = _field(decode_json(content), "res")
+    res = field(decode_json(content), "res")
     if not isinstance(res, list) or len(res) != expected:
         raise ResponseDecodeError(f"expected {expected} created rows", path="$.res")
     out = []

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import attrs
 
 from .. import _config
-from .._args import require_inputs, require_prefetch
+from .._args import require_choice, require_flag, require_inputs, require_prefetch
 from .._bulk import BulkFailure, BulkProgress, BulkResult, key_by
 from .._errors import AnnoqError, InvalidArgumentError, NotFoundError
 from .._walk import (
@@ -24,7 +24,6 @@ from .._walk import (
 )
 from . import _annotations
 from . import _protocol as proto
-from ._annotation_models import AnnotationSpec
 from ._annotations import AnnotationRow, AnnotationWalk
 from ._driver import MAYBE_APPLIED, ProgressDriver
 from ._models import (
@@ -39,6 +38,7 @@ from ._models import (
     SortBy,
     parse_state,
 )
+from ._models_annotations import AnnotationSpec
 
 if TYPE_CHECKING:
     from ._session import WeaveSession
@@ -116,7 +116,7 @@ class Queue:
     async def read(self) -> AnnotationQueue:
         """The queue's metadata; :class:`~annoq.NotFoundError` if missing or deleted."""
         return proto.read_queue(
-            await self._weave._fetch(proto.read_queue_request(self.project_id, self.id))
+            (await self._weave.send(proto.read_queue_request(self.project_id, self.id))).content
         )
 
     async def update(
@@ -130,7 +130,7 @@ class Queue:
         request = proto.update_queue_request(
             self.project_id, self.id, name=name, description=description, scorer_refs=scorer_refs
         )
-        return proto.read_queue(await self._weave._fetch(request))
+        return proto.read_queue((await self._weave.send(request)).content)
 
     async def delete(self) -> AnnotationQueue:
         """Soft-delete the queue (its items stay); a second delete is a NotFoundError.
@@ -147,7 +147,7 @@ class Queue:
         before = await self.read()
         request = proto.delete_queue_request(self.project_id, self.id)
         try:
-            return proto.read_queue((await self._weave._send_unrepeatable(request)).content)
+            return proto.read_queue((await self._weave.send(request, repeatable=False)).content)
         except NotFoundError:
             return before
         except MAYBE_APPLIED as error:
@@ -177,7 +177,7 @@ class Queue:
             added = await queue.add_calls(call_ids, display_fields=["inputs.prompt"])
         """
         request = proto.add_calls_request(self.project_id, self.id, call_ids, display_fields)
-        return proto.read_add_calls((await self._weave._send_unrepeatable(request)).content)
+        return proto.read_add_calls((await self._weave.send(request, repeatable=False)).content)
 
     # -- items: one request ---------------------------------------------------------
 
@@ -207,7 +207,7 @@ class Queue:
 
     async def _query(self, body: dict[str, Any]) -> list[QueueItem]:
         request = proto.items_query_request(self.project_id, self.id, body)
-        return proto.read_items(await self._weave._fetch(request))
+        return proto.read_items((await self._weave.send(request)).content)
 
     async def get_item(self, item_id: str) -> QueueItem | None:
         """One item by id, or ``None`` if it is not in this queue."""
@@ -229,7 +229,7 @@ class Queue:
             item = await queue.update_progress(item_id, AnnotationState.COMPLETED)
         """
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        driver = ProgressDriver(self, self._weave._send, target, self._weave._identity)
+        driver = ProgressDriver(self, self._weave, target)
         return await driver.update_one(item_id)
 
     # -- walking --------------------------------------------------------------------
@@ -245,7 +245,7 @@ class Queue:
         max_items: int | None = None,
         resume: str | None = None,
         mode: WalkMode = "stable",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ItemWalk[Page[QueueItem]]:
         """Walk the queue page by page (``Page`` objects), prefetching ahead.
 
@@ -259,6 +259,12 @@ class Queue:
         append-only: items are deduplicated by id (never yielded twice), but an item
         inserted before the current position during the walk is not seen, and one whose
         sort key changes may be missed.
+
+        ``prefetch`` pages are requested ahead of the one you hold. The default
+        (``None``) starts at 2 and, when you wait on a page, deepens to what one
+        page's latency takes to use up, up to 16 (``WALK_MAX_PREFETCH``): a slow service
+        gets more pages in flight, a fast one or a slow consumer keeps few in memory.
+        A number fixes the depth (``prefetch=0``: one page at a time).
 
             async for page in queue.pages(filter=ItemFilter(call_op_name="predict")):
                 print(page.offset, len(page.items))
@@ -281,7 +287,7 @@ class Queue:
         max_items: int | None = None,
         resume: str | None = None,
         mode: WalkMode = "stable",
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
     ) -> ItemWalk[QueueItem]:
         """Walk the queue item by item; same options and guarantees as :meth:`pages`.
 
@@ -305,14 +311,13 @@ class Queue:
         max_items: int | None,
         resume: str | None,
         mode: str,
-        prefetch: int,
+        prefetch: int | None,
     ) -> _WalkPlan:
         proto.require_count(page_size, "page_size", minimum=1)
         require_prefetch(prefetch)
         if max_items is not None:
             proto.require_count(max_items, "max_items")
-        if mode not in ("stable", "fast"):
-            raise InvalidArgumentError(f"mode={mode!r} is not allowed; use 'stable' or 'fast'")
+        require_choice(mode, "mode", ("stable", "fast"))
         base = filter if filter is not None else ItemFilter()
         if not isinstance(base, ItemFilter):
             raise InvalidArgumentError(f"filter must be an ItemFilter, got {type(base).__name__}")
@@ -512,7 +517,7 @@ class Queue:
         specs: Iterable[str] | None = None,
         filter: ItemFilter | None = None,
         page_size: int = _config.DEFAULT_PAGE_SIZE,
-        prefetch: int = _config.DEFAULT_PREFETCH,
+        prefetch: int | None = None,
         feedback_page_size: int = _config.DEFAULT_FEEDBACK_PAGE_SIZE,
     ) -> AnnotationWalk:
         """Walk the queue (the stable walk of :meth:`items`) and yield each item with
@@ -617,16 +622,9 @@ class Queue:
         """
         require_inputs(items, "items")
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        if not isinstance(exact, bool):
-            raise InvalidArgumentError(f"exact must be True or False, got {exact!r}")
-        weave = self._bulk_view(max_retries)
-        driver = ProgressDriver(
-            weave.queue(self.project_id, self.id),
-            weave._send,
-            target,
-            weave._identity,
-            exact=exact,
-        )
+        require_flag(exact, "exact")
+        weave = self._weave.bulk_view(max_retries)
+        driver = ProgressDriver(weave.queue(self.project_id, self.id), weave, target, exact=exact)
         return await weave.run_bulk(
             items,
             driver.run,
@@ -636,10 +634,6 @@ class Queue:
             on_failure=on_failure,
             fail_fast=fail_fast,
         )
-
-    def _bulk_view(self, max_retries: int | None) -> WeaveSession:
-        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-        return self._weave.with_options(max_retries=retries)
 
     async def mark_all(
         self,
@@ -665,7 +659,7 @@ class Queue:
             result = await queue.mark_all("completed", states=["unstarted", "in_progress"])
         """
         target = parse_state(state, argument="state", allowed=SETTABLE_STATES)
-        walker = self._bulk_view(max_retries).queue(self.project_id, self.id)
+        walker = self._weave.bulk_view(max_retries).queue(self.project_id, self.id)
         walk = walker.items(filter=filter, states=states, page_size=page_size)
         async with walk:
             return await self.bulk_update_progress(
@@ -679,11 +673,8 @@ class Queue:
             )
 
 
-#: How many pages a walk backs up at most to find its place after deletions before it.
-_MAX_BACKUP_PAGES = 4
-#: Back-ups in a row without an item not read before, after which the server's list is
-#: taken to be unstable (a PaginationError) rather than walked forever.
-_MAX_STALLS = 20
+_MAX_BACKUP_PAGES = _config.WALK_MAX_BACKUP_PAGES
+_MAX_STALLS = _config.WALK_MAX_STALLS
 
 
 class _Walker:
@@ -785,7 +776,7 @@ class _WalkPlan:
         page_size: int,
         states: frozenset[AnnotationState] | None,
         max_items: int | None,
-        prefetch: int,
+        prefetch: int | None,
         *,
         custom_order: bool,
         anchored: bool = False,
