@@ -21,6 +21,7 @@ import orjson
 
 from .._accounts import Accounts
 from .._clock import Clock
+from .._ids import uuid_text
 from .._ledger import Ledger
 from ._data import AnnofabData
 from ._records import (
@@ -275,16 +276,7 @@ class AnnofabStore:
         uid = user_id or f"user-{len(self.users) + 1}"
         if uid in self.users:
             raise ValueError(f"user {uid!r} exists")  # before drawing its account id
-        account_id = f"{self.rng.getrandbits(128):032x}"
-        account_id = "-".join(
-            (
-                account_id[:8],
-                account_id[8:12],
-                account_id[12:16],
-                account_id[16:20],
-                account_id[20:],
-            )
-        )
+        account_id = uuid_text(self.rng)
         user = AnnofabUser(
             user_id=uid,
             account_id=account_id,

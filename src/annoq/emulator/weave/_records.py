@@ -3,13 +3,14 @@ time and id formats they carry (pure data; the rules live in `._store`)."""
 
 from __future__ import annotations
 
-import random
 import time
 from functools import lru_cache
 from typing import Any, Final
 
 import attrs
 import orjson
+
+from .._ids import uuid7
 
 UNSTARTED: Final = "unstarted"
 IN_PROGRESS: Final = "in_progress"
@@ -23,8 +24,6 @@ ITEM_SORT_FIELDS: Final = frozenset({"call_started_at", "call_op_name", "created
 QUEUE_SORT_FIELDS: Final = frozenset({"id", "name", "created_at", "updated_at"})
 
 DEFAULT_OP_NAMES: Final = ("predict", "evaluate", "summarize", "classify")
-
-_UUID_MS_MASK: Final = (1 << 48) - 1
 
 
 class EmulatorError(Exception):
@@ -69,23 +68,6 @@ def format_ms(ms: int) -> str:
 def format_ms_or_none(ms: int | None) -> str | None:
     """`format_ms`, passing ``None`` through."""
     return None if ms is None else format_ms(ms)
-
-
-def uuid7(ms: int, rng: random.Random) -> str:
-    """A UUIDv7 string: 48-bit millisecond timestamp, then random bits.
-
-    Ids made in different milliseconds sort by time; within one millisecond they are
-    in random order, as on the real service.
-    """
-    value = (
-        ((ms & _UUID_MS_MASK) << 80)
-        | (0x7 << 76)
-        | (rng.getrandbits(12) << 64)
-        | (0b10 << 62)
-        | rng.getrandbits(62)
-    )
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # --------------------------------------------------------------------------- records
