@@ -60,9 +60,12 @@ SLOW_TESTS = frozenset(
         "tests/cli/test_annotate.py::test_export_draws_a_progress_bar_on_a_terminal_and_writes_the_file",
         "tests/cli/test_interrupt.py::test_sigterm_prints_the_counts_writes_the_failures_file_and_exits_143",
         "tests/annofab/test_cli.py::test_rerunning_operate_complete_from_a_listing_changes_nothing_the_first_run_did",
-        "tests/cli/test_shell_habits.py::test_items_output_and_failures_files_keep_the_mode_of_the_file_they_replace",
+        "tests/weave/test_annotation_protocol.py::test_the_schema_checker_agrees_with_the_reference_validator",
     }
 )
+#: Modules slow as a whole: the CLI as a child process on pipes, ptys, symlinks and
+#: descriptors (about 1 s a test, 16 s together); the in-process CLI tests stay fast.
+SLOW_MODULES = ("tests/cli/test_shell_habits.py",)
 #: Directories whose tests run benchmarks (``bench``, and slow too).
 BENCH_DIRS = ("tests/benchmarks/",)
 
@@ -75,7 +78,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if path.startswith(BENCH_DIRS):
             item.add_marker(pytest.mark.bench)
             item.add_marker(pytest.mark.slow)
-        elif f"{path}::{function}" in SLOW_TESTS:
+        elif path in SLOW_MODULES or f"{path}::{function}" in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
         fixtures = getattr(item, "fixturenames", ())
         if (

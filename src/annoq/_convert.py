@@ -214,7 +214,11 @@ def field(data: Any, name: str, kind: type | tuple[type, ...] | None = None) -> 
     if kind is not None and (
         not isinstance(value, kind) or (isinstance(value, bool) and kind is int)
     ):
-        raise ResponseDecodeError(f"unexpected {type(value).__name__}", path=f"$.{name}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise ResponseDecodeError(
+            f"expected {expected}, got {type(value).__name__}", path=f"$.{name}"
+        )
     return value
 
 

@@ -270,26 +270,21 @@ def read_task_page_cattrs(content: bytes) -> TaskPage:
 
 
 def _task_page(tasks: list[Task], data: dict[str, Any]) -> TaskPage:
-    aggregations = structure(
-        converter, data.get("aggregations", []), tuple[Aggregation, ...], path="$.aggregations"
-    )
-    return TaskPage(
-        tuple(tasks),
-        page_no=_typed(data, "page_no", int),
-        total_page_no=_typed(data, "total_page_no", int),
-        total_count=_typed(data, "total_count", int),
-        over_limit=_typed(data, "over_limit", bool),
-        aggregations=aggregations,
-    )
+    return TaskPage(tuple(tasks), **page_fields(data))
 
 
-def _typed(data: Any, name: str, kind: type) -> Any:
-    value = field(data, name)
-    if type(value) is not kind:
-        raise ResponseDecodeError(
-            f"expected {kind.__name__}, got {type(value).__name__}", path=f"$.{name}"
-        )
-    return value
+def page_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Where a ``{list, page_no, total_page_no, total_count, over_limit, aggregations}``
+    answer stands in its list (every page+limit list answers so)."""
+    return {
+        "page_no": field(data, "page_no", int),
+        "total_page_no": field(data, "total_page_no", int),
+        "total_count": field(data, "total_count", int),
+        "over_limit": field(data, "over_limit", bool),
+        "aggregations": structure(
+            converter, data.get("aggregations", []), tuple[Aggregation, ...], path="$.aggregations"
+        ),
+    }
 
 
 def read_histories(content: bytes) -> list[TaskHistory]:

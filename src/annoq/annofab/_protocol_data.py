@@ -16,7 +16,6 @@ from .._convert import field, make_converter, structure, structure_list
 from .._errors import InvalidArgumentError
 from ._models import TaskPhase
 from ._models_data import (
-    Aggregation,
     AnnotationDetailV1,
     AnnotationDetailV2,
     EditorAnnotation,
@@ -25,7 +24,7 @@ from ._models_data import (
     JobPage,
     Page,
 )
-from ._protocol import format_lock
+from ._protocol import format_lock, page_fields
 
 T = TypeVar("T")
 
@@ -78,17 +77,7 @@ def read_list(data: Any, cls: type[T]) -> list[T]:
 def read_page(data: Any, cls: type[T]) -> Page[T]:
     """A ``{list, page_no, total_page_no, total_count, over_limit, aggregations}`` answer."""
     items = structure_list(converter, field(data, "list", list), cls, path="$.list")
-    aggregations = structure(
-        converter, data.get("aggregations", []), tuple[Aggregation, ...], path="$.aggregations"
-    )
-    return Page(
-        tuple(items),
-        page_no=field(data, "page_no", int),
-        total_page_no=field(data, "total_page_no", int),
-        total_count=field(data, "total_count", int),
-        over_limit=field(data, "over_limit", bool),
-        aggregations=aggregations,
-    )
+    return Page(tuple(items), **page_fields(data))
 
 
 def _job_data(data: Any) -> Any:
