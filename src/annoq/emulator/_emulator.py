@@ -121,7 +121,7 @@ class Emulator:
             "api_key": api_key,
         }
         weave_options = WeaveOptions() if weave is None else weave
-        given = {k: v for k, v in overrides.items() if v is not None}
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         if given:
             weave_options = attrs.evolve(weave_options, **given)
         chosen = dict(options or {})
