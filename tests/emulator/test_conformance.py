@@ -6,8 +6,10 @@ needs only its own module and one ``register`` line: that is what adding a servi
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -50,6 +52,20 @@ def _routes_of(emu: Emulator, name: str) -> list[tuple[str, str, str]]:
         path = re.sub(r"\{[^}]+\}", "x", route.resource.canonical)
         found.append((route.name, route.method, path))
     return found
+
+
+# The roles every service package of annoq's emulator fills, under the same names.
+CORE_MODULES = ("_app", "_records", "_service", "_state", "_store")
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_annoqs_service_packages_share_one_inner_shape(name: str) -> None:
+    service_type = type(Emulator(seed=1, services=[name]).service(name))
+    package = service_type.__module__.rpartition(".")[0]
+    assert package == f"annoq.emulator.{name}"
+    folder = Path(importlib.import_module(package).__file__ or "").parent
+    present = {path.stem for path in folder.glob("_*.py")}
+    assert set(CORE_MODULES) <= present, sorted(set(CORE_MODULES) - present)
 
 
 def test_every_service_is_built_and_the_registry_names_it() -> None:

@@ -86,8 +86,8 @@ from .weave._feedback import (
     LEGACY_PAYLOAD_LIMIT,
     FeedbackState,
 )
+from .weave._records import EmulatorError, StateChange, User
 from .weave._state import WeaveState
-from .weave._store import EmulatorError, StateChange, User
 
 __all__ = [
     "ANNOFAB_ROUTE_NAMES",

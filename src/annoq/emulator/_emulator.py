@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
 
+import attrs
 from aiohttp import web
 
 from ._clock import Clock
@@ -25,9 +26,9 @@ from .annofab._service import Annofab, AnnofabOptions
 from .annofab._state import AnnofabState
 from .weave._app import WeaveOptions
 from .weave._feedback import FeedbackState
+from .weave._records import EmulatorError, User
 from .weave._service import Weave
 from .weave._state import WeaveState
-from .weave._store import EmulatorError, User
 
 DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 DEFAULT_DATA_SEED: Final = 0
@@ -120,9 +121,9 @@ class Emulator:
             "api_key": api_key,
         }
         weave_options = WeaveOptions() if weave is None else weave
-        given = {k: v for k, v in overrides.items() if v is not None}
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         if given:
-            weave_options = WeaveOptions(**(_fields(weave_options) | given))
+            weave_options = attrs.evolve(weave_options, **given)
         chosen = dict(options or {})
         chosen["weave"] = weave_options
         if annofab is not None:
@@ -263,15 +264,6 @@ class Emulator:
         if self.control_token is not None:
             headers[TOKEN_HEADER] = self.control_token
         return headers
-
-
-def _fields(options: WeaveOptions) -> dict[str, Any]:
-    return {
-        "project": options.project,
-        "user_id": options.user_id,
-        "api_key": options.api_key,
-        **options.behaviours(),
-    }
 
 
 def build_app(**options: Any) -> web.Application:

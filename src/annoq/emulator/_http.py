@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import orjson
@@ -16,6 +17,10 @@ from aiohttp import web
 
 JSON: Final = "application/json"
 NDJSON: Final = "application/x-ndjson"
+
+
+ErrorAnswer = Callable[[Exception], web.StreamResponse | None]
+"""A service's answer to an exception its handlers raise (``None``: not one of its own)."""
 
 
 class NotJson(ValueError):
@@ -45,4 +50,31 @@ async def read_json(request: web.Request, *, empty: Any = None) -> Any:
         raise NotJson(str(exc)) from None
 
 
-__all__ = ["JSON", "NDJSON", "NotJson", "json_response", "raw_json_response", "read_json"]
+async def answering(
+    handling: Awaitable[web.StreamResponse], answer: ErrorAnswer
+) -> web.StreamResponse:
+    """Await a handler; an exception ``answer`` knows becomes its answer, others propagate.
+
+    Example::
+
+        return await answering(handler(request), lambda exc: None)
+    """
+    try:
+        return await handling
+    except Exception as exc:
+        response = answer(exc)
+        if response is None:
+            raise
+        return response
+
+
+__all__ = [
+    "JSON",
+    "NDJSON",
+    "ErrorAnswer",
+    "NotJson",
+    "answering",
+    "json_response",
+    "raw_json_response",
+    "read_json",
+]

@@ -15,6 +15,9 @@ marker::
     @pytest.mark.annoq_emulator(legacy_progress=True, seed=3)
     async def test_against_the_older_server(annoq_emulator): ...
 
+    @pytest.mark.annoq_emulator(services=["annofab"], annofab=AnnofabOptions(pat="p"))
+    async def test_against_annofab_alone(annoq_emulator): ...
+
 The fixture is async and needs pytest-asyncio, in either of its modes: in the default
 (strict) mode the plugin marks every ``async def`` test that takes ``annoq_emulator`` as
 an argument with ``@pytest.mark.asyncio`` itself (unless it, its class or its module
@@ -48,7 +51,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "annoq_emulator(**options): options of annoq.emulator.run_emulator for the "
-        "annoq_emulator fixture (seed=, legacy_progress=, project=, api_key=, ...)",
+        "annoq_emulator fixture (seed=, services=, weave=WeaveOptions(...), "
+        "annofab=AnnofabOptions(...), legacy_progress=, project=, api_key=, ...)",
     )
 
 

@@ -14,10 +14,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .._http import NotJson, json_response, raw_json_response, read_json
+from .._http import NotJson, answering, json_response, raw_json_response, read_json
 from ._bulk import BULK_ROUTE_NAMES, BulkService
 from ._records import AnnofabError, AnnofabUser
-from ._routes import DATA_ROUTE_NAMES, DataService
+from ._routes import DATA_ROUTE_NAMES, DataService, answer
 from ._store import AnnofabStore
 
 API: Final = "/api/v1"
@@ -51,10 +51,7 @@ def _endpoint(func: _Handler) -> _Handler:
     """Turn `AnnofabError` into Annofab's error answer."""
 
     async def wrapper(self: AnnofabService, request: web.Request) -> web.StreamResponse:
-        try:
-            return await func(self, request)
-        except AnnofabError as exc:
-            return _json(exc.body(), exc.status)
+        return await answering(func(self, request), answer)
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__

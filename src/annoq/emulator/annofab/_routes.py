@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .._http import NotJson, json_response, raw_json_response, read_json
+from .._http import NotJson, answering, json_response, raw_json_response, read_json
 from ._data import AnnofabData
 from ._records import AnnofabError, AnnofabUser
 from ._store import AnnofabStore
@@ -332,12 +332,16 @@ def route_name(operation_id: str) -> str:
     return "annofab." + snake.lstrip("_")
 
 
+def answer(exc: Exception) -> web.StreamResponse | None:
+    """Annofab's answer to an `AnnofabError` (``None`` for any other exception)."""
+    if isinstance(exc, AnnofabError):
+        return _json(exc.body(), exc.status)
+    return None
+
+
 def _answering_errors(handler: _Handler) -> _Handler:
     async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except AnnofabError as exc:
-            return _json(exc.body(), exc.status)
+        return await answering(handler(request), answer)
 
     wrapper.__name__ = handler.__name__
     wrapper.__doc__ = handler.__doc__

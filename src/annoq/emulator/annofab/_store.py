@@ -14,11 +14,14 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, Final
 
 import orjson
 
+from .._accounts import Accounts
 from .._clock import Clock
+from .._ids import uuid_text
 from .._ledger import Ledger
 from ._data import AnnofabData
 from ._records import (
@@ -222,9 +225,9 @@ class AnnofabStore:
         # Passwords and tokens: from the seeded sequence, or from ``secrets`` (for
         # example ``random.SystemRandom()``) so that they differ on every run.
         self._secrets = self.rng if secrets is None else secrets
-        self.users: dict[str, AnnofabUser] = {}
-        self._by_account: dict[str, AnnofabUser] = {}
-        self._by_pat: dict[str, AnnofabUser] = {}
+        self.users: Accounts[AnnofabUser] = Accounts(
+            account_id=attrgetter("account_id"), pat=attrgetter("pat")
+        )
         self.id_tokens: dict[str, str] = {}
         self.refresh_tokens: dict[str, str] = {}
         self.mfa_sessions: dict[str, str] = {}  # challenge session -> user_id
@@ -272,17 +275,8 @@ class AnnofabStore:
         """A new account (ids and secrets generated when not given)."""
         uid = user_id or f"user-{len(self.users) + 1}"
         if uid in self.users:
-            raise ValueError(f"user {uid!r} exists")
-        account_id = f"{self.rng.getrandbits(128):032x}"
-        account_id = "-".join(
-            (
-                account_id[:8],
-                account_id[8:12],
-                account_id[12:16],
-                account_id[16:20],
-                account_id[20:],
-            )
-        )
+            raise ValueError(f"user {uid!r} exists")  # before drawing its account id
+        account_id = uuid_text(self.rng)
         user = AnnofabUser(
             user_id=uid,
             account_id=account_id,
@@ -291,13 +285,13 @@ class AnnofabStore:
             username=username or uid,
             mfa=mfa,
         )
-        self.users[uid] = user
-        self._by_account[account_id] = user
-        self._by_pat[user.pat] = user
-        return user
+        return self.users.put(uid, user, replace=False)
 
     def user_by_account(self, account_id: str) -> AnnofabUser:
-        return self._by_account[account_id]
+        user = self.users.find("account_id", account_id)
+        if user is None:
+            raise KeyError(account_id)
+        return user
 
     def _issue(self, account_id: str) -> dict[str, str]:
         id_token, refresh = self._token("id"), self._token("refresh")
@@ -359,9 +353,9 @@ class AnnofabStore:
             return None
         scheme, _, rest = header.partition(" ")
         if scheme == "Bearer" and rest:
-            return self._by_pat.get(rest.strip())
+            return self.users.find("pat", rest.strip())
         account = self.id_tokens.get(header.strip())
-        return None if account is None else self._by_account.get(account)
+        return None if account is None else self.users.find("account_id", account)
 
     def expire_id_tokens(self) -> int:
         """Every id token issued so far stops working (401); returns how many."""

@@ -9,7 +9,8 @@ from typing import Any
 
 import attrs
 
-from ._store import SETTABLE_STATES, UNSTARTED, EmulatorError, WeaveStore
+from ._records import SETTABLE_STATES, UNSTARTED, EmulatorError
+from ._store import WeaveStore
 
 
 @attrs.frozen

@@ -17,16 +17,10 @@ import attrs
 import orjson
 from aiohttp import web
 
-from .._http import NDJSON, json_response, raw_json_response
+from .._http import NDJSON, answering, json_response, raw_json_response
 from .._validation import Fields, ValidationFailed, error, parse_body
-from ._store import (
-    ALL_STATES,
-    EmulatorError,
-    ItemFilter,
-    SortSpec,
-    User,
-    WeaveStore,
-)
+from ._records import ALL_STATES, EmulatorError, ItemFilter, SortSpec, User
+from ._store import WeaveStore
 
 ROUTE_NAMES: Final = (
     "weave.create_queue",
@@ -114,16 +108,7 @@ def _endpoint(func: Handler) -> Handler:
     """Turn `HttpError`, `ValidationFailed` and `EmulatorError` into answers."""
 
     async def wrapper(self: WeaveService, request: web.Request) -> web.StreamResponse:
-        try:
-            return await func(self, request)
-        except HttpError as exc:
-            return json_response(exc.body, exc.status, exc.headers)
-        except web.HTTPRequestEntityTooLarge:
-            return json_response({"reason": "Request too large"}, 413)
-        except ValidationFailed as exc:
-            return json_response({"detail": exc.errors}, 422)
-        except EmulatorError as exc:
-            return json_response(self.error_body(exc.reason, exc.error_type), exc.status)
+        return await answering(func(self, request), self.answer)
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
@@ -152,6 +137,18 @@ class WeaveService:
         self.options = options
 
     # ------------------------------------------------------------------ helpers
+
+    def answer(self, exc: Exception) -> web.StreamResponse | None:
+        """Weave's answer to an error of its handlers (``None``: not one of them)."""
+        if isinstance(exc, HttpError):
+            return json_response(exc.body, exc.status, exc.headers)
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):
+            return json_response({"reason": "Request too large"}, 413)
+        if isinstance(exc, ValidationFailed):
+            return json_response({"detail": exc.errors}, 422)
+        if isinstance(exc, EmulatorError):
+            return json_response(self.error_body(exc.reason, exc.error_type), exc.status)
+        return None
 
     def error_body(self, reason: str, error_type: str) -> dict[str, str]:
         """A 400/404 body in the configured form."""

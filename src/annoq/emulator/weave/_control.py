@@ -43,7 +43,7 @@ from aiohttp import web
 from .._control import BadRequest, Control
 from .._http import json_response
 from ._actor import Actor
-from ._store import EmulatorError
+from ._records import EmulatorError
 
 if TYPE_CHECKING:
     from ._service import Weave
@@ -66,26 +66,47 @@ def _actor_json(index: int, actor: Actor) -> dict[str, Any]:
     }
 
 
-def add_weave_control_routes(control: Control, service: Weave) -> None:
-    """Register Weave's control routes on ``control``."""
-    weave = service.weave
-    store = weave.store
-    control.on_error(EmulatorError, _emulator_error)
+class WeaveControl:
+    """Weave's control handlers, over one `Weave` service."""
 
-    async def list_users(request: web.Request) -> web.StreamResponse:
+    def __init__(self, control: Control, service: Weave) -> None:
+        self.control = control
+        self.service = service
+        self.weave = service.weave
+        self.store = service.weave.store
+
+    def add_routes(self) -> None:
+        """Register every handler on the control router."""
+        control = self.control
+        control.on_error(EmulatorError, _emulator_error)
+        control.add("GET", "/users", self.list_users)
+        control.add("POST", "/users", self.add_user)
+        control.add("POST", "/seed", self.seed)
+        control.add("POST", "/calls", self.calls)
+        control.add("POST", "/queues/{queue_id}/items", self.add_items)
+        control.add("GET", "/queues/{queue_id}/items", self.list_items)
+        control.add("POST", "/queues/{queue_id}/items/{item_id}/progress", self.set_progress)
+        control.add("GET", "/applied", self.applied)
+        control.add("GET", "/state_log", self.state_log)
+        control.add("POST", "/actor/start", self.start_actor)
+        control.add("POST", "/actor/wait", self.wait_actor)
+        control.add("POST", "/actor/stop", self.stop_actors)
+        control.add("GET", "/actor", self.get_actors)
+
+    async def list_users(self, request: web.Request) -> web.StreamResponse:
         users = [
             {
                 "user_id": u.user_id,
                 "api_key": u.api_key,
                 "projects": None if u.projects is None else sorted(u.projects),
             }
-            for u in store.users.values()
+            for u in self.store.users.values()
         ]
         return json_response({"users": users})
 
-    async def add_user(request: web.Request) -> web.StreamResponse:
-        body = await control.body(request)
-        user = service.add_user(
+    async def add_user(self, request: web.Request) -> web.StreamResponse:
+        body = await self.control.body(request)
+        user = self.service.add_user(
             body.get("user_id"), api_key=body.get("api_key"), projects=body.get("projects")
         )
         projects = None if user.projects is None else sorted(user.projects)
@@ -93,30 +114,30 @@ def add_weave_control_routes(control: Control, service: Weave) -> None:
             {"user_id": user.user_id, "api_key": user.api_key, "projects": projects}
         )
 
-    async def seed(request: web.Request) -> web.StreamResponse:
-        body = await control.body(request)
+    async def seed(self, request: web.Request) -> web.StreamResponse:
+        body = await self.control.body(request)
         n_items = int(body.get("n_items", 1000))
-        project = body.get("project") or weave.project
+        project = body.get("project") or self.weave.project
         kwargs: dict[str, Any] = {}
         if body.get("op_names"):
             kwargs["op_names"] = list(body["op_names"])
-        queue_id = weave.seed_queue(
+        queue_id = self.weave.seed_queue(
             n_items, project=project, name=str(body.get("name") or "seeded queue"), **kwargs
         )
         return json_response({"project_id": project, "queue_id": queue_id, "n_items": n_items})
 
-    async def calls(request: web.Request) -> web.StreamResponse:
-        body = await control.body(request)
+    async def calls(self, request: web.Request) -> web.StreamResponse:
+        body = await self.control.body(request)
         kwargs: dict[str, Any] = {}
         if body.get("op_names"):
             kwargs["op_names"] = list(body["op_names"])
-        ids = weave.create_calls(int(body["n"]), project=body.get("project"), **kwargs)
+        ids = self.weave.create_calls(int(body["n"]), project=body.get("project"), **kwargs)
         return json_response({"call_ids": ids})
 
-    async def add_items(request: web.Request) -> web.StreamResponse:
-        body = await control.body(request)
+    async def add_items(self, request: web.Request) -> web.StreamResponse:
+        body = await self.control.body(request)
         n = body.get("n")
-        ids = weave.add_items(
+        ids = self.weave.add_items(
             request.match_info["queue_id"],
             None if n is None else int(n),
             call_ids=body.get("call_ids"),
@@ -126,20 +147,20 @@ def add_weave_control_routes(control: Control, service: Weave) -> None:
         )
         return json_response({"item_ids": ids})
 
-    async def list_items(request: web.Request) -> web.StreamResponse:
-        project = request.query.get("project") or weave.project
+    async def list_items(self, request: web.Request) -> web.StreamResponse:
+        project = request.query.get("project") or self.weave.project
         items = []
-        for item in store.live_items(project, request.match_info["queue_id"]):
+        for item in self.store.live_items(project, request.match_info["queue_id"]):
             data = item.to_json()
             data["progress"] = dict(item.progress)
             items.append(data)
         return json_response({"items": items})
 
-    async def set_progress(request: web.Request) -> web.StreamResponse:
-        body = await control.body(request)
+    async def set_progress(self, request: web.Request) -> web.StreamResponse:
+        body = await self.control.body(request)
         if "user_id" not in body or "annotation_state" not in body:
             raise BadRequest("user_id and annotation_state are required")
-        item = weave.set_progress(
+        item = self.weave.set_progress(
             request.match_info["queue_id"],
             request.match_info["item_id"],
             str(body["annotation_state"]),
@@ -148,22 +169,22 @@ def add_weave_control_routes(control: Control, service: Weave) -> None:
         )
         return json_response({"item": item})
 
-    async def applied(request: web.Request) -> web.StreamResponse:
+    async def applied(self, request: web.Request) -> web.StreamResponse:
         item_id = request.query.get("item_id")
         user_id = request.query.get("user_id")
         writes = [
             {"item_id": iid, "user_id": uid, "count": n}
-            for iid, uid, n in store.applied.rows(item_id, user_id)
+            for iid, uid, n in self.store.applied.rows(item_id, user_id)
         ]
         return json_response({"total": sum(w["count"] for w in writes), "writes": writes})
 
-    async def state_log(request: web.Request) -> web.StreamResponse:
+    async def state_log(self, request: web.Request) -> web.StreamResponse:
         since = int(request.query.get("since", "0"))
-        log = store.state_log
+        log = self.store.state_log
         return json_response({"changes": [attrs.asdict(c) for c in log[since:]], "next": len(log)})
 
-    async def start_actor(request: web.Request) -> web.StreamResponse:
-        body = await control.body(request)
+    async def start_actor(self, request: web.Request) -> web.StreamResponse:
+        body = await self.control.body(request)
         known = {
             "project",
             "user_id",
@@ -179,41 +200,33 @@ def add_weave_control_routes(control: Control, service: Weave) -> None:
         if unknown:
             raise BadRequest(f"unknown fields: {sorted(unknown)}")
         kwargs = {k: v for k, v in body.items() if k in known and v is not None}
-        actor = weave.start_actor(str(body["queue_id"]), **kwargs)
-        return json_response({"actor_id": weave.actors.index(actor)})
+        actor = self.weave.start_actor(str(body["queue_id"]), **kwargs)
+        return json_response({"actor_id": self.weave.actors.index(actor)})
 
-    async def wait_actor(request: web.Request) -> web.StreamResponse:
-        body = await control.body(request)
-        index = int(body.get("actor_id", len(weave.actors) - 1))
-        if not 0 <= index < len(weave.actors):
+    async def wait_actor(self, request: web.Request) -> web.StreamResponse:
+        body = await self.control.body(request)
+        index = int(body.get("actor_id", len(self.weave.actors) - 1))
+        if not 0 <= index < len(self.weave.actors):
             raise BadRequest(f"no actor {index}")
-        actor = weave.actors[index]
+        actor = self.weave.actors[index]
         try:
             await actor.wait_actions(int(body["actions"]))
         except RuntimeError as exc:
             return json_response({"reason": str(exc), **_actor_json(index, actor)}, 409)
         return json_response(_actor_json(index, actor))
 
-    async def stop_actors(request: web.Request) -> web.StreamResponse:
-        await weave.stop_actors()
-        return json_response({"actors": [_actor_json(i, a) for i, a in enumerate(weave.actors)]})
+    async def stop_actors(self, request: web.Request) -> web.StreamResponse:
+        await self.weave.stop_actors()
+        return await self.get_actors(request)
 
-    async def get_actors(request: web.Request) -> web.StreamResponse:
-        return json_response({"actors": [_actor_json(i, a) for i, a in enumerate(weave.actors)]})
+    async def get_actors(self, request: web.Request) -> web.StreamResponse:
+        actors = self.weave.actors
+        return json_response({"actors": [_actor_json(i, a) for i, a in enumerate(actors)]})
 
-    control.add("GET", "/users", list_users)
-    control.add("POST", "/users", add_user)
-    control.add("POST", "/seed", seed)
-    control.add("POST", "/calls", calls)
-    control.add("POST", "/queues/{queue_id}/items", add_items)
-    control.add("GET", "/queues/{queue_id}/items", list_items)
-    control.add("POST", "/queues/{queue_id}/items/{item_id}/progress", set_progress)
-    control.add("GET", "/applied", applied)
-    control.add("GET", "/state_log", state_log)
-    control.add("POST", "/actor/start", start_actor)
-    control.add("POST", "/actor/wait", wait_actor)
-    control.add("POST", "/actor/stop", stop_actors)
-    control.add("GET", "/actor", get_actors)
+
+def add_weave_control_routes(control: Control, service: Weave) -> None:
+    """Register Weave's control routes on ``control``."""
+    WeaveControl(control, service).add_routes()
 
 
 __all__ = ["add_weave_control_routes"]

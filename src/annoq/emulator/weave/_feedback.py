@@ -37,10 +37,10 @@ import orjson
 from aiohttp import web
 
 from ..._json_schema import SchemaProblem, check_value
-from .._http import json_response
+from .._http import answering, json_response
 from .._validation import ValidationFailed, error, parse_body
-from ._app import HttpError
-from ._store import EmulatorError, User, WeaveStore, format_ms
+from ._records import EmulatorError, User, format_ms
+from ._store import WeaveStore
 
 ANNOTATION_PREFIX: Final = "wandb.annotation."
 CURRENT_PAYLOAD_LIMIT: Final = 1 << 20
@@ -624,7 +624,7 @@ class FeedbackService:
         self.service = service  # a WeaveService: user_of, check_project, error bodies
 
     async def _run(self, request: web.Request, work: Any) -> web.StreamResponse:
-        try:
+        async def run() -> web.StreamResponse:
             user = self.service.user_of(request)
             body = parse_body(await request.read())
             if not isinstance(body, dict):
@@ -632,12 +632,8 @@ class FeedbackService:
                     [{"type": "dict_type", "loc": ["body"], "msg": "Input should be an object"}]
                 )
             return json_response(work(user, body))
-        except HttpError as exc:
-            return json_response(exc.body, exc.status, exc.headers)
-        except ValidationFailed as exc:
-            return json_response({"detail": exc.errors}, 422)
-        except EmulatorError as exc:
-            return json_response(self.service.error_body(exc.reason, exc.error_type), exc.status)
+
+        return await answering(run(), self.service.answer)
 
     def _create_request(self, user: User, entry: Any, loc: tuple[Any, ...]) -> dict[str, Any]:
         if not isinstance(entry, dict):

@@ -11,8 +11,9 @@ from aiohttp import web
 from .._service import ServiceBase, ServiceContext, ServiceSpec
 from ._app import ROUTE_NAMES, WeaveOptions, WeaveService
 from ._feedback import FEEDBACK_ROUTE_NAMES, FeedbackService, FeedbackState, FeedbackStore
+from ._records import User
 from ._state import WeaveState
-from ._store import User, WeaveStore
+from ._store import WeaveStore
 
 if TYPE_CHECKING:
     from .._control import Control

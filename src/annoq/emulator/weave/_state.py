@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from ._actor import Actor
-from ._store import DEFAULT_OP_NAMES, StateChange, WeaveStore
+from ._records import DEFAULT_OP_NAMES, StateChange
+from ._store import WeaveStore
 
 DEFAULT_PROJECT: Final = "entity/project"
 DEFAULT_USER_ID: Final = "local-user"
