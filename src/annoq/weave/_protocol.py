@@ -7,6 +7,7 @@ models. Nothing here does I/O, so the whole wire format is tested without a serv
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -36,8 +37,13 @@ register_fast_item_hook(converter)
 QUEUE_SORT_FIELDS = ("id", "name", "created_at", "updated_at")
 
 
+#: What ``quote(value, safe="")`` leaves as it is: such an id (a UUID, say) is its own
+#: path segment, without a call per request.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def _segment(value: str) -> str:
-    return quote(value, safe="")
+    return value if _UNQUOTED.fullmatch(value) is not None else quote(value, safe="")
 
 
 def _str_list(values: Iterable[str], argument: str) -> list[str]:
