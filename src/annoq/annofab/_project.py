@@ -77,7 +77,7 @@ from ._models_data import (
 )
 from ._models_specs import AnnotationSpecs
 from ._protocol_data import CommentPut, NewAnnotation
-from ._walks import ListWalk, list_walk
+from ._walks import EndGuard, ListWalk, list_walk
 from ._walks import _State as _WalkState
 
 if TYPE_CHECKING:
@@ -417,11 +417,17 @@ class Project(BulkImports):
         server_query = query.stable_part() if local else query
         metas: dict[int, TaskPage] = {}
 
+        guard = EndGuard()
+
         async def fetch(index: int) -> PageData[Task]:
+            if await guard.past_end(index):
+                guard.record(index, 0, True)
+                return PageData((), is_last=True)  # never reached: the walk ended before
             page = await self._page(server_query, page=index + 1, limit=page_size)
             metas[index] = page
             reachable = (index + 1) * page_size < cap
             last = not page.tasks or page.page_no >= page.total_page_no or not reachable
+            guard.record(index, page.total_page_no, last)
             return PageData(page.tasks, is_last=last)
 
         window = SeenWindow(2 * page_size if query.stable_sort else None)

@@ -8,6 +8,7 @@ first item's ``updated_datetime``) that the walk has not yielded yet.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -18,7 +19,7 @@ from .._walk import PageData, SeenWindow, Walk, dedupe, walk_pages
 from ._models import OverLimitError
 from ._models_data import Page
 
-__all__ = ["ListWalk", "list_walk"]
+__all__ = ["EndGuard", "ListWalk", "list_walk"]
 
 T = TypeVar("T")
 
@@ -32,6 +33,43 @@ class _State:
     def __init__(self) -> None:
         self.total_count: int | None = None
         self.over_limit: bool | None = None
+
+
+class EndGuard:
+    """Keeps a walk's prefetch from asking for pages past the list's end.
+
+    Annofab's answers say how many pages the list has (``total_page_no``), and a walk
+    ends at the page that reaches it. A page beyond the largest total seen so far is
+    requested only once the page before it has answered and was not the last (the list
+    grew meanwhile); when it was the last, the page is never requested
+    (:meth:`past_end` is true, and the walk has ended before it anyway). Within the
+    totals known, and before any answer, pages go out as the prefetch asks.
+    """
+
+    __slots__ = ("_answered", "_changed", "_total")
+
+    def __init__(self) -> None:
+        self._total: int | None = None  # no answer yet
+        self._answered: dict[int, bool] = {}  # page index -> was the last page
+        self._changed = asyncio.Event()
+
+    def record(self, index: int, total_pages: int, last: bool) -> None:
+        """Page ``index`` (0-based) answered: the list's page count, and whether the
+        walk ends there."""
+        self._total = total_pages if self._total is None else max(self._total, total_pages)
+        self._answered[index] = last
+        self._answered.pop(index - _config.MAX_PREFETCH - 2, None)  # keep a few
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def past_end(self, index: int) -> bool:
+        """Whether page ``index`` lies past the end (then it must not be requested)."""
+        while self._total is not None and index >= 1 and index + 1 > self._total:
+            before = self._answered.get(index - 1)
+            if before is not None:
+                return before
+            await self._changed.wait()
+        return False
 
 
 class ListWalk(Walk[T], Generic[T]):
@@ -107,12 +145,17 @@ async def _pass(
 ) -> AsyncIterator[T]:
     cap = _config.ANNOFAB_RESULT_CAP
     metas: dict[int, Page[T]] = {}
+    guard = EndGuard()
 
     async def one(index: int) -> PageData[T]:
+        if await guard.past_end(index):
+            guard.record(index, 0, True)
+            return PageData((), is_last=True)  # never reached: the walk ended before
         page = await fetch(index + 1, page_size)
         metas[index] = page
         reachable = (index + 1) * page_size < cap
         last = not page.items or page.page_no >= page.total_page_no or not reachable
+        guard.record(index, page.total_page_no, last)
         return PageData(page.items, is_last=last)
 
     # The order can move under the walk: a page may legitimately repeat; the 10,000 cap
