@@ -23,7 +23,11 @@ async def storm(ids: int, rate: float, retry_after: str, concurrency: int, seed:
         item_ids = emu.weave.item_ids(queue_id)
         emu.faults.add(
             FaultRule(
-                kind="status", status=429, rate=rate, routes={"progress"}, retry_after=retry_after
+                kind="status",
+                status=429,
+                rate=rate,
+                routes={"weave.progress"},
+                retry_after=retry_after,
             )
         )
         async with WeaveSession(emu.api_key, base_url=emu.base_url) as weave:

@@ -498,7 +498,7 @@ from typing import Any, Literal, Required, TypedDict, get_args
 from ._operations import (
     Operation,
     Param,
-    Requester,
+    Send,
     call_array,
     call_bytes,
     call_json,
@@ -565,7 +565,7 @@ def render(v1: list[Op], v2: list[Op], spec: Spec, version: str) -> str:
             "",
             '    __slots__ = ("_send",)',
             "",
-            "    def __init__(self, send: Requester) -> None:",
+            "    def __init__(self, send: Send) -> None:",
             "        self._send = send",
         ]
         for op in table:

@@ -4,9 +4,11 @@ fast suite in about a minute. CI runs everything. The list is by test function (
 parameters), measured with ``pytest --durations=40``; a test taking over ~1.5 s belongs
 here.
 
-The ``http`` and ``weave`` fixtures (a mocked HTTP layer and a WeaveSession pointed at
-it) were two identical conftests of tests/core and tests/weave; a directory with its own
-``weave`` fixture (tests/integration: the emulator) overrides this one."""
+Fixtures written once for the whole suite: ``emu`` (the emulator of the test: the
+``annoq_emulator`` plugin fixture, seeded with ``EMULATOR_SEED`` unless the test's own
+``@pytest.mark.annoq_emulator(...)`` says otherwise), ``http`` (a mocked HTTP layer)
+and ``weave`` (a WeaveSession on it; tests/integration overrides it with one on the
+emulator). The one fast retry policy and the mock helpers are in tests/_support.py."""
 
 from __future__ import annotations
 
@@ -15,7 +17,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from annoq import WeaveSession
-from tests.core._support import API_KEY, BASE, FAST_RETRY, MockHTTP
+from annoq.emulator import Emulator
+from tests._support import API_KEY, BASE, FAST_RETRIES, MockHTTP
+
+#: The emulator's seed when a test does not choose one (deterministic data and keys).
+EMULATOR_SEED = 2024
 
 #: ``module path::test function`` of the slow tests.
 SLOW_TESTS = frozenset(
@@ -42,8 +48,24 @@ SLOW_TESTS = frozenset(
         "tests/core/test_convert.py::test_valid_items_round_trip_through_the_converter",
         "tests/cli/test_demo.py::test_the_readme_demo_command_exits_0_and_prints_the_summary",
         "tests/integration/test_walk_emulator.py::test_fast_mode_skips_items_in_the_same_scenario",
+        # Measured over 1.4 s each in the fast suite (issue 13 item 6); each has a quicker
+        # sibling in the fast loop (the decode identity on smaller samples, one fault storm,
+        # one walk under a background actor, the other CLI subprocess tests).
+        "tests/integration/test_throttling_emulator.py::test_a_storm_of_429s_fails_no_item_with_default_settings",
+        "tests/integration/test_throttling_emulator.py::test_waiting_out_429s_takes_no_token_from_the_retry_budget",
+        "tests/annofab/test_fast_task_page.py::test_valid_task_pages_decode_identically",
+        "tests/annofab/test_fast_task_page.py::test_damaged_task_pages_decode_or_fail_identically",
+        "tests/integration/test_adaptive_emulator.py::test_a_bulk_run_settles_near_the_servers_capacity_without_being_told",
+        "tests/integration/test_walk_emulator.py::test_walk_yields_each_unstarted_item_once_while_another_annotator_completes",
+        "tests/cli/test_annotate.py::test_export_draws_a_progress_bar_on_a_terminal_and_writes_the_file",
+        "tests/cli/test_interrupt.py::test_sigterm_prints_the_counts_writes_the_failures_file_and_exits_143",
+        "tests/annofab/test_cli.py::test_rerunning_operate_complete_from_a_listing_changes_nothing_the_first_run_did",
+        "tests/weave/test_annotation_protocol.py::test_the_schema_checker_agrees_with_the_reference_validator",
     }
 )
+#: Modules slow as a whole: the CLI as a child process on pipes, ptys, symlinks and
+#: descriptors (about 1 s a test, 16 s together); the in-process CLI tests stay fast.
+SLOW_MODULES = ("tests/cli/test_shell_habits.py",)
 #: Directories whose tests run benchmarks (``bench``, and slow too).
 BENCH_DIRS = ("tests/benchmarks/",)
 
@@ -56,8 +78,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if path.startswith(BENCH_DIRS):
             item.add_marker(pytest.mark.bench)
             item.add_marker(pytest.mark.slow)
-        elif f"{path}::{function}" in SLOW_TESTS:
+        elif path in SLOW_MODULES or f"{path}::{function}" in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+        fixtures = getattr(item, "fixturenames", ())
+        if (
+            "annoq_emulator" in fixtures
+            and not path.startswith("tests/emulator/")  # the emulator's own tests choose
+            and item.get_closest_marker("annoq_emulator") is None
+        ):
+            item.add_marker(pytest.mark.annoq_emulator(seed=EMULATOR_SEED))
+
+
+@pytest.fixture
+def emu(annoq_emulator: Emulator) -> Emulator:
+    """The emulator of this test (the plugin's fixture, under a short name)."""
+    return annoq_emulator
 
 
 @pytest.fixture
@@ -69,5 +104,5 @@ def http() -> Iterator[MockHTTP]:
 
 @pytest.fixture
 async def weave() -> AsyncIterator[WeaveSession]:
-    async with WeaveSession(API_KEY, base_url=BASE, retry_policy=FAST_RETRY) as session:
+    async with WeaveSession(API_KEY, base_url=BASE, retry_policy=FAST_RETRIES) as session:
         yield session

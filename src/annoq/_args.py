@@ -14,8 +14,9 @@ import math
 import netrc
 import os
 import re
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import attrs
 
@@ -26,14 +27,19 @@ from ._retry import RetryPolicy
 from ._transport import RequestOptions
 
 __all__ = [
+    "listing",
     "make_options",
     "netrc_entry",
+    "require_choice",
     "require_count",
     "require_credential",
+    "require_flag",
     "require_id",
     "require_inputs",
+    "require_page_size",
     "require_prefetch",
     "require_segment",
+    "segment",
 ]
 
 
@@ -67,6 +73,21 @@ def require_segment(value: object, argument: str) -> str:
             "'/', '\\', '?', '#' or control characters"
         )
     return text
+
+
+#: What ``quote(value, safe="")`` leaves as it is: such an id (a UUID, say) is its own
+#: path segment, without a call per request.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def segment(value: object, argument: str) -> str:
+    """``value`` checked by :func:`require_segment` and percent-encoded for a URL path.
+
+    >>> segment("a b", "task_id")
+    'a%20b'
+    """
+    text = require_segment(value, argument)
+    return text if _UNQUOTED.fullmatch(text) is not None else quote(text, safe="")
 
 
 def require_credential(value: object, argument: str, *, header: bool) -> str:
@@ -107,6 +128,40 @@ def require_count(value: object, argument: str, *, minimum: int = 0) -> int:
     """A whole number >= ``minimum``, else InvalidArgumentError naming the argument."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidArgumentError(f"{argument} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def require_page_size(value: object, argument: str = "page_size", *, maximum: int) -> int:
+    """A page size from 1 to ``maximum`` (the service's largest page)."""
+    count = require_count(value, argument, minimum=1)
+    if count > maximum:
+        raise InvalidArgumentError(f"{argument} must be at most {maximum}, got {count}")
+    return count
+
+
+def require_flag(value: object, argument: str) -> bool:
+    """``True`` or ``False`` (not a truthy value)."""
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"{argument} must be True or False, got {value!r}")
+    return value
+
+
+def listing(choices: Iterable[object]) -> str:
+    """How an error names the allowed values: ``'a' or 'b'``, ``one of 'a', 'b', 'c'``.
+
+    >>> listing(["stable", "fast"])
+    "'stable' or 'fast'"
+    """
+    names = [repr(c) for c in choices]
+    if len(names) == 2:
+        return f"{names[0]} or {names[1]}"
+    return "one of " + ", ".join(names)
+
+
+def require_choice(value: object, argument: str, choices: Sequence[str]) -> str:
+    """One of ``choices``, else InvalidArgumentError naming the argument and them."""
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidArgumentError(f"{argument}={value!r} is not allowed; use {listing(choices)}")
     return value
 
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 import enum
 import math
 import time
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 import anyio
 import attrs
 
+from . import _config
 from ._errors import (
     AnnoqError,
     APIError,
@@ -40,6 +40,7 @@ from ._errors import (
     TransportError,
 )
 from ._limits import AdaptiveLimit
+from ._walk import SeenWindow
 
 __all__ = [
     "BulkAbortedError",
@@ -269,9 +270,7 @@ class BulkRun(Generic[W]):
         self.counters = _Counters()
         self.failures: list[BulkFailure] = []
         self.duplicates: list[str] = []
-        self._recent: set[str] = set()
-        self._recent_order: deque[str] = deque()
-        self._dedupe_window = dedupe_window
+        self._recent = SeenWindow(dedupe_window)
         self._progress_interval = progress_interval
         self._last_progress = -math.inf
         self._throttles_seen = throttle_count() if throttle_count else 0
@@ -284,15 +283,6 @@ class BulkRun(Generic[W]):
         self.callback_error: BaseException | None = None
         self.abandoned: list[str] = []
         self.input_exhausted = False
-
-    def _is_repeat(self, key: str) -> bool:
-        if key in self._recent:
-            return True
-        self._recent.add(key)
-        self._recent_order.append(key)
-        if self._dedupe_window is not None and len(self._recent_order) > self._dedupe_window:
-            self._recent.discard(self._recent_order.popleft())
-        return False
 
     def result(self) -> BulkResult:
         c = self.counters
@@ -399,7 +389,7 @@ class BulkRun(Generic[W]):
                     return
                 key = self.key(work)  # type: ignore[arg-type]
                 c.read += 1
-                if self._is_repeat(key):
+                if not self._recent.add(key):
                     self.duplicates.append(key)
                     c.unchanged += 1
                     continue
@@ -491,8 +481,8 @@ async def run_bulk(
     throttle_count: Callable[[], int] | None = None,
     retry_count: Callable[[], int] | None = None,
     fail_fast: bool = False,
-    dedupe_window: int | None = 50_000,
-    progress_interval: float = 0.1,
+    dedupe_window: int | None = _config.BULK_DEDUPE_WINDOW,
+    progress_interval: float = _config.BULK_PROGRESS_INTERVAL,
     on_failure: Callable[[BulkFailure], object] | None = None,
 ) -> BulkResult:
     """Apply ``apply`` to every input with at most ``concurrency`` at once.
@@ -501,7 +491,8 @@ async def run_bulk(
     and adapts below the ceiling (:class:`~annoq._limits.AdaptiveLimit`).
     ``throttle_count`` returns a running count of throttled (429) responses; when it
     grows the engine halves its parallelism, then grows back. ``dedupe_window``
-    bounds how many recent keys are remembered to report repeats (``None``: all).
+    bounds how many recent keys (the last distinct ones read) are remembered to
+    report repeats (``None``: all).
     ``on_failure`` is called with each failure as it happens (to stream failures to a
     file, say); an exception it raises stops the run and is raised as it is.
 

@@ -15,6 +15,7 @@ from ._version import __version__
 
 __all__ = [
     "ANNOFAB_BULK_CONCURRENCY",
+    "ANNOFAB_DOWNLOAD_READ_TIMEOUT",
     "ANNOFAB_IDS_PER_REQUEST",
     "ANNOFAB_JOB_FIRST_POLL",
     "ANNOFAB_JOB_POLL_CAP",
@@ -28,6 +29,11 @@ __all__ = [
     "ANNOFAB_UPLOAD_TIMEOUT",
     "ANNOFAB_WALK_CATCH_UP_PASSES",
     "ANNOTATION_BATCH_BYTES",
+    "BULK_DEDUPE_WINDOW",
+    "BULK_PROGRESS_INTERVAL",
+    "CLI_DEMO_ITEMS",
+    "CLI_LOOKUP_AT_MOST",
+    "CLI_PROGRESS_REFRESH_PER_SECOND",
     "COALESCE_MAX_IN_FLIGHT",
     "DEFAULT_ANNOFAB_ENDPOINT",
     "DEFAULT_ANNOTATION_BATCH_ITEMS",
@@ -51,6 +57,8 @@ __all__ = [
     "TIMEOUT_READ",
     "TIMEOUT_TOTAL",
     "USER_AGENT",
+    "WALK_MAX_BACKUP_PAGES",
+    "WALK_MAX_STALLS",
     "Timeout",
 ]
 
@@ -102,6 +110,12 @@ WALK_MAX_PREFETCH = 16
 #: WALK_LATENCY_TOLERANCE times the quickest page: those pages queue at the service.
 WALK_LATENCY_SAMPLES = 3
 WALK_LATENCY_TOLERANCE = 1.5
+#: How many pages a Weave stable walk backs up at most to find its place after items
+#: before it were deleted.
+WALK_MAX_BACKUP_PAGES = 4
+#: Back-ups in a row without an item not read before, after which the server's list is
+#: taken to be unstable (a PaginationError) rather than walked forever.
+WALK_MAX_STALLS = 20
 #: Retries per request inside bulk operations. A bulk run makes thousands of requests, so
 #: a transient fault rate that rarely beats 4 retries still would, a few times per run.
 DEFAULT_BULK_MAX_RETRIES = 10
@@ -109,6 +123,11 @@ DEFAULT_BULK_MAX_RETRIES = 10
 #: Below it the engine finds the service's capacity itself (see ADAPTIVE_*). As many as
 #: the connection pool holds (DEFAULT_CONNECTION_LIMIT): more would only queue for one.
 DEFAULT_BULK_CONCURRENCY = 100
+#: How many recent bulk keys (the last distinct ones read) are remembered to report a
+#: repeated input as a duplicate.
+BULK_DEDUPE_WINDOW = 50_000
+#: Seconds between two progress events of a bulk run (the last one always comes).
+BULK_PROGRESS_INTERVAL = 0.1
 #: Adaptive concurrency of bulk runs (annoq._limits.AdaptiveLimit): requests in flight at
 #: the start; the limit then doubles per round (as many results as the limit) while
 #: latency holds, grows by a quarter once it has backed off, and never exceeds the caller's
@@ -164,6 +183,9 @@ ANNOFAB_BULK_CONCURRENCY = 32
 ANNOFAB_PUT_BACK_TIMEOUT = 10.0
 #: Seconds one file upload to a temporary path may take (bulk input data imports).
 ANNOFAB_UPLOAD_TIMEOUT = 300.0
+#: Seconds an export download (a signed URL) may go without a byte before it fails; no
+#: limit on the whole download (a project's export can be large).
+ANNOFAB_DOWNLOAD_READ_TIMEOUT = 300.0
 #: Longest pause, in seconds, between attempts of a failed file upload.
 ANNOFAB_UPLOAD_BACKOFF_CAP = 2.0
 
@@ -185,6 +207,13 @@ ERROR_TEXT_CHARS = 500
 ERROR_DETAIL_ENTRIES = 5
 
 USER_AGENT = f"annoq/{__version__}"
+
+#: Items in the queue ``annoq demo`` walks and completes.
+CLI_DEMO_ITEMS = 20_000
+#: Up to this many rows, ``annoq annotate`` looks each item up by id instead of walking.
+CLI_LOOKUP_AT_MOST = 100
+#: How often the CLI redraws its progress bar on a terminal.
+CLI_PROGRESS_REFRESH_PER_SECOND = 8
 
 
 def _limit(attribute: Any, value: object) -> None:

@@ -44,6 +44,7 @@ from ._errors import ResponseDecodeError
 __all__ = [
     "OMIT_UNSET",
     "decode_json",
+    "field",
     "format_datetime",
     "fromiso",
     "make_converter",
@@ -200,6 +201,25 @@ def decode_json(content: bytes) -> Any:
     except orjson.JSONDecodeError as exc:
         snippet = content[:60].decode("utf-8", "replace")
         raise ResponseDecodeError(f"response is not JSON ({exc.msg})", snippet=snippet) from None
+
+
+def field(data: Any, name: str, kind: type | tuple[type, ...] | None = None) -> Any:
+    """``data[name]`` of a decoded JSON object (of type ``kind`` when given; a bool is
+    not an int); else :class:`ResponseDecodeError` naming the field."""
+    if not isinstance(data, dict):
+        raise ResponseDecodeError(f"expected a JSON object, got {type(data).__name__}")
+    if name not in data:
+        raise ResponseDecodeError("required field is missing", path=f"$.{name}")
+    value = data[name]
+    if kind is not None and (
+        not isinstance(value, kind) or (isinstance(value, bool) and kind is int)
+    ):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise ResponseDecodeError(
+            f"expected {expected}, got {type(value).__name__}", path=f"$.{name}"
+        )
+    return value
 
 
 def _describe(exc: BaseException, path: str) -> tuple[str, str]:

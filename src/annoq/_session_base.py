@@ -7,8 +7,8 @@ credentials, then calls :meth:`SessionBase._start`; everything else here is comm
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -21,65 +21,23 @@ from ._args import make_options, require_count
 from ._bulk import BulkFailure, BulkProgress, BulkResult, Outcome, run_bulk
 from ._config import Timeout
 from ._errors import Classify, InvalidArgumentError, classify_plain
+from ._requester import Identity
 from ._retry import RetryBudget, RetryPolicy
 from ._transport import Auth, Request, RequestOptions, Response, Transport, TransportStats
 
-__all__ = ["Identity", "SessionBase"]
-
-log = logging.getLogger("annoq")
-
-
-class Identity:
-    """Who the caller is on the server, shared by every ``with_options`` view.
-
-    Given by the caller (trusted), or learned from an answer that proves a real write
-    by the caller. Two proofs that disagree (another annotator's write in the same
-    instant spoiled one) make it unknown again for good: nothing is decided on a guess.
-    """
-
-    __slots__ = ("_contested", "_given", "_user_id")
-
-    def __init__(self, user_id: str | None = None) -> None:
-        self._user_id = user_id
-        self._given = user_id is not None
-        self._contested = False
-
-    @property
-    def user_id(self) -> str | None:
-        """The caller's user id, if known."""
-        return self._user_id
-
-    @property
-    def given(self) -> bool:
-        """Whether the id was given by the caller (not learned)."""
-        return self._given
-
-    def give(self, user_id: str | None) -> None:
-        """Set (or, with ``None``, forget) the id, as the caller's word."""
-        self._user_id = user_id
-        self._given = user_id is not None
-        self._contested = False
-
-    def learn(self, user_id: str) -> None:
-        """Record a proof that ``user_id`` is the caller."""
-        if self._given or self._contested or user_id == self._user_id:
-            return
-        if self._user_id is None:
-            self._user_id = user_id
-            return
-        log.warning("two writes proved different user ids; treating the user id as unknown")
-        self._user_id = None
-        self._contested = True
+__all__ = ["SessionBase"]
 
 
 W = TypeVar("W")
 
 
 class SessionBase:
-    """One transport (connections, auth, retry budget) and this view's request options."""
+    """One transport (connections, auth, retry budget), the caller's identity, and this
+    view's request options; its public verbs make it a :class:`~annoq._requester.Requester`."""
 
     _transport: Transport
     _options: RequestOptions
+    _identity: Identity
 
     def _start(
         self,
@@ -95,6 +53,7 @@ class SessionBase:
         user_agent: str | None,
         max_response_bytes: int = _config.DEFAULT_MAX_RESPONSE_BYTES,
         classify: Classify = classify_plain,
+        identity: Identity | None = None,
     ) -> None:
         require_count(connection_limit, "connection_limit", minimum=1)
         require_count(max_response_bytes, "max_response_bytes", minimum=1)
@@ -122,6 +81,7 @@ class SessionBase:
             classify=classify,
         )  # fmt: skip
         self._options = make_options(RequestOptions(), timeout, max_retries, retry_policy)
+        self._identity = Identity() if identity is None else identity  # shared by every view
 
     def with_options(
         self,
@@ -138,6 +98,16 @@ class SessionBase:
         view = copy.copy(self)
         view._options = make_options(self._options, timeout, max_retries, retry_policy)
         return view
+
+    def bulk_view(self, max_retries: int | None = None) -> Self:
+        """A view for a bulk run: ``max_retries`` per request, by default
+        ``DEFAULT_BULK_MAX_RETRIES`` (more than a single call's: over thousands of
+        requests, rare streaks of faults do happen).
+
+            view = session.bulk_view()
+        """
+        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
+        return self.with_options(max_retries=retries)
 
     @property
     def stats(self) -> TransportStats:
@@ -193,14 +163,27 @@ class SessionBase:
         """Close the connections (unless the aiohttp session was passed in)."""
         await self._transport.aclose()
 
-    async def _send(self, request: Request) -> Response:
+    @property
+    def identity(self) -> Identity:
+        """Who the caller is on the server (shared by every ``with_options`` view)."""
+        return self._identity
+
+    async def send(self, request: Request, *, repeatable: bool = True) -> Response:
+        """Send one request with this view's time limits and retries (the low-level verb
+        handles use). ``repeatable=False`` marks a request whose repeat would not do (or
+        not read) the same: it is resent only when nothing can have been done (a
+        connection never made, 408, 429), never after a lost answer, a timeout or a
+        server error, which may follow a write.
+
+            response = await session.send(request)
+        """
+        if not repeatable and not request.retry_unsafe:
+            request = attrs.evolve(request, retry_unsafe=True)
         return await self._transport.send(request, self._options)
 
-    async def _fetch(self, request: Request) -> bytes:
-        return (await self._transport.send(request, self._options)).content
+    def stream(self, request: Request) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        """Send one request and hold the response open, to read it incrementally.
 
-    async def _send_unrepeatable(self, request: Request) -> Response:
-        """Send a request whose repeat would not do (or not read) the same: resent only
-        when nothing can have been done (a connection never made, 408, 429), never after
-        a lost answer, a timeout or a server error, which may follow a write."""
-        return await self._transport.send(attrs.evolve(request, retry_unsafe=True), self._options)
+        async with session.stream(request) as response: ...
+        """
+        return self._transport.stream(request, self._options)

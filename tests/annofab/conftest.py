@@ -1,4 +1,4 @@
-"""Fixtures: the emulator over a real loopback socket, and Annofab sessions pointed at it."""
+"""Fixtures: Annofab sessions pointed at the test's emulator (the root ``emu``)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from annoq import RetryPolicy
 from annoq.annofab import AnnofabSession, Project
-from annoq.emulator import Emulator, run_emulator
-
-# Fast backoff so fault-heavy tests run in seconds; the retry *decisions* are the real ones.
-FAST_RETRIES = RetryPolicy(
-    max_retries=10, backoff_base=0.001, backoff_cap=0.02, max_retry_after=0.05
-)
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with run_emulator(seed=2024) as emulator:
-        yield emulator
+from annoq.emulator import Emulator
+from tests._support import FAST_RETRIES
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import annoq
 from annoq import InvalidArgumentError, ResponseDecodeError
 from annoq.annofab import AnnofabSession
 from annoq.annofab import _api as generated
-from tests.core._support import MockHTTP, calls, only_call, request_count, sent_json
+from tests._support import MockHTTP, calls, only_call, request_count, sent_json
 
 from . import _spec
 

@@ -21,9 +21,7 @@ from annoq import ServerError, TransportError
 from annoq.annofab import AnnofabSession
 from annoq.annofab._operations import build_request
 from annoq.emulator import Emulator, FaultRule
-from tests.core._support import MockHTTP, request_count
-
-from .conftest import FAST_RETRIES
+from tests._support import FAST_RETRIES, MockHTTP, request_count
 
 RANDOM = {"request_type": {"_type": "Random", "phase": "annotation", "task_count": 1}}
 ZIP_INPUT = {"input_data_name": "batch.zip", "input_data_path": "s3://bucket/batch.zip"}

@@ -15,8 +15,8 @@ import pytest
 from annoq.annofab import AnnofabSession
 from annoq.annofab import _protocol as proto
 from annoq.emulator import Emulator
-from annoq.emulator._annofab_store import MFA_CODE
-from tests.core._support import MockHTTP, calls, sent_json
+from annoq.emulator.annofab._store import MFA_CODE
+from tests._support import MockHTTP, calls, sent_json
 
 from . import _spec
 

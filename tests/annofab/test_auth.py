@@ -13,8 +13,7 @@ import pytest
 from annoq import AuthenticationError, MFARequiredError
 from annoq.annofab import AnnofabSession, LoginAuth, PatAuth
 from annoq.emulator import Emulator
-
-from .conftest import FAST_RETRIES
+from tests._support import FAST_RETRIES
 
 
 def login_session(emu: Emulator, password: str | None = None) -> AnnofabSession:

@@ -12,8 +12,7 @@ from annoq import BulkProgress, InvalidArgumentError, TimeoutError
 from annoq._config import ADAPTIVE_INITIAL_LIMIT, ANNOFAB_BULK_CONCURRENCY
 from annoq.annofab import AnnofabSession, Project, TaskPhase, TaskRef, TaskStatus
 from annoq.emulator import Emulator, FaultRule
-
-from .conftest import FAST_RETRIES
+from tests._support import FAST_RETRIES
 
 
 async def test_bulk_complete_of_2000_tasks_held_by_others_under_faults_applies_each_change_once(

@@ -16,9 +16,16 @@ from typing import Any
 import pytest
 
 from annoq.emulator import Emulator, FaultRule
-from tests.cli.conftest import annoq, finished, start_annoq, summary, until
-from tests.cli.test_demo import annoq_command
-from tests.cli.test_serve import start_serve, stop
+from tests.cli._support import (
+    annoq,
+    annoq_command,
+    finished,
+    start_annoq,
+    start_serve,
+    stop,
+    summary,
+    until,
+)
 
 
 @pytest.fixture(autouse=True)

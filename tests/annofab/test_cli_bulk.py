@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from annoq.emulator import Emulator, FaultRule
-from tests.cli.conftest import annoq, summary
+from tests.cli._support import annoq, summary
 
 
 @pytest.fixture(autouse=True)

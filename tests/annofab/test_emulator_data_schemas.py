@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from annoq.emulator import Emulator
-from annoq.emulator._annofab_routes import SERVED_OPERATIONS
+from annoq.emulator.annofab._routes import SERVED_OPERATIONS
 
 from . import _spec
 from ._schemas import validate as _validate
@@ -208,6 +208,13 @@ async def _session(emu: Emulator, rec: Recorder) -> None:
     await rec.call("postProjectTasksUpdate", f"/projects/{p}/rawdata/tasks", expect=409)
     data.finish_jobs()
     await rec.call("postProjectTasksUpdate", f"/projects/{p}/rawdata/tasks", expect=202)
+    data.finish_jobs()
+    archive = f"/projects/{p}/archive/simple"
+    await rec.call("getAnnotationArchive", archive, expect=201)
+    update = f"/projects/{p}/archive/update"
+    await rec.call("postAnnotationArchiveUpdate", update, expect=202)
+    await rec.call("postAnnotationArchiveUpdate", update, expect=409)
+    await rec.call("getAnnotationArchive", archive, expect=409)  # while it is rebuilt
     data.finish_jobs()
     await rec.call("getProjectJob", f"/projects/{p}/jobs", params={"limit": "2"}, expect=200)
     await rec.call("getProjectJob", f"/projects/{p}/jobs", params={"type": "nope"}, expect=400)

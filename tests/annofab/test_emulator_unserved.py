@@ -15,7 +15,7 @@ from annoq.annofab import AnnofabSession
 from annoq.annofab._api import OPERATIONS, OPERATIONS_V2
 from annoq.annofab._operations import Operation
 from annoq.emulator import Emulator
-from annoq.emulator._annofab_routes import SERVED_OPERATIONS
+from annoq.emulator.annofab._routes import SERVED_OPERATIONS
 
 SERVED_BEFORE = {
     "login",

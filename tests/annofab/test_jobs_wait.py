@@ -99,3 +99,38 @@ async def test_cancelling_a_wait_leaves_nothing_pending(emu: Emulator, project: 
         if t is not asyncio.current_task() and "RequestHandler" not in repr(t)
     ]
     assert client_side == []
+
+
+async def test_the_job_walk_skips_no_job_sharing_the_cursor_instant(
+    emu: Emulator, project: Project
+) -> None:
+    data = emu.annofab.data
+    older = data.seed_jobs(3)
+    together = data.seed_jobs(5, same_instant=True)  # one created_datetime
+    newer = data.seed_jobs(2)
+    expected = (older + together + newer)[::-1]
+    for size in (1, 2, 3, 4, 6):
+        walked = [j.job_id async for j in project.jobs(page_size=size)]
+        assert sorted(walked) == sorted(expected), size
+        assert len(walked) == len(expected)
+
+
+async def test_more_jobs_in_one_instant_than_a_page_are_read_with_a_wider_page(
+    emu: Emulator, project: Project
+) -> None:
+    data = emu.annofab.data
+    together = data.seed_jobs(12, same_instant=True)
+    older = data.seed_jobs(1)  # created after: newest first, it comes first
+    walked = [j.job_id async for j in project.jobs(page_size=5)]
+    assert sorted(walked) == sorted(together + older)
+
+
+async def test_past_the_largest_page_in_one_instant_the_walk_steps_on_and_ends(
+    emu: Emulator, project: Project
+) -> None:
+    data = emu.annofab.data
+    older = data.seed_jobs(2)
+    data.seed_jobs(230, same_instant=True)  # beyond what any page can hold
+    walked = [j.job_id async for j in project.jobs(page_size=50)]
+    assert len(walked) == len(set(walked)) >= 200
+    assert walked[-2:] == older[::-1]  # the older ones are still reached

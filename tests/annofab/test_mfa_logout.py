@@ -10,9 +10,8 @@ import pytest
 from annoq import AuthenticationError, InvalidArgumentError, MFARequiredError
 from annoq.annofab import AnnofabSession
 from annoq.emulator import Emulator
-from annoq.emulator._annofab_store import MFA_CODE
-
-from .conftest import FAST_RETRIES
+from annoq.emulator.annofab._store import MFA_CODE
+from tests._support import FAST_RETRIES
 
 USER, PASSWORD = "mfa-user", "mfa-password-123"
 

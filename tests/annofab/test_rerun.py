@@ -249,7 +249,7 @@ async def test_a_409_after_a_503_that_applied_nothing_is_not_counted_as_ours(
 
     def and_meanwhile(route: str) -> Any:
         decision = decide(route)
-        if decision.rule is not None and route == "annofab_operate":
+        if decision.rule is not None and route == "annofab.operate":
             # while our first attempt fails, another owner assigns the task to the
             # annotator, who starts it: our retry meets a 409
             emu.annofab.operate(task_id, "not_started", as_user=owner, account_id=annotator)
@@ -274,7 +274,7 @@ async def test_a_start_in_flight_when_the_run_stops_is_seen_through_then_put_bac
     starts: list[str] = []
 
     def both_starts_sent(route: str) -> bool:
-        starts.extend([route] if route == "annofab_operate" else [])
+        starts.extend([route] if route == "annofab.operate" else [])
         return len(starts) == 2
 
     sent = when_requests_see(emu, monkeypatch, both_starts_sent)

@@ -41,3 +41,28 @@ def test_bad_new_filters_are_refused_before_any_request(project: Project) -> Non
         project.tasks(auto_accepted_only="yes")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError):
         project.tasks(annotation="not json")
+
+
+async def test_the_emulator_applies_auto_accepted_only(emu: Emulator, project: Project) -> None:
+    emu.annofab.seed_tasks(4, prefix="a", phase="acceptance", status="complete")  # accepted by hand
+    auto = emu.annofab.seed_tasks(3, prefix="b", phase="inspection", status="complete")
+    emu.annofab.seed_tasks(2, prefix="c")
+    emu.annofab.auto_accept(auto)
+    walked = [t.task_id async for t in project.tasks(auto_accepted_only=True)]
+    assert walked == auto
+    page = await project.task_page(auto_accepted_only=True, status="complete")
+    assert [t.task_id for t in page.tasks] == auto
+
+
+async def test_the_emulator_applies_the_annotation_filter(emu: Emulator, project: Project) -> None:
+    ids = emu.annofab.seed_tasks(6)
+    emu.annofab.data.seed_annotations([ids[1], ids[4]], label="car")
+    emu.annofab.data.seed_annotations([ids[2]], label="bus")
+    cars = [t.task_id async for t in project.tasks(annotation={"label_id": "label-car"})]
+    assert cars == [ids[1], ids[4]]
+    one = project.tasks(
+        annotation={"label_id": "label-car", "task_id": ids[4]}, status="not_started"
+    )
+    assert [t.task_id async for t in one] == [ids[4]]
+    none = project.tasks(annotation={"label_id": "label-truck"})
+    assert [t.task_id async for t in none] == []

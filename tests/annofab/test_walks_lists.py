@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from annoq import InvalidArgumentError
-from annoq.annofab import AnnofabSession, OverLimitError, Project
+from annoq.annofab import AnnofabSession, CommentPut, OverLimitError, Project
 from annoq.emulator import Emulator
 
 
@@ -64,7 +64,7 @@ async def test_list_walks_refuse_bad_options_before_any_request(project: Project
     with pytest.raises(InvalidArgumentError):
         project.annotations(query="label")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError):
-        project.input_data(on_over_limit="export")  # type: ignore[arg-type]
+        project.input_data(on_over_limit="later")  # type: ignore[arg-type]
 
 
 async def test_annotation_walk_yields_each_annotation_once_while_others_are_added(
@@ -99,3 +99,32 @@ async def test_project_walks_yield_every_project_once(
     assert sorted(theirs) == [f"p-{n:02d}" for n in range(25)]
     with pytest.raises(InvalidArgumentError):
         af.my_projects(status="gone")
+
+
+async def test_members_and_comments_are_walks_and_still_awaitable(
+    emu: Emulator, af: AnnofabSession, project: Project
+) -> None:
+    emu.annofab.add_user("worker-1")
+    emu.annofab.add_user("worker-2")
+    before = emu.faults.requests_seen()
+    members = project.members()
+    walked = [m.user_id async for m in members]
+    assert sorted(walked) == sorted([emu.annofab.user_id, "worker-1", "worker-2"])
+    assert [m.user_id for m in await members] == walked  # the answer, reused
+    assert emu.faults.requests_seen() - before == 1
+    assert isinstance(await project.members(), list)
+
+    (task_id,) = emu.annofab.seed_tasks(1)
+    me = await af.account_id()
+    puts = [CommentPut(account_id=me, comment=f"c{n}") for n in range(3)]
+    await project.batch_update_comments(task_id, f"input-{task_id}", put=puts)
+    async with project.comments(task_id, f"input-{task_id}") as comments:
+        ids = [c.comment_id async for c in comments]
+    assert sorted(ids) == sorted(p.comment_id for p in puts)
+
+
+def test_comments_refuse_bad_ids_before_any_request(project: Project) -> None:
+    with pytest.raises(InvalidArgumentError):
+        project.comments("", "input-1")
+    with pytest.raises(InvalidArgumentError):
+        project.members(include_inactive="yes")  # type: ignore[arg-type]

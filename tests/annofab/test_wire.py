@@ -14,7 +14,7 @@ import pytest
 import annoq
 from annoq import AuthenticationError, ConflictError, ResponseDecodeError
 from annoq.annofab import AnnofabSession, TaskPhase, TaskStatus
-from tests.core._support import MockHTTP, calls, only_call, sent_json
+from tests._support import MockHTTP, calls, only_call, sent_json
 
 BASE = "https://annofab.example"
 PROJECT = "prj-1"

@@ -12,7 +12,7 @@ import pytest
 
 from annoq.emulator import Emulator, FaultRule
 
-from .conftest import annoq, summary
+from ._support import annoq, summary
 
 SPECS = {
     "quality": {"type": "integer", "minimum": 1, "maximum": 5},

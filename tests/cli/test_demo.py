@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from annoq.cli import run
 
-from .conftest import Terminal, annoq, summary
+from ._support import Terminal, annoq, annoq_command, summary
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DEMO_SETUP = (
     "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[cli]' && annoq demo"
 )
 TEST_SETUP = "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' && pytest"
-
-
-def annoq_command() -> list[str]:
-    """The installed console script, else ``python -m annoq.cli``."""
-    script = Path(sys.executable).with_name("annoq")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "annoq.cli"]
 
 
 def test_readme_shows_the_two_setup_commands_verbatim():

@@ -9,7 +9,7 @@ import pytest
 from annoq import __version__
 from annoq.cli import main
 
-from .conftest import annoq
+from ._support import annoq
 
 
 def closed_port() -> int:

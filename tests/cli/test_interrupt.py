@@ -10,7 +10,7 @@ from pathlib import Path
 
 from annoq.emulator import FaultRule
 
-from .conftest import annoq_process, finished, my_states, start_annoq, summary, until
+from ._support import annoq_process, finished, my_states, start_annoq, summary, until
 
 SLOW_WRITES = FaultRule(kind="latency", latency=0.02, routes={"progress"})
 """Each update takes 20 ms, so a run of thousands lasts long enough to be interrupted."""

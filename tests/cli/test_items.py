@@ -14,7 +14,7 @@ from annoq.cli._io import ITEM_FIELDS
 from annoq.emulator import Emulator, FaultRule
 from annoq.weave._protocol import converter
 
-from .conftest import annoq
+from ._support import annoq
 
 
 async def library_items(emu: Emulator, queue_id: str) -> list[QueueItem]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from annoq.emulator import FaultRule
 
-from .conftest import annoq, my_states, states, summary
+from ._support import annoq, my_states, states, summary
 
 
 def read_jsonl(path: Path) -> list[dict[str, str]]:

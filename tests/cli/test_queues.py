@@ -6,7 +6,7 @@ import json
 
 from annoq.cli import _render
 
-from .conftest import annoq, summary
+from ._support import annoq, summary
 
 
 async def test_create_queue_prints_an_id_that_queues_then_lists(emu, conn):

@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import socket
 from typing import Any
 
 import aiohttp
 import pytest
 
-from .conftest import annoq
-from .test_demo import annoq_command
-
-
-async def start_serve(
-    *options: str, last: str = "Use"
-) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
-    """Start ``annoq serve --port 0 ...`` and read its announcement up to the ``last:`` line."""
-    process = await asyncio.create_subprocess_exec(
-        *annoq_command(), "serve", "--port", "0", *options,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert process.stdout is not None
-    announced: dict[str, str] = {}
-    while last not in announced:
-        line = (await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode()
-        assert line, f"serve exited early: {(await process.communicate())[1].decode()}"
-        if line.startswith("Weave emulator listening on "):
-            announced["URL"] = line.rsplit(" ", 1)[1].strip()
-        else:
-            label, _, value = line.partition(": ")
-            announced[label] = value.strip()
-    return process, announced
-
-
-async def stop(process: asyncio.subprocess.Process) -> tuple[int, str]:
-    process.send_signal(signal.SIGTERM)
-    _, err = await asyncio.wait_for(process.communicate(), timeout=30)
-    assert process.returncode is not None
-    return process.returncode, err.decode()
+from ._support import annoq, start_serve, stop
 
 
 async def test_serve_announces_a_working_server_with_faults_and_stops_cleanly(monkeypatch):
@@ -142,8 +110,8 @@ async def test_serve_latency_and_fault_flags_are_in_place_before_the_announcemen
         assert applied["total"] == 1  # applied, although its answer was dropped
         _, faults = await control_get(url, "/_emulator/faults")
         assert faults["counters"] == {
-            "progress": {"apply_then_drop": 1, "latency": 1},
-            "stats": {"latency": 1, "status_503": 1},
+            "weave.progress": {"apply_then_drop": 1, "latency": 1},
+            "weave.stats": {"latency": 1, "status_503": 1},
         }
     finally:
         code, err = await stop(process)

@@ -12,7 +12,7 @@ import stat
 
 from annoq.emulator import FaultRule
 
-from .conftest import annoq_on_terminal, annoq_process, finished, start_annoq
+from ._support import annoq_on_terminal, annoq_process, finished, start_annoq
 
 
 def jsonl_ids(text: str) -> list[str]:

@@ -21,8 +21,8 @@ from annoq._convert import (
     structure,
 )
 from annoq.weave import _protocol as proto
+from tests._support import item_json, queue_json
 from tests.core._strategies import damaged_items, json_values, queue_items
-from tests.core._support import item_json, queue_json
 
 JST = timezone(timedelta(hours=9))
 

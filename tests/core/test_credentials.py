@@ -20,10 +20,10 @@ from annoq import (
     TransportError,
     WeaveSession,
 )
-from tests.core._support import (
+from tests._support import (
     API_KEY,
     BASE,
-    FAST_RETRY,
+    FAST_RETRIES,
     KEY_B64,
     PROJECT,
     MockHTTP,
@@ -339,7 +339,7 @@ async def test_failing_requests_never_put_the_key_in_exceptions_or_debug_logs(
         repeat=True,
     )
 
-    async with WeaveSession(API_KEY, base_url=BASE, retry_policy=FAST_RETRY) as weave:
+    async with WeaveSession(API_KEY, base_url=BASE, retry_policy=FAST_RETRIES) as weave:
         with pytest.raises(AnnoqError) as caught:
             await weave.queue_stats(PROJECT, ["q"])  # retried
 

@@ -27,7 +27,7 @@ from annoq import (
 from annoq._errors import error_from_response as _error_from_response
 from annoq._errors import redact_url
 from annoq.weave._errors import classify as weave_classify
-from tests.core._support import (
+from tests._support import (
     API_KEY,
     PROJECT,
     MockHTTP,

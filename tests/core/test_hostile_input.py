@@ -23,7 +23,7 @@ from annoq import (
 from annoq._transport import Request
 from annoq.annofab import AnnofabSession
 from annoq.annofab import _protocol as annofab_proto
-from tests.core._support import API_KEY, BASE, PROJECT, MockHTTP, request_count, url
+from tests._support import API_KEY, BASE, PROJECT, MockHTTP, request_count, url
 
 QID = "q-1"
 Call = Callable[[WeaveSession], Awaitable[Any]]

@@ -19,10 +19,10 @@ from annoq._retry import (
     should_retry,
 )
 from annoq._transport import Request
-from tests.core._support import (
+from tests._support import (
     API_KEY,
     BASE,
-    FAST_RETRY,
+    FAST_RETRIES,
     KEY_B64,
     PROJECT,
     MockHTTP,
@@ -228,8 +228,8 @@ async def test_retries_stop_after_max_retries_and_report_attempts(
     with pytest.raises(ServerError) as caught:
         await stats_id(weave)
 
-    assert request_count(http) == FAST_RETRY.max_retries + 1
-    assert caught.value.attempts == FAST_RETRY.max_retries + 1
+    assert request_count(http) == FAST_RETRIES.max_retries + 1
+    assert caught.value.attempts == FAST_RETRIES.max_retries + 1
 
 
 async def test_retry_after_from_the_server_replaces_a_long_backoff(
@@ -287,7 +287,7 @@ async def test_an_exhausted_retry_budget_slows_retries_down_instead_of_failing_t
     caplog.set_level(logging.DEBUG, logger="annoq")
 
     async with WeaveSession(
-        API_KEY, base_url=BASE, retry_policy=FAST_RETRY, retry_budget=budget
+        API_KEY, base_url=BASE, retry_policy=FAST_RETRIES, retry_budget=budget
     ) as weave:
         assert await stats_id(weave) == "q-1"
 
@@ -306,7 +306,7 @@ async def test_successes_refill_the_session_retry_budget(http: MockHTTP) -> None
     budget = RetryBudget(initial=0, per_success=1, maximum=5, clock=FROZEN)
 
     async with WeaveSession(
-        API_KEY, base_url=BASE, retry_policy=FAST_RETRY, retry_budget=budget
+        API_KEY, base_url=BASE, retry_policy=FAST_RETRIES, retry_budget=budget
     ) as weave:
         assert await stats_id(weave) == "q-1"
         assert budget.tokens == 1
@@ -329,7 +329,7 @@ async def test_each_retry_is_logged_at_debug_with_attempt_and_wait_but_no_creden
     retries = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert [r.levelno for r in retries] == [logging.DEBUG, logging.DEBUG]
     first, second = (r.getMessage() for r in retries)
-    total = FAST_RETRY.max_retries + 1
+    total = FAST_RETRIES.max_retries + 1
     assert f"attempt 2 of {total}" in first
     assert f"attempt 3 of {total}" in second
     assert "500" in first
@@ -353,7 +353,7 @@ async def test_a_response_says_whether_an_earlier_send_may_have_been_applied(
     else:
         http.post(url("/annotation_queues"), status=first, headers={"Retry-After": "0"})
     http.post(url("/annotation_queues"), payload={"id": "q-1"})
-    response = await weave._send(Request("POST", "/annotation_queues", json={}))
+    response = await weave.send(Request("POST", "/annotation_queues", json={}))
     assert response.attempts == 2
     assert response.uncertain is uncertain
 

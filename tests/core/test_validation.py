@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from annoq import InvalidArgumentError, ItemFilter, SortBy, WeaveSession
-from tests.core._support import PROJECT, MockHTTP, request_count
+from tests._support import PROJECT, MockHTTP, request_count
 
 QID = "q-1"
 Call = Callable[[WeaveSession], Awaitable[Any]]

@@ -25,7 +25,7 @@ async def test_control_info_users_and_seed(api: Api, emu: Emulator) -> None:
     assert info["project"] == "entity/project"
     assert info["api_key"] == emu.api_key
     assert info["options"]["legacy_progress"] is False
-    assert "items_query" in info["routes"]
+    assert "weave.items_query" in info["routes"]
     status, user = await api.call(
         "POST", "/_emulator/users", {"user_id": "ann-3", "projects": ["entity/project"]}
     )

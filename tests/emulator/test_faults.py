@@ -125,7 +125,7 @@ async def test_rules_target_only_their_routes(api: Api, emu: Emulator) -> None:
     assert set(await _statuses(api, queue_id, 20)) == {200}
     item_id = emu.weave.item_ids(queue_id)[0]
     assert (await api.progress(queue_id, item_id, "completed"))[0] == 503
-    assert emu.faults.counters() == {"progress": {"status_503": 1}}
+    assert emu.faults.counters() == {"weave.progress": {"status_503": 1}}
 
 
 async def test_times_limits_how_often_a_rule_fires(api: Api, emu: Emulator) -> None:
@@ -233,7 +233,7 @@ async def test_faults_configured_through_the_control_route(api: Api, emu: Emulat
     assert state["seed"] == 3
     assert await _statuses(api, queue_id, 3) == [429, 429, 200]
     status, state = await api.call("GET", "/_emulator/faults")
-    assert state["counters"] == {"items_query": {"status_429": 2}}
+    assert state["counters"] == {"weave.items_query": {"status_429": 2}}
     status, state = await api.call("POST", "/_emulator/faults", {"kind": "drop", "times": 1})
     assert len(state["rules"]) == 2
     status, state = await api.call("DELETE", "/_emulator/faults", params={"reset_counters": "1"})

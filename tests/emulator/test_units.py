@@ -10,7 +10,7 @@ import pytest
 
 from annoq.emulator import EmulatorError, FaultInjector, FaultRule, run_emulator
 from annoq.emulator._validation import Fields, ValidationFailed
-from annoq.emulator._weave_store import format_ms, uuid7
+from annoq.emulator.weave._store import format_ms, uuid7
 
 
 @pytest.mark.parametrize("ms", [0, 1, 999, 1_790_000_000_123, 1_795_000_000_000])

@@ -1,4 +1,4 @@
-"""Fixtures: the emulator over a real loopback socket and a WeaveSession pointed at it."""
+"""Fixtures: a WeaveSession pointed at the test's emulator (over a real loopback socket)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from annoq import RetryPolicy, WeaveSession
+from annoq import WeaveSession
 from annoq.emulator import Emulator
-
-# Fast backoff so fault-heavy tests run in seconds; the retry *decisions* are the real ones.
-FAST_RETRIES = RetryPolicy(
-    max_retries=10, backoff_base=0.001, backoff_cap=0.02, max_retry_after=0.05
-)
+from tests._support import FAST_RETRIES
 
 
 @pytest.fixture
-async def weave(annoq_emulator: Emulator) -> AsyncIterator[WeaveSession]:
+async def weave(emu: Emulator) -> AsyncIterator[WeaveSession]:
     async with WeaveSession(
-        annoq_emulator.api_key,
-        base_url=annoq_emulator.base_url,
-        retry_policy=FAST_RETRIES,
-        user_id=annoq_emulator.user_id,
+        emu.api_key, base_url=emu.base_url, retry_policy=FAST_RETRIES, user_id=emu.user_id
     ) as session:
         yield session

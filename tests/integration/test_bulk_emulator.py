@@ -21,8 +21,7 @@ from annoq import (
 )
 from annoq._config import DEFAULT_PREFETCH
 from annoq.emulator import Emulator, FaultRule
-
-from .conftest import FAST_RETRIES
+from tests._support import FAST_RETRIES
 
 HEAVY_FAULTS = [
     FaultRule(kind="status", status=503, rate=0.20, routes={"progress"}),

@@ -25,8 +25,7 @@ from annoq import (
     WeaveSession,
 )
 from annoq.emulator import FaultRule
-
-from .conftest import FAST_RETRIES
+from tests._support import FAST_RETRIES
 
 
 async def test_queue_lifecycle_create_read_update_list_stats_delete(annoq_emulator, weave):

@@ -12,8 +12,7 @@ import pytest
 from annoq import WeaveSession, _config
 from annoq.annofab import AnnofabSession
 from annoq.emulator import Emulator, FaultRule
-
-from .conftest import FAST_RETRIES
+from tests._support import FAST_RETRIES
 
 LATENCY = 0.02
 FIXED = _config.DEFAULT_PREFETCH + 1  # the page waited for and the fixed depth ahead

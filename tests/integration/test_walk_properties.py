@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from annoq import WeaveSession
 from annoq.emulator import run_emulator
-
-from .conftest import FAST_RETRIES
+from tests._support import FAST_RETRIES
 
 # A mutation: ("other", i) another annotator completes the i-th unstarted item (mod len);
 # ("mine", i) we set in_progress on it; ("add", n) n new items arrive.

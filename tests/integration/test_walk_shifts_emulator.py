@@ -18,8 +18,7 @@ from aiohttp import web
 
 from annoq import WeaveSession, _config
 from annoq.emulator import Emulator
-
-from .conftest import FAST_RETRIES
+from tests._support import FAST_RETRIES
 
 
 async def test_stable_walk_skips_no_item_when_earlier_items_are_deleted(annoq_emulator, weave):
@@ -151,7 +150,7 @@ async def test_a_list_that_keeps_moving_under_the_walk_is_a_pagination_error_not
     (each offset shows other ids): the walk backs up a bounded number of times, then
     says so, instead of walking forever."""
     from annoq import PaginationError
-    from tests.core._support import item_json
+    from tests._support import item_json
 
     async def items_query(request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from annoq import InvalidArgumentError, ResponseDecodeError
 from annoq._json_schema import SchemaProblem, check_value
 from annoq.weave import AnnotationSpec
-from annoq.weave import _annotation_protocol as ap
-from annoq.weave._annotation_models import FeedbackRow
+from annoq.weave import _protocol_annotations as ap
+from annoq.weave._models_annotations import FeedbackRow
 
 SCHEMAS: list[dict[str, Any]] = [
     {"type": "integer", "minimum": 1, "maximum": 5},

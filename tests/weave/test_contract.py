@@ -19,8 +19,8 @@ from referencing.jsonschema import DRAFT202012
 
 from annoq import AnnotationState, ItemFilter, QueueItem, SortBy, WeaveSession
 from annoq.weave import _protocol as proto
+from tests._support import PROJECT, MockHTTP, calls, item_json, only_call, sent_json, url
 from tests.core._strategies import queue_items
-from tests.core._support import PROJECT, MockHTTP, calls, item_json, only_call, sent_json, url
 
 CONTRACT = Path(__file__).resolve().parents[1] / "contract"
 QUERY_URI = "urn:annoq:weave-items-query"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from annoq import AnnotationState, Outcome, QueueItem
-from annoq._session_base import Identity
+from annoq._requester import Identity
 from annoq.weave._decisions import (
     Refusal,
     RefusalStep,

@@ -23,11 +23,11 @@ from annoq import (
     Timeout,
     WeaveSession,
 )
-from tests.core._support import (
+from tests._support import (
     API_KEY,
     BASE,
     BASIC,
-    FAST_RETRY,
+    FAST_RETRIES,
     PROJECT,
     MockHTTP,
     calls,
@@ -563,8 +563,8 @@ async def test_with_options_leaves_the_parent_session_retrying(
     with pytest.raises(ServerError) as caught:
         await weave.queue_stats(PROJECT, [QID])  # a read: retried
 
-    assert request_count(http) == FAST_RETRY.max_retries + 1
-    assert caught.value.attempts == FAST_RETRY.max_retries + 1
+    assert request_count(http) == FAST_RETRIES.max_retries + 1
+    assert caught.value.attempts == FAST_RETRIES.max_retries + 1
 
 
 async def test_with_options_timeout_is_the_time_limit_of_that_views_requests(

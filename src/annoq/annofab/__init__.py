@@ -15,6 +15,8 @@ bulk runner, retrying transport); only the Annofab adapter lives here.
 from .._public import relabel as _relabel
 from ._auth import LoginAuth, PatAuth
 from ._bulk_models import AnnotationImport, CommentImport, InputDataImport, UploadError
+from ._handle import Project, TaskWalk
+from ._jobs import JobWalk
 from ._models import (
     Account,
     Aggregation,
@@ -72,9 +74,9 @@ from ._models_specs import (
     LangMessage,
     Message,
 )
-from ._project import Project, TaskWalk
 from ._protocol_data import CommentPut, NewAnnotation
 from ._session import AnnofabSession
+from ._walks import ListWalk, WholeList
 
 __all__ = [
     "Account",
@@ -107,8 +109,10 @@ __all__ = [
     "JobPage",
     "JobStatus",
     "JobType",
+    "JobWalk",
     "Label",
     "LangMessage",
+    "ListWalk",
     "LoginAuth",
     "MemberRole",
     "MemberStatus",
@@ -139,6 +143,7 @@ __all__ = [
     "TaskStatus",
     "TaskWalk",
     "UploadError",
+    "WholeList",
 ]
 
 # Show public names as ``annoq.annofab.X`` in reprs, tracebacks and docs (type hints

@@ -29,7 +29,7 @@ from typing import Any, Literal, Required, TypedDict, get_args
 from ._operations import (
     Operation,
     Param,
-    Requester,
+    Send,
     call_array,
     call_none,
     call_object,
@@ -2087,7 +2087,7 @@ class AnnofabApi:
 
     __slots__ = ("_send",)
 
-    def __init__(self, send: Requester) -> None:
+    def __init__(self, send: Send) -> None:
         self._send = send
 
     async def login(
@@ -3578,7 +3578,7 @@ class AnnofabApiV2:
 
     __slots__ = ("_send",)
 
-    def __init__(self, send: Requester) -> None:
+    def __init__(self, send: Send) -> None:
         self._send = send
 
     async def get_signed_access_v2(

@@ -24,7 +24,7 @@ import anyio
 
 from .. import _config
 from .._args import netrc_entry
-from .._convert import structure
+from .._convert import field, structure
 from .._errors import (
     AuthenticationError,
     InvalidArgumentError,
@@ -196,7 +196,7 @@ class LoginAuth:
             )
             if "token" not in answer and "session" in answer:
                 answer = await self._answer_challenge(api, answer["session"], transport)
-            return _read_token(_field(answer, "token"), "$.token")
+            return _read_token(field(answer, "token"), "$.token")
         except AuthenticationError as error:
             self._failure = error
             raise
@@ -247,12 +247,6 @@ def _check_mfa_code(code: object) -> MfaCode | None:
             f"{type(code).__name__}"
         )
     return code
-
-
-def _field(data: Any, name: str) -> Any:
-    if not isinstance(data, dict) or name not in data:
-        raise ResponseDecodeError("required field is missing", path=f"$.{name}")
-    return data[name]
 
 
 def _read_token(data: Any, path: str) -> proto.Token:

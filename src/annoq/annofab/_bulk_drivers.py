@@ -21,6 +21,7 @@ import anyio
 import orjson
 
 from .. import _config
+from .._args import require_flag
 from .._bulk import BulkFailure, BulkProgress, BulkResult, Outcome
 from .._errors import ConflictError, InvalidArgumentError, NotFoundError, ResponseDecodeError
 from .._transport import check_base_url
@@ -73,10 +74,9 @@ class _Run:
     """What every import shares: a session with the bulk retry budget, the engine."""
 
     def __init__(self, session: AnnofabSession, project_id: str, max_retries: int | None):
-        retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-        self.session = session.with_options(max_retries=retries)
+        self.session = session.bulk_view(max_retries)
         self.project_id = project_id
-        self.retries = retries
+        self.retries = self.session.options.retry.max_retries
 
     async def __call__(
         self,
@@ -118,7 +118,7 @@ class _Metadata:
 
     async def apply(self, work: object) -> Outcome:
         task_id, wanted = checked(lambda: check_metadata(*_two(work)))
-        response = await self.run.session._send(proto.task_request(self.run.project_id, task_id))
+        response = await self.run.session.send(proto.task_request(self.run.project_id, task_id))
         task = proto.read_task(response.content)
         if self.merge:
             wanted = {**task.metadata, **wanted}
@@ -226,7 +226,7 @@ class _Deletes:
         if not isinstance(work, str) or not work.strip():
             raise InvalidItemError(f"each item must be a task id, got {work!r}")
         try:
-            await self.run.session._send(proto.task_request(self.run.project_id, work))
+            await self.run.session.send(proto.task_request(self.run.project_id, work))
         except NotFoundError:
             if self.missing_ok:
                 return Outcome.UNCHANGED
@@ -362,8 +362,7 @@ class BulkImports:
 
             result = await project.bulk_patch_metadata({"t-1": {"priority": 2}})
         """
-        if not isinstance(merge, bool):
-            raise InvalidArgumentError("merge must be True or False")
+        require_flag(merge, "merge")
         run = _Run(self._session, self.id, max_retries)
         driver = _Metadata(run, merge)
         inputs = metadata_items(items)
@@ -402,8 +401,7 @@ class BulkImports:
                      label_id=car.label_id, body=box)])]
             result = await project.bulk_put_annotations(items)
         """
-        if not isinstance(overwrite, bool):
-            raise InvalidArgumentError("overwrite must be True or False")
+        require_flag(overwrite, "overwrite")
         if isinstance(items, list | tuple):
             items = [AnnotationImport.of(i, n) for n, i in enumerate(items)]
         run = _Run(self._session, self.id, max_retries)

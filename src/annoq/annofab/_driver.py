@@ -100,7 +100,7 @@ class TaskDriver:
         self._on_moved = on_moved
 
     async def read(self, task_id: str) -> Task:
-        response = await self._session._send(proto.task_request(self._project_id, task_id))
+        response = await self._session.send(proto.task_request(self._project_id, task_id))
         return proto.read_task(response.content)
 
     async def operate(self, task: Task, step: Step) -> Task:
@@ -113,7 +113,7 @@ class TaskDriver:
             force=step.force,
         )
         try:
-            response = await self._session._send(request)
+            response = await self._session.send(request)
         except BadRequestError as error:
             if isinstance(error, InvalidTransitionError):
                 raise

@@ -12,18 +12,34 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import ijson  # type: ignore[import-untyped]
 
+from .. import _config
 from .._convert import structure
 from .._errors import ResponseDecodeError, TransportError
 from . import _protocol as proto
 from ._models import Task, TaskQuery
+from ._models_data import InputData
 
-__all__ = ["download", "export_url", "read_tasks_file", "task_matches"]
+__all__ = [
+    "BytesSink",
+    "ExpiredUrlError",
+    "InputDataFilter",
+    "Target",
+    "download",
+    "export_url",
+    "fetch_to",
+    "read_records",
+    "read_tasks_file",
+    "task_matches",
+]
+
+R = TypeVar("R")
 
 _CHUNK = 1 << 16
 
@@ -36,33 +52,67 @@ def export_url(data: Any) -> str:
     return url
 
 
-async def download(
-    url: str, path: str | os.PathLike[str], on_progress: Callable[[int], object] | None = None
+class ExpiredUrlError(TransportError):
+    """The object store refused the signed URL (403): it expired or was replaced."""
+
+
+class BytesSink(Protocol):
+    """Where an export can be written as it arrives: anything with ``write(bytes)``."""
+
+    def write(self, data: bytes, /) -> object:
+        """Take the next chunk."""
+
+
+Target = str | os.PathLike[str] | BytesSink
+"""A path (written atomically) or a :class:`BytesSink` (written as the bytes arrive)."""
+
+
+async def fetch_to(
+    url: str, sink: BytesSink, on_progress: Callable[[int], object] | None = None
 ) -> int:
-    """Save ``url`` to ``path`` atomically (temp file in the same folder, then rename);
-    returns the bytes written. No Annofab header is sent; on any failure no file is
-    left behind (an existing ``path`` stays as it was)."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+    """Write the body of ``url`` to ``sink`` chunk by chunk; returns the bytes written.
+    A fresh HTTP client, so no Annofab header is sent; a non-200 answer is a
+    :class:`TransportError` naming the status (a 403 is :class:`ExpiredUrlError`)."""
     written = 0
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=_config.ANNOFAB_DOWNLOAD_READ_TIMEOUT)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as client,
+            client.get(url, allow_redirects=True) as response,
+        ):
+            if response.status != 200:
+                kind = ExpiredUrlError if response.status == 403 else TransportError
+                raise kind(
+                    f"the export download answered {response.status} (the signed URL "
+                    "may have expired: ask for it again)"
+                )
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                sink.write(chunk)
+                written += len(chunk)
+                if on_progress is not None:
+                    on_progress(written)
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise TransportError(
+            f"the export download failed after {written} bytes ({type(error).__name__})"
+        ) from None
+    return written
+
+
+async def download(
+    url: str, target: Target, on_progress: Callable[[int], object] | None = None
+) -> int:
+    """Save ``url`` to ``target``; returns the bytes written. A path is written
+    atomically (temp file in the same folder, then rename): on any failure no file is
+    left behind (an existing file stays as it was). No Annofab header is sent."""
+    if not isinstance(target, str | os.PathLike):
+        return await fetch_to(url, target, on_progress)
+    path = Path(target)
+    folder = path.parent if str(path.parent) else Path(".")
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
     try:
         with os.fdopen(handle, "wb") as out:
-            async with (
-                aiohttp.ClientSession() as client,
-                client.get(url, allow_redirects=True) as response,
-            ):
-                if response.status != 200:
-                    raise TransportError(
-                        f"the export download answered {response.status} (the signed URL "
-                        "may have expired: ask for it again)"
-                    )
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    out.write(chunk)
-                    written += len(chunk)
-                    if on_progress is not None:
-                        on_progress(written)
-        os.replace(temp, target)
+            written = await fetch_to(url, out, on_progress)
+        os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
@@ -70,14 +120,20 @@ async def download(
     return written
 
 
-def read_tasks_file(path: str | os.PathLike[str]) -> Iterator[Task]:
-    """The tasks of a downloaded tasks export, one at a time (a streaming parse)."""
+def read_records(path: str | os.PathLike[str], cls: type[R], what: str) -> Iterator[R]:
+    """The records of a downloaded export (a JSON array), one at a time (a streaming
+    parse, constant memory), each decoded as ``cls``."""
     with open(path, "rb") as file:
         try:
             for index, item in enumerate(ijson.items(file, "item", use_float=True)):
-                yield structure(proto.converter, item, Task, path=f"$[{index}]")
+                yield structure(proto.converter, item, cls, path=f"$[{index}]")
         except ijson.JSONError as error:
-            raise ResponseDecodeError(f"the tasks export is not a JSON array: {error}") from None
+            raise ResponseDecodeError(f"the {what} export is not a JSON array: {error}") from None
+
+
+def read_tasks_file(path: str | os.PathLike[str]) -> Iterator[Task]:
+    """The tasks of a downloaded tasks export, one at a time (a streaming parse)."""
+    return read_records(path, Task, "tasks")
 
 
 def task_matches(query: TaskQuery, task: Task) -> bool:
@@ -104,3 +160,32 @@ def local_only_problem(query: TaskQuery) -> str | None:
     if query.annotation is not None:
         return "annotation"
     return None
+
+
+class InputDataFilter:
+    """The input data list's filters, applied to the records of the input data export
+    (as ``getInputDataList`` does: parts of id, name and path in any case, the input
+    data of a task, ``updated_datetime`` within ``from_``/``to``)."""
+
+    def __init__(
+        self,
+        parts: dict[str, str],
+        task_inputs: frozenset[str] | None,
+        from_: datetime | None,
+        to: datetime | None,
+    ) -> None:
+        self._parts = {name: part.lower() for name, part in parts.items()}
+        self._task_inputs = task_inputs
+        self._from = from_
+        self._to = to
+
+    def __call__(self, item: InputData) -> bool:
+        """Whether ``item`` passes every filter."""
+        for name, part in self._parts.items():
+            if part not in str(getattr(item, name)).lower():
+                return False
+        if self._task_inputs is not None and item.input_data_id not in self._task_inputs:
+            return False
+        if self._from is not None and item.updated_datetime < self._from:
+            return False
+        return self._to is None or item.updated_datetime <= self._to

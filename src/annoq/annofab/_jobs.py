@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Final, Protocol
 
 from .. import _config
 from .._errors import InvalidArgumentError, JobFailedError, JobNotFoundError, JobTimeoutError
@@ -29,12 +29,21 @@ class JobWalk(Walk[Job]):
 
 
 async def walk_jobs(lister: _Lister, page_size: int) -> AsyncIterator[Job]:
-    """Every job once: pages follow ``exclusive_start_created_datetime`` (the last
-    job's ``created_datetime``) while ``has_next``."""
+    """Every job once, newest first, over ``exclusive_start_created_datetime``.
+
+    The cursor excludes its own instant, so jobs sharing the last job's
+    ``created_datetime`` but not on the page would be skipped: each next page starts
+    one millisecond later (the timestamps' precision), re-reading that instant, and
+    the jobs already yielded are dropped. When a whole page shares one instant, it is
+    read again at the largest page size; only more than that many jobs created in the
+    same millisecond can make the walk step past some of them.
+    """
     seen: set[str] = set()
     before: datetime | None = None
+    reached: datetime | None = None  # the oldest page end so far
+    limit = page_size
     while True:
-        page = await lister(limit=page_size, before=before)
+        page = await lister(limit=limit, before=before)
         for job in page.jobs:
             if job.job_id not in seen:
                 seen.add(job.job_id)
@@ -42,9 +51,18 @@ async def walk_jobs(lister: _Lister, page_size: int) -> AsyncIterator[Job]:
         if not page.has_next or not page.jobs:
             return
         last = page.jobs[-1].created_datetime
-        if before is not None and last >= before:
+        if reached is None or last < reached:
+            before, limit, reached = last + _TICK, page_size, last
+        elif limit < _config.ANNOFAB_MAX_PAGE_SIZE:
+            limit = _config.ANNOFAB_MAX_PAGE_SIZE  # the page is one instant: read it wider
+        elif before is None or before > last:
+            before, limit = last, page_size  # more than a page in one instant: step past it
+        else:
             return  # the server is not moving the cursor: stop rather than loop
-        before = last
+
+
+_TICK: Final = timedelta(milliseconds=1)
+"""The precision of Annofab's timestamps."""
 
 
 def check_wait(poll: float, factor: float, cap: float, timeout: float | None) -> None:

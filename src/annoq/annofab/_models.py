@@ -16,6 +16,7 @@ from typing import Any, Literal
 import attrs
 import orjson
 
+from .._args import listing, require_flag
 from .._errors import AnnoqError, InvalidArgumentError
 
 __all__ = [
@@ -205,8 +206,8 @@ class Account:
     """The caller's account (``GET /my/account``, every field of ``MyAccount``);
     ``account_id`` names it in tasks.
 
-    me = await af.my_account()
-    mine = project.tasks(account_id=me.account_id)
+        me = await af.my_account()
+        mine = project.tasks(account_id=me.account_id)
     """
 
     account_id: str
@@ -278,8 +279,8 @@ def _enum_or_none(kind: type[_TolerantEnum], name: str, value: object) -> Any:
         return None
     member = kind(value) if isinstance(value, str) else None
     if member is None or not member.is_known:
-        names = ", ".join(repr(m.value) for m in kind.__members__.values())
-        raise InvalidArgumentError(f"{name}={value!r} is not allowed; use one of {names}")
+        names = listing(m.value for m in kind.__members__.values())
+        raise InvalidArgumentError(f"{name}={value!r} is not allowed; use {names}")
     return member
 
 
@@ -292,9 +293,7 @@ def _str_or_none(name: str, value: object) -> str | None:
 
 
 def _flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidArgumentError(f"{name} must be True or False, got {value!r}")
-    return value
+    return require_flag(value, name)
 
 
 # Named converters (attrs' mypy plugin reads their parameter types).

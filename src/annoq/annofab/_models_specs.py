@@ -179,8 +179,8 @@ class Label:
 class AnnotationSpecs:
     """A project's annotation specs (format 3): labels, attributes, restrictions.
 
-    specs.label("car"); specs.label("車", lang="ja-JP"); specs.label_by_id(label_id)
-    specs.attribute("occluded"); specs.attributes_of(specs.label("car"))
+        specs.label("car"); specs.label("車", lang="ja-JP"); specs.label_by_id(label_id)
+        specs.attribute("occluded"); specs.attributes_of(specs.label("car"))
 
     Name lookups raise :class:`~annoq.InvalidArgumentError` listing the names there are
     when none matches, or when several do (pass ``lang=`` or look up by id).

@@ -33,7 +33,7 @@ __all__ = [
     "RETRY_UNSAFE",
     "Operation",
     "Param",
-    "Requester",
+    "Send",
     "build_request",
     "call_array",
     "call_bytes",
@@ -44,8 +44,8 @@ __all__ = [
     "read_answer",
 ]
 
-Requester = Callable[[Request], Awaitable[Response]]
-"""What the generated classes send through: a session's ``_send`` (its view's options)."""
+Send = Callable[[Request], Awaitable[Response]]
+"""What the generated classes send through: a session's ``send`` (its view's options)."""
 
 #: Retry classes (see the table in the generator). Safe: reads, and writes that a repeat
 #: cannot apply twice (optimistic locks, ids the client chooses).
@@ -284,7 +284,7 @@ def read_answer(op: Operation, response: Response) -> Any:
 
 
 async def _call(
-    send: Requester,
+    send: Send,
     op: Operation,
     path_args: Sequence[object],
     query_params: object,
@@ -295,7 +295,7 @@ async def _call(
 
 
 async def call_object(
-    send: Requester,
+    send: Send,
     op: Operation,
     path_args: Sequence[object] = (),
     query_params: object = None,
@@ -307,7 +307,7 @@ async def call_object(
 
 
 async def call_array(
-    send: Requester,
+    send: Send,
     op: Operation,
     path_args: Sequence[object] = (),
     query_params: object = None,
@@ -319,7 +319,7 @@ async def call_array(
 
 
 async def call_json(
-    send: Requester,
+    send: Send,
     op: Operation,
     path_args: Sequence[object] = (),
     query_params: object = None,
@@ -330,7 +330,7 @@ async def call_json(
 
 
 async def call_bytes(
-    send: Requester,
+    send: Send,
     op: Operation,
     path_args: Sequence[object] = (),
     query_params: object = None,
@@ -342,7 +342,7 @@ async def call_bytes(
 
 
 async def call_none(
-    send: Requester,
+    send: Send,
     op: Operation,
     path_args: Sequence[object] = (),
     query_params: object = None,

@@ -11,13 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import attrs
 
 from .. import _config
-from .._args import require_count, require_id, require_segment
-from .._convert import decode_json, make_converter, make_page_reader, structure, structure_list
+from .._args import require_choice, require_count, require_id, require_segment, segment
+from .._convert import (
+    decode_json,
+    field,
+    make_converter,
+    make_page_reader,
+    structure,
+    structure_list,
+)
 from .._errors import InvalidArgumentError, MFARequiredError, ResponseDecodeError
 from .._transport import Request
 from ._models import Account, Aggregation, Task, TaskHistory, TaskPage, TaskQuery
@@ -33,16 +39,12 @@ OPERATE_STATUSES = frozenset(
 )
 
 
-def _segment(value: str) -> str:
-    return quote(value, safe="")
-
-
 def _project_path(project_id: str) -> str:
-    return f"{API}/projects/{_segment(require_segment(project_id, 'project_id'))}"
+    return f"{API}/projects/{segment(project_id, 'project_id')}"
 
 
 def _task_path(project_id: str, task_id: str) -> str:
-    return f"{_project_path(project_id)}/tasks/{_segment(require_segment(task_id, 'task_id'))}"
+    return f"{_project_path(project_id)}/tasks/{segment(task_id, 'task_id')}"
 
 
 # -- auth -----------------------------------------------------------------------------
@@ -91,7 +93,7 @@ def read_login(content: bytes, *, url: str = "") -> Token:
             method="POST",
             url=url,
         )
-    return _read_token(_field(data, "token"), "$.token")
+    return _read_token(field(data, "token"), "$.token")
 
 
 def read_refresh(content: bytes) -> Token:
@@ -198,9 +200,7 @@ def operate_request(
 ) -> Request:
     """``POST .../tasks/{task_id}/operate`` ``{status, last_updated_datetime, account_id?,
     force?}``. ``account_id`` omitted with ``not_started`` unassigns the task."""
-    if status not in OPERATE_STATUSES:
-        names = ", ".join(sorted(OPERATE_STATUSES))
-        raise InvalidArgumentError(f"status={status!r} is not allowed; use one of {names}")
+    require_choice(status, "status", sorted(OPERATE_STATUSES))
     if not isinstance(last_updated_datetime, datetime) or last_updated_datetime.tzinfo is None:
         raise InvalidArgumentError("last_updated_datetime must be an aware datetime")
     body: dict[str, Any] = {
@@ -217,14 +217,6 @@ def operate_request(
 # -- responses ------------------------------------------------------------------------
 
 
-def _field(data: Any, name: str) -> Any:
-    if not isinstance(data, dict):
-        raise ResponseDecodeError(f"expected a JSON object, got {type(data).__name__}")
-    if name not in data:
-        raise ResponseDecodeError("required field is missing", path=f"$.{name}")
-    return data[name]
-
-
 def read_task(content: bytes) -> Task:
     """A Task object."""
     return structure(converter, decode_json(content), Task)
@@ -235,8 +227,8 @@ def read_tasks_in_bulk(content: bytes) -> tuple[list[Task], list[str]]:
     tasks-in-bulk answer, see docs/semantics/annofab.md) -> the tasks found and the ids
     of those that were not."""
     data = decode_json(content)
-    tasks = structure_list(converter, _field(data, "success"), Task, path="$.success")
-    failure = _field(data, "failure")
+    tasks = structure_list(converter, field(data, "success"), Task, path="$.success")
+    failure = field(data, "failure")
     if not isinstance(failure, list):
         raise ResponseDecodeError(
             f"expected a list, got {type(failure).__name__}", path="$.failure"
@@ -273,31 +265,26 @@ def read_task_page(content: bytes) -> TaskPage:
 def read_task_page_cattrs(content: bytes) -> TaskPage:
     """``read_task_page`` through cattrs alone (the reference the fast road equals)."""
     data = decode_json(content)
-    tasks = structure_list(converter, _field(data, "list"), Task, path="$.list")
+    tasks = structure_list(converter, field(data, "list"), Task, path="$.list")
     return _task_page(tasks, data)
 
 
 def _task_page(tasks: list[Task], data: dict[str, Any]) -> TaskPage:
-    aggregations = structure(
-        converter, data.get("aggregations", []), tuple[Aggregation, ...], path="$.aggregations"
-    )
-    return TaskPage(
-        tuple(tasks),
-        page_no=_typed(data, "page_no", int),
-        total_page_no=_typed(data, "total_page_no", int),
-        total_count=_typed(data, "total_count", int),
-        over_limit=_typed(data, "over_limit", bool),
-        aggregations=aggregations,
-    )
+    return TaskPage(tuple(tasks), **page_fields(data))
 
 
-def _typed(data: Any, name: str, kind: type) -> Any:
-    value = _field(data, name)
-    if type(value) is not kind:
-        raise ResponseDecodeError(
-            f"expected {kind.__name__}, got {type(value).__name__}", path=f"$.{name}"
-        )
-    return value
+def page_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Where a ``{list, page_no, total_page_no, total_count, over_limit, aggregations}``
+    answer stands in its list (every page+limit list answers so)."""
+    return {
+        "page_no": field(data, "page_no", int),
+        "total_page_no": field(data, "total_page_no", int),
+        "total_count": field(data, "total_count", int),
+        "over_limit": field(data, "over_limit", bool),
+        "aggregations": structure(
+            converter, data.get("aggregations", []), tuple[Aggregation, ...], path="$.aggregations"
+        ),
+    }
 
 
 def read_histories(content: bytes) -> list[TaskHistory]:

@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._convert import make_converter, structure, structure_list
-from .._errors import InvalidArgumentError, ResponseDecodeError
+from .._args import require_flag
+from .._convert import field, make_converter, structure, structure_list
+from .._errors import InvalidArgumentError
 from ._models import TaskPhase
 from ._models_data import (
-    Aggregation,
     AnnotationDetailV1,
     AnnotationDetailV2,
     EditorAnnotation,
@@ -24,7 +24,7 @@ from ._models_data import (
     JobPage,
     Page,
 )
-from ._protocol import format_lock
+from ._protocol import format_lock, page_fields
 
 T = TypeVar("T")
 
@@ -74,31 +74,10 @@ def read_list(data: Any, cls: type[T]) -> list[T]:
     return structure_list(converter, data, cls)
 
 
-def _field(data: Any, name: str, kind: type | tuple[type, ...]) -> Any:
-    if not isinstance(data, dict):
-        raise ResponseDecodeError(f"expected a JSON object, got {type(data).__name__}")
-    if name not in data:
-        raise ResponseDecodeError("required field is missing", path=f"$.{name}")
-    value = data[name]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise ResponseDecodeError(f"unexpected {type(value).__name__}", path=f"$.{name}")
-    return value
-
-
 def read_page(data: Any, cls: type[T]) -> Page[T]:
     """A ``{list, page_no, total_page_no, total_count, over_limit, aggregations}`` answer."""
-    items = structure_list(converter, _field(data, "list", list), cls, path="$.list")
-    aggregations = structure(
-        converter, data.get("aggregations", []), tuple[Aggregation, ...], path="$.aggregations"
-    )
-    return Page(
-        tuple(items),
-        page_no=_field(data, "page_no", int),
-        total_page_no=_field(data, "total_page_no", int),
-        total_count=_field(data, "total_count", int),
-        over_limit=_field(data, "over_limit", bool),
-        aggregations=aggregations,
-    )
+    items = structure_list(converter, field(data, "list", list), cls, path="$.list")
+    return Page(tuple(items), **page_fields(data))
 
 
 def _job_data(data: Any) -> Any:
@@ -114,16 +93,16 @@ def read_job(data: Any) -> Job:
 
 def read_job_page(data: Any) -> JobPage:
     """``{list, has_next}``."""
-    entries = _field(data, "list", list)
+    entries = field(data, "list", list)
     jobs = [
         structure(converter, _job_data(e), Job, path=f"$.list[{i}]") for i, e in enumerate(entries)
     ]
-    return JobPage(tuple(jobs), has_next=_field(data, "has_next", bool))
+    return JobPage(tuple(jobs), has_next=field(data, "has_next", bool))
 
 
 def read_in_bulk(data: Any, cls: type[T]) -> list[T]:
     """The ``success`` list of a ``{success, failure}`` answer."""
-    return structure_list(converter, _field(data, "success", list), cls, path="$.success")
+    return structure_list(converter, field(data, "success", list), cls, path="$.success")
 
 
 # -- request bodies ------------------------------------------------------------------
@@ -158,8 +137,7 @@ def input_data_body(
             raise InvalidArgumentError("metadata must map strings to strings")
         body["metadata"] = dict(metadata)
     if sign_required is not None:
-        if not isinstance(sign_required, bool):
-            raise InvalidArgumentError("sign_required must be True or False")
+        require_flag(sign_required, "sign_required")
         body["sign_required"] = sign_required
     lock = lock_text(last_updated_datetime, "last_updated_datetime")
     if lock is not None:

@@ -6,10 +6,9 @@ import os
 from typing import Any
 
 import aiohttp
-import anyio
 
 from .. import _config
-from .._args import require_count, require_id, require_segment
+from .._args import require_choice, require_count, require_id, require_page_size, require_segment
 from .._config import Timeout
 from .._errors import InvalidArgumentError
 from .._retry import RetryBudget, RetryPolicy
@@ -22,26 +21,16 @@ from . import _protocol_data as pdata
 from ._api import AnnofabApi, AnnofabApiV2
 from ._auth import AnnofabAuth, LoginAuth, MfaCode, resolve_annofab_auth, resolve_endpoint
 from ._errors import classify
+from ._handle import Project
 from ._models import Account
 from ._models_data import Organization, Page, ProjectInfo
-from ._project import Project
 from ._walks import ListWalk, list_walk
 
 __all__ = ["AnnofabSession"]
 
 
-class _AccountCache:
-    """The caller's account, fetched once per session (single-flight)."""
-
-    def __init__(self) -> None:
-        self.account: Account | None = None
-        self.lock = anyio.Lock()
-
-
 class AnnofabSession(SessionBase):
     """An async session with Annofab's Web API (or annoq's emulator).
-
-    Usage::
 
         async with AnnofabSession() as af:        # ANNOFAB_PAT, or user/password, or netrc
             project = af.project("prj-1")
@@ -105,7 +94,6 @@ class AnnofabSession(SessionBase):
         )  # fmt: skip
         if isinstance(auth, LoginAuth):
             auth.options = self._options
-        self._account = _AccountCache()  # shared by every with_options() view
 
     @property
     def endpoint(self) -> str:
@@ -130,7 +118,7 @@ class AnnofabSession(SessionBase):
 
         page = await af.api.get_input_data_list("prj-1", query_params={"limit": 200})
         """
-        return AnnofabApi(self._send)
+        return AnnofabApi(self.send)
 
     @property
     def api2(self) -> AnnofabApiV2:
@@ -138,7 +126,7 @@ class AnnofabSession(SessionBase):
 
         members = await af.api2.get_project_members_v2("prj-1")
         """
-        return AnnofabApiV2(self._send)
+        return AnnofabApiV2(self.send)
 
     # -- logging in and out -----------------------------------------------------------
 
@@ -173,13 +161,10 @@ class AnnofabSession(SessionBase):
         me = await af.my_account()
         print(me.account_id, me.user_id)
         """
-        cache = self._account
-        if cache.account is None:
-            async with cache.lock:
-                if cache.account is None:
-                    response = await self._send(proto.my_account_request())
-                    cache.account = proto.read_account(response.content)
-        return cache.account
+        return await self.identity.record(self._read_account)
+
+    async def _read_account(self) -> Account:
+        return proto.read_account((await self.send(proto.my_account_request())).content)
 
     async def account_id(self) -> str:
         """The caller's ``account_id`` (what tasks name their assignee with); cached."""
@@ -308,17 +293,10 @@ def _project_params(
     page: int, page_size: int, *, title: str | None, status: str | None
 ) -> dict[str, Any]:
     require_count(page, "page", minimum=1)
-    require_count(page_size, "page_size", minimum=1)
-    if page_size > _config.ANNOFAB_MAX_PAGE_SIZE:
-        raise InvalidArgumentError(
-            f"page_size must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {page_size}"
-        )
+    require_page_size(page_size, maximum=_config.ANNOFAB_MAX_PAGE_SIZE)
     params: dict[str, Any] = {"page": page, "limit": page_size}
     if title is not None:
         params["title"] = require_id(title, "title")
     if status is not None:
-        if status not in _PROJECT_STATUSES:
-            names = ", ".join(repr(s) for s in _PROJECT_STATUSES)
-            raise InvalidArgumentError(f"status={status!r} is not allowed; use one of {names}")
-        params["status"] = status
+        params["status"] = require_choice(status, "status", _PROJECT_STATUSES)
     return params

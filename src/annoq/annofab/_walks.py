@@ -8,20 +8,32 @@ first item's ``updated_datetime``) that the walk has not yielded yet.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Hashable, Sequence
+from types import TracebackType
+from typing import Any, Generic, Protocol, TypeVar
 
 from .. import _config
-from .._args import require_count, require_prefetch
-from .._errors import InvalidArgumentError
-from .._walk import PageData, SeenWindow, Walk, dedupe, walk_pages
+from .._args import require_choice, require_page_size, require_prefetch
+from .._walk import SeenWindow, Walk, walk_deduped
 from ._models import OverLimitError
 from ._models_data import Page
 
-__all__ = ["EndGuard", "ListWalk", "list_walk"]
+__all__ = ["ListWalk", "WholeList", "list_walk", "numbered_pages"]
 
 T = TypeVar("T")
+
+
+class Numbered(Protocol):
+    """What an Annofab page says of where it stands in the list."""
+
+    @property
+    def page_no(self) -> int: ...
+
+    @property
+    def total_page_no(self) -> int: ...
+
+
+P = TypeVar("P", bound=Numbered)
 
 #: ``fetch(page_no, limit)``: one page of the list (1-based), as the server answers it.
 Fetch = Callable[[int, int], Awaitable[Page[T]]]
@@ -33,43 +45,6 @@ class _State:
     def __init__(self) -> None:
         self.total_count: int | None = None
         self.over_limit: bool | None = None
-
-
-class EndGuard:
-    """Keeps a walk's prefetch from asking for pages past the list's end.
-
-    Annofab's answers say how many pages the list has (``total_page_no``), and a walk
-    ends at the page that reaches it. A page beyond the largest total seen so far is
-    requested only once the page before it has answered and was not the last (the list
-    grew meanwhile); when it was the last, the page is never requested
-    (:meth:`past_end` is true, and the walk has ended before it anyway). Within the
-    totals known, and before any answer, pages go out as the prefetch asks.
-    """
-
-    __slots__ = ("_answered", "_changed", "_total")
-
-    def __init__(self) -> None:
-        self._total: int | None = None  # no answer yet
-        self._answered: dict[int, bool] = {}  # page index -> was the last page
-        self._changed = asyncio.Event()
-
-    def record(self, index: int, total_pages: int, last: bool) -> None:
-        """Page ``index`` (0-based) answered: the list's page count, and whether the
-        walk ends there."""
-        self._total = total_pages if self._total is None else max(self._total, total_pages)
-        self._answered[index] = last
-        self._answered.pop(index - _config.MAX_PREFETCH - 2, None)  # keep a few
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def past_end(self, index: int) -> bool:
-        """Whether page ``index`` lies past the end (then it must not be requested)."""
-        while self._total is not None and index >= 1 and index + 1 > self._total:
-            before = self._answered.get(index - 1)
-            if before is not None:
-                return before
-            await self._changed.wait()
-        return False
 
 
 class ListWalk(Walk[T], Generic[T]):
@@ -101,16 +76,9 @@ class ListWalk(Walk[T], Generic[T]):
 
 def check_list_walk(page_size: int, prefetch: int | None, on_over_limit: str) -> None:
     """Validate the common walk options (before any request)."""
-    require_count(page_size, "page_size", minimum=1)
+    require_page_size(page_size, maximum=_config.ANNOFAB_MAX_PAGE_SIZE)
     require_prefetch(prefetch)
-    if page_size > _config.ANNOFAB_MAX_PAGE_SIZE:
-        raise InvalidArgumentError(
-            f"page_size must be at most {_config.ANNOFAB_MAX_PAGE_SIZE}, got {page_size}"
-        )
-    if on_over_limit not in ("raise", "warn"):
-        raise InvalidArgumentError(
-            f"on_over_limit={on_over_limit!r} is not allowed; use 'raise' or 'warn'"
-        )
+    require_choice(on_over_limit, "on_over_limit", ("raise", "warn"))
 
 
 def list_walk(
@@ -133,6 +101,49 @@ def list_walk(
     return ListWalk(_items(fetch, key, page_size, prefetch, on_over_limit, catch_up, state), state)
 
 
+def numbered_pages(
+    fetch: Callable[[int, int], Awaitable[P]],
+    items: Callable[[P], Sequence[T]],
+    key: Callable[[T], Hashable],
+    window: SeenWindow,
+    *,
+    page_size: int,
+    prefetch: int | None,
+    repeats_ok: bool,
+) -> AsyncIterator[tuple[int, P, list[T]]]:
+    """Annofab's page+limit paging on the one walk entry point
+    (:func:`annoq._walk.walk_deduped`): ``fetch(page_no, limit)`` (1-based) answers a
+    page with ``page_no``/``total_page_no``; the walk ends at the last page, an empty
+    one, or the 10,000 results Annofab pages through."""
+    cap = _config.ANNOFAB_RESULT_CAP
+
+    def one(index: int) -> Awaitable[P]:
+        return fetch(index + 1, page_size)
+
+    def is_last(index: int, page: P) -> bool:
+        reachable = (index + 1) * page_size < cap
+        return not items(page) or page.page_no >= page.total_page_no or not reachable
+
+    return walk_deduped(
+        one,
+        items,
+        is_last,
+        key,
+        window,
+        prefetch=prefetch,
+        repeats_ok=repeats_ok,
+        page_count=_page_count,
+    )
+
+
+def _page_count(page: Numbered) -> int:
+    return page.total_page_no
+
+
+def _items_of(page: Page[T]) -> Sequence[T]:
+    return page.items
+
+
 async def _pass(
     fetch: Fetch[T],
     key: Callable[[T], Hashable],
@@ -143,33 +154,20 @@ async def _pass(
     state: _State | None,
     firsts: list[T],
 ) -> AsyncIterator[T]:
-    cap = _config.ANNOFAB_RESULT_CAP
-    metas: dict[int, Page[T]] = {}
-    guard = EndGuard()
-
-    async def one(index: int) -> PageData[T]:
-        if await guard.past_end(index):
-            guard.record(index, 0, True)
-            return PageData((), is_last=True)  # never reached: the walk ended before
-        page = await fetch(index + 1, page_size)
-        metas[index] = page
-        reachable = (index + 1) * page_size < cap
-        last = not page.items or page.page_no >= page.total_page_no or not reachable
-        guard.record(index, page.total_page_no, last)
-        return PageData(page.items, is_last=last)
-
     # The order can move under the walk: a page may legitimately repeat; the 10,000 cap
     # bounds the walk anyway.
-    pages = dedupe(walk_pages(one, prefetch=prefetch), key, window, repeats_ok=True)
+    pages = numbered_pages(
+        fetch, _items_of, key, window, page_size=page_size, prefetch=prefetch, repeats_ok=True
+    )
     try:
         async for index, page, fresh in pages:
-            meta = metas.pop(index)
             if index == 0 and page.items:
                 firsts.append(page.items[0])
             if state is not None:
-                state.total_count, state.over_limit = meta.total_count, meta.over_limit
-                if meta.over_limit and on_over_limit == "raise":
-                    raise OverLimitError(meta.total_count, cap, local_filters=False)
+                state.total_count, state.over_limit = page.total_count, page.over_limit
+                if page.over_limit and on_over_limit == "raise":
+                    cap = _config.ANNOFAB_RESULT_CAP
+                    raise OverLimitError(page.total_count, cap, local_filters=False)
             for item in fresh:
                 yield item
     finally:
@@ -206,3 +204,49 @@ async def _items(
             await extra.aclose()  # type: ignore[attr-defined]
         if len(window) == before:
             return
+
+
+class WholeList(Generic[T]):
+    """A list the service answers whole (no paging): await it for a ``list``, or walk
+    it with ``async for`` like the paged lists. One request, sent when first awaited or
+    iterated; awaiting or iterating again reuses the answer.
+
+        members = await project.members()
+        async for member in project.members():
+            ...
+    """
+
+    __slots__ = ("_fetch", "_items")
+
+    def __init__(self, fetch: Callable[[], Awaitable[list[T]]]) -> None:
+        self._fetch = fetch
+        self._items: list[T] | None = None
+
+    async def _load(self) -> list[T]:
+        if self._items is None:
+            self._items = await self._fetch()
+        return list(self._items)
+
+    def __await__(self) -> Generator[Any, None, list[T]]:
+        return self._load().__await__()
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._walk()
+
+    async def _walk(self) -> AsyncIterator[T]:
+        for item in await self._load():
+            yield item
+
+    async def __aenter__(self) -> WholeList[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        """Nothing to cancel (for symmetry with the paged walks)."""

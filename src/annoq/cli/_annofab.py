@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import enum
-import warnings
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -28,7 +26,6 @@ from ..annofab import (
     OperateAction,
     OperatePlan,
     OverLimitError,
-    OverLimitWarning,
     Project,
     Task,
     TaskPhase,
@@ -36,11 +33,11 @@ from ..annofab import (
     TaskStatus,
 )
 from ..annofab._protocol import format_lock
-from . import _annofab_bulk
+from . import _annofab_bulk, _annofab_lists
 from ._errors import EXIT_AUTH, EXIT_OK, CliError
-from ._io import FORMATS, json_line, output_to, read_checked_lines
+from ._io import read_checked_lines
 from ._options import common_options, count, json_option, positive, seconds
-from ._render import Output, Stopwatch, is_terminal, number, rate
+from ._render import Output, number
 from ._run import CountingFeed, Hooks, finish_bulk_command, run_bulk_command
 
 if TYPE_CHECKING:
@@ -80,15 +77,8 @@ def register(commands: Subcommands) -> None:
     )
     tasks.add_argument("project", metavar="PROJECT", help="project id")
     _filter_options(tasks)
-    tasks.add_argument("--format", choices=FORMATS, default="jsonl", help="jsonl (default) or csv")
-    tasks.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    tasks.add_argument("--limit", type=count, metavar="N", help="stop after N tasks")
-    tasks.add_argument(
-        "--on-over-limit",
-        choices=("raise", "warn"),
-        default="raise",
-        help="past 10,000 matches: stop with an error (default) or warn and take the first",
-    )
+    _annofab_lists.add_output_options(tasks)
+    _annofab_lists.add_over_limit_option(tasks, export=True)
     tasks.add_argument(
         "--fast",
         action="store_true",
@@ -196,6 +186,7 @@ def register(commands: Subcommands) -> None:
     )
     operate.set_defaults(handler=operate_command)
     _annofab_bulk.register(sub, parents)
+    _annofab_lists.register(sub, parents)
 
 
 def _connection_options() -> argparse.ArgumentParser:
@@ -292,54 +283,43 @@ async def _annofab(args: argparse.Namespace) -> AsyncIterator[tuple[AnnofabSessi
 
 async def tasks_command(args: argparse.Namespace, out: Output) -> int:
     """Write the project's tasks in task_id order."""
-    to_file = args.output not in (None, "-")
-    clock = Stopwatch()
-    written = 0
+    options: dict[str, Any] = {
+        "phase": args.phase,
+        "phase_stage": args.phase_stage,
+        "status": args.status,
+        "account_id": args.account_id,
+        "no_user": args.no_user,
+        "task_id": args.task_id,
+        "metadata": args.metadata,
+        "sort": args.sort,
+        "on_over_limit": args.on_over_limit,
+        "mode": "fast" if args.fast else "stable",
+    }
     async with _annofab(args) as (_, project):
-        show_bar = out.live() and (to_file or not is_terminal(out.stdout))
-        with (
-            output_to(args.output, out.stdout) as stream,
-            out.progress("Streaming tasks", None, enabled=show_bar) as bar,
-            warnings.catch_warnings(record=True) as caught,
-        ):
-            warnings.simplefilter("always", OverLimitWarning)
-            writer = TaskWriter(args.format, stream)
-            walk = project.task_pages(
-                phase=args.phase,
-                phase_stage=args.phase_stage,
-                status=args.status,
-                account_id=args.account_id,
-                no_user=args.no_user,
-                task_id=args.task_id,
-                metadata=args.metadata,
-                sort=args.sort,
-                on_over_limit=args.on_over_limit,
-                mode="fast" if args.fast else "stable",
-            )
-            async with walk:
+
+        async def batches() -> AsyncGenerator[Sequence[Task], None]:
+            if args.on_over_limit == "export":  # one at a time from the file
+                async with project.tasks(**options) as tasks:
+                    async for batch in _annofab_lists.batched(tasks):
+                        yield batch
+                return
+            async with project.task_pages(**options) as walk:
                 async for page in walk:
-                    batch = list(page.tasks)
-                    if args.limit is not None:
-                        batch = batch[: args.limit - written]
-                    writer.write(batch)
-                    written += len(batch)
-                    bar.update(written, detail=rate(written, clock.elapsed))
-                    if args.limit is not None and written >= args.limit:
-                        break
-        for warning in caught:
-            if issubclass(warning.category, OverLimitWarning):
-                out.note(str(warning.message))
-    where = args.output if to_file else "stdout"
-    out.note(
-        f"{number(written)} tasks written to {where} in {clock.elapsed:.1f} s "
-        f"({rate(written, clock.elapsed)})"
-    )
-    return EXIT_OK
+                    yield page.tasks
+
+        return await _annofab_lists.write_listing(
+            args, out, "tasks", TASK_FIELDS, batches, task_record
+        )
 
 
-def task_record(task: Task) -> dict[str, Any]:
-    """A task as a JSON-ready dict: Annofab's field names, timestamps with their offset."""
-    return {name: _plain(value) for name, value in attrs.asdict(task, recurse=False).items()}
+def model_record(obj: Any) -> dict[str, Any]:
+    """A model as a JSON-ready dict: Annofab's field names, timestamps with their
+    offset, enums as their values."""
+    return {name: _plain(value) for name, value in attrs.asdict(obj, recurse=False).items()}
+
+
+task_record = model_record
+"""A task as a JSON-ready dict (see :func:`model_record`)."""
 
 
 def _plain(value: Any) -> Any:
@@ -351,33 +331,21 @@ def _plain(value: Any) -> Any:
         return {n: _plain(v) for n, v in attrs.asdict(value, recurse=False).items()}
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 
-class TaskWriter:
+class TaskWriter(_annofab_lists.RecordWriter):
     """Tasks as JSONL (one object per line) or CSV (a header of :data:`TASK_FIELDS`, then
     one row per task; lists and objects as JSON text, missing values empty)."""
 
     def __init__(self, fmt: str, stream: TextIO) -> None:
-        self._stream = stream
-        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        if self._csv is not None:
-            self._csv.writerow(TASK_FIELDS)
+        super().__init__(fmt, stream, TASK_FIELDS)
 
-    def write(self, tasks: Iterable[Task]) -> None:
+    def write(self, tasks: Iterable[Any]) -> None:
         """Write these tasks."""
-        if self._csv is None:
-            self._stream.writelines(json_line(task_record(t)) for t in tasks)
-            return
-        self._csv.writerows([_cell(v) for v in task_record(t).values()] for t in tasks)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | dict):
-        return orjson.dumps(value).decode()
-    return str(value)
+        super().write(task_record(t) for t in tasks)
 
 
 # -- operate ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from .. import _config
 from .._bulk import BulkFailure
 from .._errors import InvalidArgumentError
 from ..weave import AnnotationSpec, Queue
-from ..weave import _annotation_protocol as ap
+from ..weave import _protocol_annotations as ap
 from ._errors import EXIT_FAILED, EXIT_OK, CliError
 from ._io import FORMATS, atomic_file, json_line, output_to
 from ._options import (
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 
 ITEM_COLUMNS: Final = ("id", "call_id", "annotation_state")
 ERROR_COLUMN: Final = "error"
-#: Up to this many rows, each item is looked up by id instead of walking the queue.
-_LOOKUP_AT_MOST: Final = 100
 
 
 def register(commands: Subcommands) -> None:
@@ -404,7 +402,7 @@ async def _with_items(queue: Queue, rows: list[_Row]) -> AsyncIterator[tuple[Any
     page request per 500 items instead of a lookup per id), in queue order; ids not in
     the queue come last, as ids (they fail as not_in_queue)."""
     wanted = {row.raw["id"].strip(): row for row in rows}
-    if len(wanted) <= _LOOKUP_AT_MOST:
+    if len(wanted) <= _config.CLI_LOOKUP_AT_MOST:
         for item_id, few in wanted.items():
             yield item_id, few.values  # a few rows: one lookup each beats a whole walk
         return

@@ -14,7 +14,7 @@ from ._render import Output, Stopwatch, bulk_json, bulk_progress, bulk_rows, num
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
-DEFAULT_ITEMS: Final = 20_000
+DEFAULT_ITEMS: Final = _config.CLI_DEMO_ITEMS
 FAULTS: Final = (
     {"kind": "status", "status": 503, "rate": 0.03, "routes": ("progress", "items_query")},
     {"kind": "status", "status": 429, "rate": 0.01, "routes": ("progress",), "retry_after": "0.05"},

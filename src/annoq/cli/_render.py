@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TextIO
 
+from .. import _config
 from .._bulk import BulkProgress, BulkResult
 from ._errors import one_line, printable
 from ._io import failure_record, json_line
@@ -137,7 +138,9 @@ class Output:
             TextColumn("{task.fields[detail]}", markup=False),
         )
         console = Console(file=self.stderr)
-        with Progress(*columns, console=console, refresh_per_second=8) as progress:
+        with Progress(
+            *columns, console=console, refresh_per_second=_config.CLI_PROGRESS_REFRESH_PER_SECOND
+        ) as progress:
             task = progress.add_task(description, total=total, detail="")
             yield _RichBar(progress, task)
 

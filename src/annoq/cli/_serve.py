@@ -1,4 +1,7 @@
-"""``annoq serve``: the Weave emulator as a long-running local server."""
+"""``annoq serve``: the emulator (every registered service) as a long-running local server.
+
+``python -m annoq.emulator`` runs this same command line.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +26,10 @@ def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "serve",
         parents=[common_options()],
-        help="run the Weave emulator as a local server",
-        description="Serve the Weave annotation-queue emulator until Ctrl-C or SIGTERM. "
-        "Prints the base URL, project, queue id and API key to use, e.g. "
-        "WF_TRACE_SERVER_URL=... WANDB_API_KEY=... annoq items PROJECT QUEUE.",
+        help="run the emulator (Weave, Annofab) as a local server",
+        description="Serve the emulated services (W&B Weave annotation queues, Annofab) "
+        "until Ctrl-C or SIGTERM. Prints the base URL, project, queue id and API key to "
+        "use, e.g. WF_TRACE_SERVER_URL=... WANDB_API_KEY=... annoq items PROJECT QUEUE.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument(
@@ -51,6 +54,13 @@ def register(commands: Subcommands) -> None:
         "--legacy-progress",
         action="store_true",
         help="behave like older servers: repeating a progress update answers 400",
+    )
+    parser.add_argument(
+        "--service",
+        action="append",
+        metavar="NAME",
+        help="serve only this service (repeatable; default: every one: "
+        "weave, annofab); a service named here is also seeded and announced",
     )
     parser.add_argument(
         "--annofab",
@@ -96,7 +106,7 @@ def register(commands: Subcommands) -> None:
         "apply-then-drop (the write is applied, the answer lost), latency=MS or "
         "max-concurrent=N (429 above N requests in flight; RATE may be left out); RATE a "
         "share of requests in [0, 1]; ROUTE route names joined by commas (default: all), "
-        "e.g. --fault 429:0.2:progress --fault apply-then-drop:0.05:progress "
+        "e.g. --fault 429:0.2:weave.progress --fault apply-then-drop:0.05:annofab.operate "
         "--fault max-concurrent=8",
     )
     faults.add_argument(
@@ -114,7 +124,8 @@ def register(commands: Subcommands) -> None:
         "--fault-route",
         action="append",
         metavar="ROUTE",
-        help="only this route (repeatable; default all), e.g. progress, items_query, stats",
+        help="only this route (repeatable; default all), e.g. weave.progress, "
+        "weave.items_query, annofab.operate (the bare names of earlier releases still work)",
     )
     faults.add_argument(
         "--retry-after",
@@ -135,41 +146,77 @@ def milliseconds(text: str) -> float:
     return value
 
 
-def fault_rules(args: argparse.Namespace) -> list[FaultRule]:
+def services(args: argparse.Namespace) -> list[str]:
+    """The services to serve (``--service``; default every registered one)."""
+    from ..emulator import SERVICES
+
+    chosen = list(dict.fromkeys(args.service)) if args.service else list(SERVICES)
+    if args.annofab and "annofab" not in chosen:
+        chosen.append("annofab")
+    unknown = [name for name in chosen if name not in SERVICES]
+    if unknown:
+        raise CliError(f"unknown --service {', '.join(unknown)}; use one of {', '.join(SERVICES)}")
+    return chosen
+
+
+def seed_counts(args: argparse.Namespace, served: list[str]) -> dict[str, int]:
+    """What to seed and announce: Weave (when served), Annofab with --annofab or
+    --service annofab, any other service named with --service."""
+    counts: dict[str, int] = {}
+    for name in served:
+        if name == "weave":
+            counts[name] = args.seed_items
+        elif name == "annofab":
+            if args.annofab or "annofab" in (args.service or ()):
+                counts[name] = args.annofab_tasks
+        elif name in (args.service or ()):
+            counts[name] = args.seed_items
+    return counts
+
+
+def fault_rules(args: argparse.Namespace, served: list[str] | None = None) -> list[FaultRule]:
     """The rules the fault options describe, in order: latency, --fault-*, --fault."""
-    from ..emulator import ANNOFAB_ROUTE_NAMES, ROUTE_NAMES, FaultRule
+    from ..emulator import FaultRule
     from ..emulator._faults import parse_fault_spec
 
+    known, accepted = _route_names(served)
     rules: list[FaultRule] = []
     if args.latency > 0:
         rules.append(FaultRule(kind="latency", latency=args.latency / 1000, rate=1.0))
-    rule = fault_rule(args)
+    rule = fault_rule(args, served)
     if rule is not None:
         rules.append(rule)
     for spec in args.fault:
         try:
-            rules.append(
-                parse_fault_spec(
-                    spec,
-                    known_routes=(*ROUTE_NAMES, *ANNOFAB_ROUTE_NAMES),
-                    retry_after=args.retry_after,
-                )
-            )
+            parsed = parse_fault_spec(spec, retry_after=args.retry_after)
         except ValueError as error:
             raise CliError(f"bad --fault: {error}") from None
+        unknown = sorted(set(parsed.routes or ()) - accepted)
+        if unknown:
+            raise CliError(
+                f"bad --fault: unknown route {', '.join(unknown)} in {spec!r}; "
+                f"use one of {', '.join(known)}"
+            )
+        rules.append(parsed)
     return rules
 
 
-def fault_rule(args: argparse.Namespace) -> FaultRule | None:
-    """The rule the ``--fault-rate/-status/-route`` options describe (``None``: none)."""
-    from ..emulator import ANNOFAB_ROUTE_NAMES, ROUTE_NAMES, FaultRule
+def _route_names(served: list[str] | None) -> tuple[tuple[str, ...], set[str]]:
+    """The served services' route names, and those plus their older aliases."""
+    from ..emulator import route_names
 
-    routes = (*ROUTE_NAMES, *ANNOFAB_ROUTE_NAMES)
-    unknown = sorted(set(args.fault_route or ()) - set(routes))
+    known = route_names(served, aliases=False)
+    return known, set(route_names(served))
+
+
+def fault_rule(args: argparse.Namespace, served: list[str] | None = None) -> FaultRule | None:
+    """The rule the ``--fault-rate/-status/-route`` options describe (``None``: none)."""
+    from ..emulator import FaultRule
+
+    known, accepted = _route_names(served)
+    unknown = sorted(set(args.fault_route or ()) - accepted)
     if unknown:
-        raise CliError(
-            f"unknown --fault-route {', '.join(unknown)}; use one of {', '.join(routes)}"
-        )
+        raise CliError(f"unknown --fault-route {', '.join(unknown)}; use one of {', '.join(known)}")
     if args.fault_rate == 0:
         return None
     try:
@@ -186,10 +233,11 @@ def fault_rule(args: argparse.Namespace) -> FaultRule | None:
 
 async def serve_command(args: argparse.Namespace, out: Output) -> int:
     """Serve until stopped; faults are in place before the server is announced."""
-    from ..emulator import serve
+    from ..emulator import WeaveOptions, serve
     from ..emulator._faults import describe_rule
 
-    rules = fault_rules(args)
+    served = services(args)
+    rules = fault_rules(args, served)
     announced = False
 
     def echo(line: str) -> None:
@@ -206,12 +254,12 @@ async def serve_command(args: argparse.Namespace, out: Output) -> int:
     await serve(
         host=args.host,
         port=args.port,
-        seed_items=args.seed_items,
-        project=args.project,
         seed=args.seed,
-        legacy_progress=args.legacy_progress,
-        api_key=args.api_key,
-        annofab_tasks=args.annofab_tasks if args.annofab else None,
+        services=served,
+        seed_counts=seed_counts(args, served),
+        weave=WeaveOptions(
+            project=args.project, api_key=args.api_key, legacy_progress=args.legacy_progress
+        ),
         faults=rules,
         control_token=args.control_token,
         allowed_hosts=args.allow_host,

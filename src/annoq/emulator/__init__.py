@@ -27,8 +27,19 @@ assign-tasks), seeded and inspected through ``emu.annofab`` (`AnnofabState`)::
     # point AnnofabSession(pat=emu.annofab.pat, endpoint=emu.base_url) at it
     assert emu.annofab.applied(ids[0], "complete") == 1
 
-From a shell: ``python -m annoq.emulator --port 8080 --seed-items 10000``. In a test
-suite: the ``annoq_emulator`` pytest fixture (see `annoq.emulator.pytest_plugin`).
+From a shell: ``annoq serve --port 8080 --seed-items 10000`` (or ``python -m
+annoq.emulator`` with the same options). In a test suite: the ``annoq_emulator`` pytest
+fixture (see `annoq.emulator.pytest_plugin`).
+
+Each emulated service is one package (``annoq.emulator.weave``, ``annoq.emulator.annofab``)
+implementing `Service`, registered in one line (`register`); the emulator builds every
+registered service (or ``services=[...]``) on one app with one clock, one seed, one fault
+injector and one set of control routes. Each takes its own options and names its routes
+``SERVICE.ROUTE`` (``weave.progress``, ``annofab.operate``)::
+
+    async with run_emulator(weave=WeaveOptions(legacy_progress=True),
+                            annofab=AnnofabOptions(pat="my-pat")) as emu:
+        emu.faults.add(FaultRule(kind="status", status=429, routes={"annofab.operate"}))
 
 The emulator never imports annoq's client: it is the reference the client is proven
 against (it shares only ``annoq._json_schema``, a pure checker proven against the
@@ -51,28 +62,32 @@ Feedback (the annotations themselves) and AnnotationSpec objects are served too
 """
 
 from .._public import relabel as _relabel
-from ._actor import Actor, ActorAction
-from ._annofab_app import ANNOFAB_ROUTE_NAMES
-from ._annofab_records import AnnofabError, AnnofabUser
-from ._annofab_state import AnnofabState
 from ._emulator import (
     EMULATOR_KEY,
     Emulator,
-    WeaveState,
     build_app,
     emulator_of,
+    route_names,
     run_emulator,
     serve,
 )
 from ._faults import FaultInjector, FaultKind, FaultRule
-from ._weave_app import ROUTE_NAMES, WeaveOptions
-from ._weave_feedback import (
+from ._registry import SERVICES, register
+from ._service import Service, ServiceBase, ServiceContext, ServiceSpec
+from .annofab._app import ANNOFAB_ROUTE_NAMES
+from .annofab._records import AnnofabError, AnnofabUser
+from .annofab._service import AnnofabOptions
+from .annofab._state import AnnofabState
+from .weave._actor import Actor, ActorAction
+from .weave._app import ROUTE_NAMES, WeaveOptions
+from .weave._feedback import (
     CURRENT_PAYLOAD_LIMIT,
     FEEDBACK_ROUTE_NAMES,
     LEGACY_PAYLOAD_LIMIT,
     FeedbackState,
 )
-from ._weave_store import EmulatorError, StateChange, User
+from .weave._state import WeaveState
+from .weave._store import EmulatorError, StateChange, User
 
 __all__ = [
     "ANNOFAB_ROUTE_NAMES",
@@ -81,9 +96,11 @@ __all__ = [
     "FEEDBACK_ROUTE_NAMES",
     "LEGACY_PAYLOAD_LIMIT",
     "ROUTE_NAMES",
+    "SERVICES",
     "Actor",
     "ActorAction",
     "AnnofabError",
+    "AnnofabOptions",
     "AnnofabState",
     "AnnofabUser",
     "Emulator",
@@ -92,12 +109,18 @@ __all__ = [
     "FaultKind",
     "FaultRule",
     "FeedbackState",
+    "Service",
+    "ServiceBase",
+    "ServiceContext",
+    "ServiceSpec",
     "StateChange",
     "User",
     "WeaveOptions",
     "WeaveState",
     "build_app",
     "emulator_of",
+    "register",
+    "route_names",
     "run_emulator",
     "serve",
 ]

@@ -1,4 +1,4 @@
-"""The ``/_emulator/`` control routes: seed, act, inject faults, inspect.
+"""The ``/_emulator/`` control routes shared by every service: access checks, faults, info.
 
 They are never faulted (they are unnamed routes). Bodies and answers are JSON; a bad
 request answers 400 ``{"reason": ...}``. Because they hand out every credential and change
@@ -17,38 +17,20 @@ any state, each request is checked before its handler runs:
 =========================================  =============================================
 route                                      effect
 =========================================  =============================================
-``GET /_emulator/info``                    project, default user and key, options,
-                                           route names
-``GET /_emulator/users``                   every user ``{user_id, api_key, projects}``
-``POST /_emulator/users``                  add one: ``{user_id?, api_key?, projects?}``
-``POST /_emulator/seed``                   ``{n_items, project?, name?, op_names?}`` ->
-                                           ``{project_id, queue_id, n_items}``
-``POST /_emulator/calls``                  ``{n, project?, op_names?}`` -> ``{call_ids}``
-``POST /_emulator/queues/{qid}/items``     ``{n? | call_ids?, project?, added_by?,
-                                           display_fields?}`` -> ``{item_ids}``
-``GET /_emulator/queues/{qid}/items``      ``?project=`` -> ``{items}`` (default order,
-                                           each with its per-annotator ``progress``)
-``POST /_emulator/queues/{qid}/items/      ``{user_id, annotation_state, project?}`` ->
-{iid}/progress``                           ``{item}`` (act as any annotator; 400 as the
-                                           service would)
+``GET /_emulator/info``                    services, route names; with Weave also its
+                                           project, default user and key, options
+``GET /_emulator/services``                ``{services: [{name, routes, describe}]}``
+``GET /_emulator/{name}/state``            the service's state summary (`Service.snapshot`)
+``POST /_emulator/{name}/seed``            ``{count}``: seed the service's default data
 ``GET /_emulator/faults``                  ``{rules, counters, requests, seed}``
 ``PUT /_emulator/faults``                  ``{rules: [rule...], seed?}`` replaces rules
 ``POST /_emulator/faults``                 one rule (see `FaultRule`) appended
 ``DELETE /_emulator/faults``               clear rules; ``?reset_counters=1`` also
                                            zeroes counters
-``GET /_emulator/applied``                 ``?item_id=&user_id=`` -> ``{total, writes}``
-``GET /_emulator/state_log``               ``?since=N`` -> ``{changes, next}``
-``POST /_emulator/actor/start``            ``{queue_id, project?, user_id?, rate?,
-                                           state?, complete_weight?, add_weight?,
-                                           add_batch?, max_actions?, seed?}`` ->
-                                           ``{actor_id}``
-``POST /_emulator/actor/wait``             ``{actions, actor_id?}``: answer once the
-                                           actor (default: the last) has done that many
-                                           actions (409 if it ended before)
-``POST /_emulator/actor/stop``             ``{}``: stop every actor -> ``{actors}``
-``GET /_emulator/actor``                   ``{actors: [{actor_id, running, actions,
-                                           log}]}``
 =========================================  =============================================
+
+Each service adds its own routes through `Control` (Weave's: users, seeding, items,
+progress, applied writes, the state log and actors; see ``annoq.emulator.weave._control``).
 """
 
 from __future__ import annotations
@@ -60,25 +42,22 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-import attrs
-import orjson
 from aiohttp import web
 
-from ._actor import Actor
 from ._faults import FaultRule
-from ._weave_app import ROUTE_NAMES, json_response
-from ._weave_store import EmulatorError
+from ._http import NotJson, json_response, read_json
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
+    from ._service import Service
 
 PREFIX = "/_emulator"
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class _BadRequest(Exception):
-    pass
+class BadRequest(Exception):
+    """A control request that cannot be served (answers 400)."""
 
 
 TOKEN_HEADER: Final = "X-Annoq-Emulator-Token"
@@ -175,138 +154,100 @@ def _check_access(request: web.Request, emu: Emulator) -> web.Response | None:
     return None
 
 
-def _guard(func: _Handler, emu: Emulator) -> _Handler:
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        refusal = _check_access(request, emu)
-        if refusal is not None:
-            return refusal
+ErrorAnswer = Callable[[Exception], web.StreamResponse]
+
+
+class Control:
+    """The ``/_emulator/`` router: every route it adds passes the access checks first.
+
+    A service adds its own control routes in ``add_control_routes(control)``::
+
+        async def hello(request: web.Request) -> web.StreamResponse:
+            body = await control.body(request)
+            return json_response({"hello": body.get("name")})
+
+        control.add("POST", "/echo/hello", hello)
+
+    A bad request (`BadRequest`, ``ValueError``, ``TypeError``, ``KeyError``) answers 400
+    ``{"reason": ...}``; a service maps its own errors with `on_error`.
+    """
+
+    def __init__(self, app: web.Application, emu: Emulator) -> None:
+        self.app = app
+        self.emu = emu
+        self._errors: dict[type[Exception], ErrorAnswer] = {}
+
+    def on_error(self, kind: type[Exception], answer: ErrorAnswer) -> None:
+        """Answer an exception of ``kind`` raised by a control handler with ``answer``."""
+        self._errors[kind] = answer
+
+    def add(self, method: str, path: str, handler: _Handler) -> None:
+        """Serve ``method /_emulator{path}`` with ``handler``, guarded (and unnamed)."""
+        self.app.router.add_route(method, PREFIX + path, self._guard(handler))
+
+    @staticmethod
+    async def body(request: web.Request) -> dict[str, Any]:
+        """The request's JSON object (``{}`` when empty; `BadRequest` otherwise)."""
         try:
-            return await func(request)
-        except EmulatorError as exc:
-            return json_response({"reason": exc.reason, "error_type": exc.error_type}, exc.status)
-        except (_BadRequest, ValueError, TypeError, KeyError) as exc:
-            return json_response({"reason": f"{type(exc).__name__}: {exc}"}, 400)
+            data = await read_json(request, empty={})
+        except NotJson as exc:
+            raise BadRequest(f"body is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadRequest("body must be a JSON object")
+        return data
 
-    return wrapper
+    def _guard(self, func: _Handler) -> _Handler:
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            refusal = _check_access(request, self.emu)
+            if refusal is not None:
+                return refusal
+            try:
+                return await func(request)
+            except Exception as exc:
+                for kind, answer in self._errors.items():
+                    if isinstance(exc, kind):
+                        return answer(exc)
+                if isinstance(exc, BadRequest | ValueError | TypeError | KeyError):
+                    return json_response({"reason": f"{type(exc).__name__}: {exc}"}, 400)
+                raise
 
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise _BadRequest(f"body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise _BadRequest("body must be a JSON object")
-    return data
-
-
-def _actor_json(index: int, actor: Actor) -> dict[str, Any]:
-    return {
-        "actor_id": index,
-        "queue_id": actor.queue_id,
-        "user_id": actor.user_id,
-        "running": actor.running,
-        "actions": actor.actions,
-        "error": None if actor.error is None else repr(actor.error),
-        "log": [a.to_json() for a in actor.log],
-    }
+        return wrapper
 
 
-def add_control_routes(app: web.Application, emu: Emulator) -> None:
-    """Register the control routes of ``emu`` on ``app`` (unnamed: never faulted)."""
-    weave = emu.weave
-    store = weave.store
+def add_control_routes(app: web.Application, emu: Emulator) -> Control:
+    """Register the shared control routes of ``emu``, then each service's own."""
+    control = Control(app, emu)
     faults = emu.faults
 
     async def info(request: web.Request) -> web.StreamResponse:
-        return json_response(
-            {
+        data: dict[str, Any] = {
+            "services": list(emu.services),
+            "routes": [name for s in emu.services.values() for name in s.route_names],
+        }
+        weave = emu.services.get("weave")
+        if weave is not None:
+            data |= {
                 "project": emu.project,
                 "user_id": emu.user_id,
                 "api_key": emu.api_key,
-                "options": attrs.asdict(emu.options),
-                "routes": list(ROUTE_NAMES),
+                "options": emu.options.behaviours(),
             }
-        )
+        return json_response(data)
 
-    async def list_users(request: web.Request) -> web.StreamResponse:
-        users = [
-            {
-                "user_id": u.user_id,
-                "api_key": u.api_key,
-                "projects": None if u.projects is None else sorted(u.projects),
-            }
-            for u in store.users.values()
-        ]
-        return json_response({"users": users})
-
-    async def add_user(request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        user = emu.add_user(
-            body.get("user_id"), api_key=body.get("api_key"), projects=body.get("projects")
-        )
-        projects = None if user.projects is None else sorted(user.projects)
+    async def services(request: web.Request) -> web.StreamResponse:
+        base_url = emu.base_url if emu.bound_host is not None else ""
         return json_response(
-            {"user_id": user.user_id, "api_key": user.api_key, "projects": projects}
+            {
+                "services": [
+                    {
+                        "name": name,
+                        "routes": list(service.route_names),
+                        "describe": service.describe(base_url),
+                    }
+                    for name, service in emu.services.items()
+                ]
+            }
         )
-
-    async def seed(request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        n_items = int(body.get("n_items", 1000))
-        project = body.get("project") or emu.project
-        kwargs: dict[str, Any] = {}
-        if body.get("op_names"):
-            kwargs["op_names"] = list(body["op_names"])
-        queue_id = weave.seed_queue(
-            n_items, project=project, name=str(body.get("name") or "seeded queue"), **kwargs
-        )
-        return json_response({"project_id": project, "queue_id": queue_id, "n_items": n_items})
-
-    async def calls(request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        kwargs: dict[str, Any] = {}
-        if body.get("op_names"):
-            kwargs["op_names"] = list(body["op_names"])
-        ids = weave.create_calls(int(body["n"]), project=body.get("project"), **kwargs)
-        return json_response({"call_ids": ids})
-
-    async def add_items(request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        n = body.get("n")
-        ids = weave.add_items(
-            request.match_info["queue_id"],
-            None if n is None else int(n),
-            call_ids=body.get("call_ids"),
-            project=body.get("project"),
-            added_by=body.get("added_by"),
-            display_fields=body.get("display_fields") or ("inputs", "output"),
-        )
-        return json_response({"item_ids": ids})
-
-    async def list_items(request: web.Request) -> web.StreamResponse:
-        project = request.query.get("project") or emu.project
-        items = []
-        for item in store.live_items(project, request.match_info["queue_id"]):
-            data = item.to_json()
-            data["progress"] = dict(item.progress)
-            items.append(data)
-        return json_response({"items": items})
-
-    async def set_progress(request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        if "user_id" not in body or "annotation_state" not in body:
-            raise _BadRequest("user_id and annotation_state are required")
-        item = weave.set_progress(
-            request.match_info["queue_id"],
-            request.match_info["item_id"],
-            str(body["annotation_state"]),
-            user_id=str(body["user_id"]),
-            project=body.get("project"),
-        )
-        return json_response({"item": item})
 
     def faults_state() -> dict[str, Any]:
         return {
@@ -320,14 +261,14 @@ def add_control_routes(app: web.Application, emu: Emulator) -> None:
         return json_response(faults_state())
 
     async def put_faults(request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
+        body = await control.body(request)
         rules = [FaultRule.from_json(r) for r in body.get("rules", [])]
         seed_value = body.get("seed")
         faults.set_rules(rules, seed=None if seed_value is None else int(seed_value))
         return json_response(faults_state())
 
     async def add_fault(request: web.Request) -> web.StreamResponse:
-        faults.add(FaultRule.from_json(await _json(request)))
+        faults.add(FaultRule.from_json(await control.body(request)))
         return json_response(faults_state())
 
     async def clear_faults(request: web.Request) -> web.StreamResponse:
@@ -336,78 +277,30 @@ def add_control_routes(app: web.Application, emu: Emulator) -> None:
             faults.reset_counters()
         return json_response(faults_state())
 
-    async def applied(request: web.Request) -> web.StreamResponse:
-        item_id = request.query.get("item_id")
-        user_id = request.query.get("user_id")
-        writes = [
-            {"item_id": iid, "user_id": uid, "count": n}
-            for (iid, uid), n in store.applied.items()
-            if (item_id is None or iid == item_id) and (user_id is None or uid == user_id)
-        ]
-        return json_response({"total": sum(w["count"] for w in writes), "writes": writes})
+    control.add("GET", "/info", info)
+    control.add("GET", "/services", services)
+    control.add("GET", "/faults", get_faults)
+    control.add("PUT", "/faults", put_faults)
+    control.add("POST", "/faults", add_fault)
+    control.add("DELETE", "/faults", clear_faults)
+    for service in emu.services.values():
+        _add_service_routes(control, service)
+        service.add_control_routes(control)
+    return control
 
-    async def state_log(request: web.Request) -> web.StreamResponse:
-        since = int(request.query.get("since", "0"))
-        log = store.state_log
-        return json_response({"changes": [attrs.asdict(c) for c in log[since:]], "next": len(log)})
 
-    async def start_actor(request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        known = {
-            "project",
-            "user_id",
-            "rate",
-            "state",
-            "complete_weight",
-            "add_weight",
-            "add_batch",
-            "max_actions",
-            "seed",
-        }
-        unknown = set(body) - known - {"queue_id"}
-        if unknown:
-            raise _BadRequest(f"unknown fields: {sorted(unknown)}")
-        kwargs = {k: v for k, v in body.items() if k in known and v is not None}
-        actor = weave.start_actor(str(body["queue_id"]), **kwargs)
-        return json_response({"actor_id": weave.actors.index(actor)})
+def _add_service_routes(control: Control, service: Service) -> None:
+    """``GET /_emulator/{name}/state`` and ``POST /_emulator/{name}/seed {count}``."""
 
-    async def wait_actor(request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        index = int(body.get("actor_id", len(weave.actors) - 1))
-        if not 0 <= index < len(weave.actors):
-            raise _BadRequest(f"no actor {index}")
-        actor = weave.actors[index]
-        try:
-            await actor.wait_actions(int(body["actions"]))
-        except RuntimeError as exc:
-            return json_response({"reason": str(exc), **_actor_json(index, actor)}, 409)
-        return json_response(_actor_json(index, actor))
+    async def state(request: web.Request) -> web.StreamResponse:
+        return json_response(service.snapshot())
 
-    async def stop_actors(request: web.Request) -> web.StreamResponse:
-        await weave.stop_actors()
-        return json_response({"actors": [_actor_json(i, a) for i, a in enumerate(weave.actors)]})
+    async def seed(request: web.Request) -> web.StreamResponse:
+        body = await control.body(request)
+        count = body.get("count", 0)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise BadRequest(f"count must be an integer >= 0, got {count!r}")
+        return json_response(service.seed(count))
 
-    async def get_actors(request: web.Request) -> web.StreamResponse:
-        return json_response({"actors": [_actor_json(i, a) for i, a in enumerate(weave.actors)]})
-
-    router = app.router
-    router.add_get(f"{PREFIX}/info", _guard(info, emu))
-    router.add_get(f"{PREFIX}/users", _guard(list_users, emu))
-    router.add_post(f"{PREFIX}/users", _guard(add_user, emu))
-    router.add_post(f"{PREFIX}/seed", _guard(seed, emu))
-    router.add_post(f"{PREFIX}/calls", _guard(calls, emu))
-    router.add_post(PREFIX + "/queues/{queue_id}/items", _guard(add_items, emu))
-    router.add_get(PREFIX + "/queues/{queue_id}/items", _guard(list_items, emu))
-    router.add_post(
-        PREFIX + "/queues/{queue_id}/items/{item_id}/progress", _guard(set_progress, emu)
-    )
-    router.add_get(f"{PREFIX}/faults", _guard(get_faults, emu))
-    router.add_put(f"{PREFIX}/faults", _guard(put_faults, emu))
-    router.add_post(f"{PREFIX}/faults", _guard(add_fault, emu))
-    router.add_delete(f"{PREFIX}/faults", _guard(clear_faults, emu))
-    router.add_get(f"{PREFIX}/applied", _guard(applied, emu))
-    router.add_get(f"{PREFIX}/state_log", _guard(state_log, emu))
-    router.add_post(f"{PREFIX}/actor/start", _guard(start_actor, emu))
-    router.add_post(f"{PREFIX}/actor/wait", _guard(wait_actor, emu))
-    router.add_post(f"{PREFIX}/actor/stop", _guard(stop_actors, emu))
-    router.add_get(f"{PREFIX}/actor", _guard(get_actors, emu))
+    control.add("GET", f"/{service.name}/state", state)
+    control.add("POST", f"/{service.name}/seed", seed)

@@ -1,4 +1,4 @@
-"""The `Emulator` object, its in-process Weave API, and the functions that serve it."""
+"""The `Emulator`: every registered service on one app, and the functions that serve it."""
 
 from __future__ import annotations
 
@@ -11,31 +11,24 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, Final
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
-from ._actor import Actor
-from ._annofab_app import AnnofabService
-from ._annofab_state import DEFAULT_PASSWORD, AnnofabState
-from ._annofab_store import AnnofabStore
+from ._clock import Clock
 from ._control import TOKEN_HEADER, add_control_routes, is_loopback_host
 from ._faults import FaultInjector, FaultRule
-from ._weave_app import WeaveOptions, WeaveService
-from ._weave_feedback import FeedbackService, FeedbackState, FeedbackStore
-from ._weave_store import (
-    DEFAULT_OP_NAMES,
-    EmulatorError,
-    StateChange,
-    User,
-    WeaveStore,
-)
+from ._registry import SERVICES, spec_of
+from ._service import Service, ServiceContext, ServiceSpec
+from .annofab._service import Annofab, AnnofabOptions
+from .annofab._state import AnnofabState
+from .weave._app import WeaveOptions
+from .weave._feedback import FeedbackState
+from .weave._service import Weave
+from .weave._state import WeaveState
+from .weave._store import EmulatorError, User
 
-DEFAULT_PROJECT: Final = "entity/project"
-DEFAULT_USER_ID: Final = "local-user"
-DEFAULT_ACTOR_USER_ID: Final = "actor"
-DEFAULT_DISPLAY_FIELDS: Final = ("inputs", "output")
 DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 DEFAULT_DATA_SEED: Final = 0
 """The seed of ids, data, fault draws and actors when no ``seed`` is given."""
@@ -44,245 +37,11 @@ CONTROL_TOKEN_BYTES: Final = 24
 
 EMULATOR_KEY: Final[web.AppKey[Emulator]] = web.AppKey("annoq_emulator")
 
-
-class WeaveState:
-    """In-process access to the emulated Weave data: seed it, act in it, inspect it.
-
-    Reached as ``emu.weave``. Every method acts directly on the state (no HTTP, no
-    faults) and is synchronous, except actor control. ``project`` defaults to the
-    emulator's project (``"entity/project"``).
-
-    Example::
-
-        queue_id = emu.weave.seed_queue(n_items=500, name="triage")
-        ids = emu.weave.item_ids(queue_id)
-        emu.weave.set_progress(queue_id, ids[0], "completed", user_id="someone-else")
-        assert emu.weave.applied_writes(ids[0]) == 1
-    """
-
-    def __init__(self, store: WeaveStore, *, project: str, user_id: str) -> None:
-        self.store = store
-        """The underlying store (an escape hatch; prefer the methods)."""
-        self.project = project
-        self.user_id = user_id
-        self.actors: list[Actor] = []
-
-    def _project(self, project: str | None) -> str:
-        return self.project if project is None else project
-
-    # ------------------------------------------------------------------ seeding
-
-    def create_calls(
-        self,
-        n: int,
-        *,
-        project: str | None = None,
-        op_names: Sequence[str] = DEFAULT_OP_NAMES,
-        spacing_ms: int = 1000,
-    ) -> list[str]:
-        """Add ``n`` calls to the project's calls table; returns their ids.
-
-        Op names cycle through ``op_names``; start times are ``spacing_ms`` apart (with
-        jitter), ending before now; about one call in fifty has no end time.
-        """
-        calls = self.store.create_calls(
-            self._project(project), n, op_names=op_names, spacing_ms=spacing_ms
-        )
-        return [c.id for c in calls]
-
-    def create_queue(
-        self,
-        *,
-        project: str | None = None,
-        name: str = "queue",
-        description: str = "",
-        scorer_refs: Sequence[str] = (),
-        created_by: str | None = None,
-    ) -> str:
-        """Create an empty queue; returns its id."""
-        queue = self.store.create_queue(
-            self._project(project),
-            name=name,
-            description=description,
-            scorer_refs=scorer_refs,
-            created_by=self.user_id if created_by is None else created_by,
-        )
-        return queue.id
-
-    def add_items(
-        self,
-        queue_id: str,
-        n: int | None = None,
-        *,
-        call_ids: Sequence[str] | None = None,
-        project: str | None = None,
-        added_by: str | None = None,
-        display_fields: Sequence[str] = DEFAULT_DISPLAY_FIELDS,
-        op_names: Sequence[str] = DEFAULT_OP_NAMES,
-    ) -> list[str]:
-        """Append items to a queue; returns the new item ids in default order.
-
-        Give either ``n`` (that many new calls are created first) or ``call_ids``
-        (existing calls; duplicates and unknown ids are skipped as by add-calls).
-        """
-        if (n is None) == (call_ids is None):
-            raise ValueError("give exactly one of n and call_ids")
-        project_id = self._project(project)
-        if call_ids is None:
-            assert n is not None
-            call_ids = [c.id for c in self.store.create_calls(project_id, n, op_names=op_names)]
-        result = self.store.add_calls(
-            project_id,
-            queue_id,
-            call_ids,
-            display_fields=display_fields,
-            added_by=self.user_id if added_by is None else added_by,
-        )
-        return list(result.item_ids)
-
-    def seed_queue(
-        self,
-        n_items: int = 1000,
-        *,
-        project: str | None = None,
-        name: str = "seeded queue",
-        description: str = "",
-        scorer_refs: Sequence[str] = (),
-        op_names: Sequence[str] = DEFAULT_OP_NAMES,
-        display_fields: Sequence[str] = DEFAULT_DISPLAY_FIELDS,
-        created_by: str | None = None,
-    ) -> str:
-        """Create calls, a queue and ``n_items`` items in one go; returns the queue id.
-
-        100,000 items take well under a second.
-        """
-        queue_id = self.create_queue(
-            project=project,
-            name=name,
-            description=description,
-            scorer_refs=scorer_refs,
-            created_by=created_by,
-        )
-        if n_items:
-            self.add_items(
-                queue_id,
-                n_items,
-                project=project,
-                added_by=created_by,
-                display_fields=display_fields,
-                op_names=op_names,
-            )
-        return queue_id
-
-    def delete_items(
-        self, queue_id: str, item_ids: Iterable[str], *, project: str | None = None
-    ) -> int:
-        """Soft-delete items (the real service has no endpoint for it); returns how many."""
-        return self.store.delete_items(self._project(project), queue_id, item_ids)
-
-    # ------------------------------------------------------------------ acting
-
-    def set_progress(
-        self,
-        queue_id: str,
-        item_id: str,
-        state: str,
-        *,
-        user_id: str,
-        project: str | None = None,
-    ) -> dict[str, Any]:
-        """Set ``user_id``'s state on an item under the service's rules (as another
-        annotator would); returns the item's JSON. Raises `EmulatorError` (status 400)
-        where the endpoint would answer 400. The user need not have an API key.
-        """
-        item = self.store.update_progress(self._project(project), queue_id, item_id, state, user_id)
-        return item.to_json()
-
-    # ------------------------------------------------------------------ inspecting
-
-    def item(self, queue_id: str, item_id: str, *, project: str | None = None) -> dict[str, Any]:
-        """An item's JSON as the service shows it (``KeyError`` if not in the queue)."""
-        item = self.store.find_item(self._project(project), item_id)
-        if item is None or item.queue_id != queue_id or item.deleted_at is not None:
-            raise KeyError(item_id)
-        return item.to_json()
-
-    def items(self, queue_id: str, *, project: str | None = None) -> list[dict[str, Any]]:
-        """The queue's live items in default order, as JSON dicts."""
-        return [it.to_json() for it in self.store.live_items(self._project(project), queue_id)]
-
-    def item_ids(self, queue_id: str, *, project: str | None = None) -> list[str]:
-        """The queue's live item ids in default order."""
-        return [it.id for it in self.store.live_items(self._project(project), queue_id)]
-
-    def progress(self, item_id: str, *, project: str | None = None) -> dict[str, str]:
-        """Per-annotator states of an item: ``{user_id: state}``."""
-        item = self.store.find_item(self._project(project), item_id)
-        return {} if item is None else dict(item.progress)
-
-    def applied_writes(self, item_id: str | None = None, user_id: str | None = None) -> int:
-        """How many progress writes were applied (no-ops excluded), optionally only for
-        one item and/or one annotator.
-        """
-        return sum(
-            n
-            for (iid, uid), n in self.store.applied.items()
-            if (item_id is None or iid == item_id) and (user_id is None or uid == user_id)
-        )
-
-    def applied_counts(self) -> dict[tuple[str, str], int]:
-        """``{(item_id, user_id): applied writes}`` (a copy)."""
-        return dict(self.store.applied)
-
-    @property
-    def state_log(self) -> list[StateChange]:
-        """Every applied progress write in order (the live list: do not mutate)."""
-        return self.store.state_log
-
-    # ------------------------------------------------------------------ actors
-
-    def start_actor(
-        self,
-        queue_id: str,
-        *,
-        project: str | None = None,
-        user_id: str = DEFAULT_ACTOR_USER_ID,
-        rate: float = 50.0,
-        state: str = "completed",
-        complete_weight: float = 1.0,
-        add_weight: float = 0.0,
-        add_batch: int = 1,
-        max_actions: int | None = None,
-        seed: int | None = None,
-    ) -> Actor:
-        """Start a background `Actor` on the running loop; see `Actor` for parameters.
-
-        ``seed`` defaults to one drawn from the emulator's seed, so runs repeat.
-        """
-        actor = Actor(
-            self.store,
-            self._project(project),
-            queue_id,
-            user_id=user_id,
-            rate=rate,
-            state=state,
-            complete_weight=complete_weight,
-            add_weight=add_weight,
-            add_batch=add_batch,
-            max_actions=max_actions,
-            seed=self.store.rng.getrandbits(32) if seed is None else seed,
-        )
-        self.actors.append(actor)
-        return actor.start()
-
-    async def stop_actors(self) -> None:
-        """Stop every actor started here."""
-        for actor in self.actors:
-            await actor.stop()
+_S = TypeVar("_S")
 
 
 class Emulator:
-    """A local W&B Weave annotation-queue service (state, HTTP app, faults).
+    """Local emulated services (W&B Weave, Annofab, ...) on one HTTP app, with faults.
 
     Usually obtained from `run_emulator`, which serves it on a free loopback port::
 
@@ -295,6 +54,11 @@ class Emulator:
                 ) as resp:
                     items = (await resp.json())["items"]
 
+    Each service takes its own options::
+
+        Emulator(weave=WeaveOptions(legacy_progress=True), annofab=AnnofabOptions(pat="p"))
+        Emulator(services=["annofab"])                 # Annofab alone
+
     To embed in an ``aiohttp.test_utils.TestServer`` instead, use ``Emulator().app``
     (or `build_app`).
 
@@ -302,37 +66,43 @@ class Emulator:
         seed: seeds ids, seeded data, fault draws, actors and credentials, so that a
             run repeats exactly. Without it, ids, data and faults still repeat (as with
             seed 0) but API keys, PATs, passwords and tokens are random on every run.
-        legacy_progress: emulate the older server without the same-state no-op.
-        reject_unknown_fields: answer 422 to unknown body fields (older servers).
-        legacy_error_bodies: 400/404 bodies without ``error_type`` (older servers).
-        project: the default project of the in-process API and the CLI.
-        user_id, api_key: the default user (``api_key`` generated when ``None``).
+        services: names (or `ServiceSpec` entries) of the services to serve; ``None``:
+            every registered one (``weave``, ``annofab``).
+        weave: the options of the emulated Weave (`WeaveOptions`).
+        annofab: the options of the emulated Annofab (`AnnofabOptions`).
+        options: options of other services, by service name.
         max_body_bytes: larger request bodies answer 413 ``{"reason": "Request too large"}``.
         control_token: the token the ``/_emulator/`` control routes require (header
             ``X-Annoq-Emulator-Token``); ``None``: none, unless `run_emulator` binds off
             loopback, which then generates one.
         allowed_hosts: more ``Host`` names the control routes accept (besides loopback,
             this machine's name and address, and the bound host), e.g. a container name.
+        legacy_progress, reject_unknown_fields, legacy_error_bodies, project, user_id,
+            api_key: the same-named fields of `WeaveOptions` (given here, they override
+            ``weave``), kept for callers of earlier releases.
     """
 
     def __init__(
         self,
         *,
         seed: int | None = None,
-        legacy_progress: bool = False,
-        reject_unknown_fields: bool = False,
-        legacy_error_bodies: bool = False,
-        project: str = DEFAULT_PROJECT,
-        user_id: str = DEFAULT_USER_ID,
-        api_key: str | None = None,
+        services: Iterable[str | ServiceSpec] | None = None,
+        weave: WeaveOptions | None = None,
+        annofab: AnnofabOptions | None = None,
+        options: Mapping[str, object] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         control_token: str | None = None,
         allowed_hosts: Iterable[str] = (),
+        legacy_progress: bool | None = None,
+        reject_unknown_fields: bool | None = None,
+        legacy_error_bodies: bool | None = None,
+        project: str | None = None,
+        user_id: str | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.seed = seed
         """The seed given, or ``None`` (then credentials are random)."""
         data_seed = DEFAULT_DATA_SEED if seed is None else seed
-        self._secrets: random.Random | None = None if seed is not None else random.SystemRandom()
         self.control_token = control_token
         """The token the control routes require, or ``None`` (set by `run_emulator`
         when it binds off loopback)."""
@@ -340,46 +110,116 @@ class Emulator:
         """Extra ``Host`` names the control routes accept."""
         self.bound_host: str | None = None
         """The address `run_emulator` bound (``None`` when not served)."""
-        self.options = WeaveOptions(
-            legacy_progress=legacy_progress,
-            reject_unknown_fields=reject_unknown_fields,
-            legacy_error_bodies=legacy_error_bodies,
-        )
-        self.project = project
-        self._store = WeaveStore(seed=data_seed, legacy_progress=legacy_progress)
-        user = self._store.add_user(user_id, self._new_api_key(api_key))
-        self.user_id = user.user_id
-        self.api_key = user.api_key
-        self.weave = WeaveState(self._store, project=project, user_id=user.user_id)
-        self.faults = FaultInjector(data_seed)
         self._base_url: str | None = None
+        overrides = {
+            "legacy_progress": legacy_progress,
+            "reject_unknown_fields": reject_unknown_fields,
+            "legacy_error_bodies": legacy_error_bodies,
+            "project": project,
+            "user_id": user_id,
+            "api_key": api_key,
+        }
+        weave_options = WeaveOptions() if weave is None else weave
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if given:
+            weave_options = WeaveOptions(**(_fields(weave_options) | given))
+        chosen = dict(options or {})
+        chosen["weave"] = weave_options
+        if annofab is not None:
+            chosen["annofab"] = annofab
+        context = ServiceContext(
+            seed=seed,
+            data_seed=data_seed,
+            secrets=None if seed is not None else random.SystemRandom(),
+            clock=Clock(),
+        )
+        self.clock = context.clock
+        """The one clock every service reads."""
+        self.faults = FaultInjector(data_seed, error_body=self._error_body)
         self.app = web.Application(
             middlewares=[self.faults.middleware], client_max_size=max_body_bytes
         )
         self.app[EMULATOR_KEY] = self
-        weave_service = WeaveService(self._store, self.options)
-        weave_service.add_routes(self.app)
-        feedback = FeedbackStore(self._store)
-        FeedbackService(feedback, weave_service).add_routes(self.app)
-        self.feedback = FeedbackState(feedback, self._store, project)
-        """Feedback rows and annotation specs (``/feedback/*``, ``/obj/*``, ``/refs/*``)."""
-        self.annofab = AnnofabState(
-            AnnofabStore(seed=data_seed, secrets=self._secrets),
-            password=DEFAULT_PASSWORD if self._secrets is None else f"pw-{secrets.token_hex(16)}",
-        )
-        """The emulated Annofab (routes under ``/api/v1``): seed, act, inspect."""
-        AnnofabService(self.annofab.store).add_routes(self.app)
+        self.services: dict[str, Service] = {}
+        """The served services by name, in the order their routes were added."""
+        for entry in SERVICES if services is None else services:
+            spec = entry if isinstance(entry, ServiceSpec) else spec_of(entry)
+            if spec.name in self.services:
+                raise ValueError(f"service {spec.name!r} is given twice")
+            service_options = chosen.get(spec.name)
+            service = spec.build(
+                context, spec.options() if service_options is None else service_options
+            )
+            self.services[spec.name] = service
+            service.add_routes(self.app)
+            self.faults.add_aliases(service.route_aliases)
+        unknown = sorted(set(options or {}) - set(self.services))
+        if unknown:
+            raise ValueError(f"options for services not served: {', '.join(unknown)}")
         add_control_routes(self.app, self)
         self.app.on_shutdown.append(self._on_shutdown)
 
-    def _new_api_key(self, given: str | None) -> str | None:
-        """``given``, else a random key when unseeded (seeded: the store draws one)."""
-        if given is not None or self._secrets is None:
-            return given
-        return f"local-{secrets.token_hex(20)}"
+    def _error_body(self, route: str, status: int, message: str) -> Any:
+        """An injected answer's body, in the shape of the route's service."""
+        service = self.services.get(route.partition(".")[0])
+        return {"reason": message} if service is None else service.error_body(status, message)
 
     async def _on_shutdown(self, _: web.Application) -> None:
-        await self.weave.stop_actors()
+        for service in self.services.values():
+            await service.close()
+
+    # ------------------------------------------------------------------ services
+
+    def service(self, name: str) -> Service:
+        """The served service called ``name`` (``KeyError`` naming the served ones)."""
+        try:
+            return self.services[name]
+        except KeyError:
+            raise KeyError(
+                f"the emulator serves no {name!r} service (it serves {', '.join(self.services)})"
+            ) from None
+
+    def _typed(self, name: str, kind: type[_S]) -> _S:
+        service = self.service(name)
+        assert isinstance(service, kind)
+        return service
+
+    @property
+    def weave(self) -> WeaveState:
+        """The emulated Weave's queues, items and progress: seed, act, inspect."""
+        return self._typed("weave", Weave).weave
+
+    @property
+    def feedback(self) -> FeedbackState:
+        """Feedback rows and annotation specs (``/feedback/*``, ``/obj/*``, ``/refs/*``)."""
+        return self._typed("weave", Weave).feedback
+
+    @property
+    def annofab(self) -> AnnofabState:
+        """The emulated Annofab (routes under ``/api/v1``): seed, act, inspect."""
+        return self._typed("annofab", Annofab).annofab
+
+    @property
+    def options(self) -> WeaveOptions:
+        """The emulated Weave's options."""
+        return self._typed("weave", Weave).options
+
+    @property
+    def project(self) -> str:
+        """The emulated Weave's default project."""
+        return self.weave.project
+
+    @property
+    def user_id(self) -> str:
+        """The emulated Weave's default user."""
+        return self.weave.user_id
+
+    @property
+    def api_key(self) -> str:
+        """The API key of the emulated Weave's default user."""
+        return self._typed("weave", Weave).user.api_key
+
+    # ------------------------------------------------------------------ reaching it
 
     @property
     def base_url(self) -> str:
@@ -399,11 +239,11 @@ class Emulator:
         api_key: str | None = None,
         projects: Iterable[str] | None = None,
     ) -> User:
-        """Add a user (another annotator); returns it with its ``api_key``.
+        """Add a Weave user (another annotator); returns it with its ``api_key``.
 
         ``projects`` limits what it may see (others answer 403); ``None`` means all.
         """
-        return self._store.add_user(user_id, self._new_api_key(api_key), projects)
+        return self._typed("weave", Weave).add_user(user_id, api_key=api_key, projects=projects)
 
     def auth_headers(self, api_key: str | None = None) -> dict[str, str]:
         """``{"Authorization": "Basic base64(api:KEY)"}`` for the default or given key."""
@@ -425,12 +265,38 @@ class Emulator:
         return headers
 
 
+def _fields(options: WeaveOptions) -> dict[str, Any]:
+    return {
+        "project": options.project,
+        "user_id": options.user_id,
+        "api_key": options.api_key,
+        **options.behaviours(),
+    }
+
+
 def build_app(**options: Any) -> web.Application:
     """A fresh emulator's aiohttp application, for ``aiohttp.test_utils`` servers.
 
     ``options`` are those of `Emulator`; get the emulator back with `emulator_of`.
     """
     return Emulator(**options).app
+
+
+def route_names(
+    services: Iterable[str | ServiceSpec] | None = None, *, aliases: bool = True
+) -> tuple[str, ...]:
+    """Every route name fault rules may target on the given (default: every registered)
+    services, with the older aliases unless ``aliases=False``.
+
+    Example::
+
+        assert "weave.progress" in route_names() and "progress" in route_names()
+    """
+    emu = Emulator(seed=DEFAULT_DATA_SEED, services=services)
+    names = [name for service in emu.services.values() for name in service.route_names]
+    if aliases:
+        names += [old for service in emu.services.values() for old in service.route_aliases]
+    return tuple(names)
 
 
 def emulator_of(app: web.Application) -> Emulator:
@@ -443,16 +309,8 @@ async def run_emulator(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    seed: int | None = None,
-    legacy_progress: bool = False,
-    reject_unknown_fields: bool = False,
-    legacy_error_bodies: bool = False,
-    project: str = DEFAULT_PROJECT,
-    user_id: str = DEFAULT_USER_ID,
-    api_key: str | None = None,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     control_token: str | None = None,
-    allowed_hosts: Iterable[str] = (),
+    **options: Any,
 ) -> AsyncIterator[Emulator]:
     """Serve a fresh `Emulator` over TCP for the duration of the block.
 
@@ -464,22 +322,14 @@ async def run_emulator(
 
     Example::
 
-        async with run_emulator(legacy_progress=True) as emu:
+        async with run_emulator(weave=WeaveOptions(legacy_progress=True)) as emu:
             print(emu.base_url, emu.api_key)
     """
     emulator = Emulator(
-        seed=seed,
-        legacy_progress=legacy_progress,
-        reject_unknown_fields=reject_unknown_fields,
-        legacy_error_bodies=legacy_error_bodies,
-        project=project,
-        user_id=user_id,
-        api_key=api_key,
-        max_body_bytes=max_body_bytes,
         control_token=control_token
         if control_token is not None or is_loopback_host(host)
         else new_control_token(),
-        allowed_hosts=allowed_hosts,
+        **options,
     )
     # handler_cancellation: a client that gives up (a timeout, a dropped connection)
     # cancels its handler, as behind a real ASGI server; shutdown then never waits on
@@ -571,30 +421,35 @@ async def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
-    seed_items: int = 0,
-    project: str = DEFAULT_PROJECT,
     seed: int | None = None,
-    legacy_progress: bool = False,
-    api_key: str | None = None,
-    queue_name: str = "seeded queue",
+    seed_items: int = 0,
     annofab_tasks: int | None = None,
+    seed_counts: Mapping[str, int] | None = None,
     faults: Iterable[FaultRule] = (),
     control_token: str | None = None,
     allowed_hosts: Iterable[str] = (),
     echo: Callable[[str], None] = print,
     warn: Callable[[str], None] = _stderr,
     stop: asyncio.Event | None = None,
+    **options: Any,
 ) -> None:
     """Run an emulator until ``stop`` is set, SIGINT/SIGTERM, or cancellation.
 
-    Seeds one queue with ``seed_items`` items in ``project`` and reports the base URL,
-    project, queue id and ``API key: ...`` (each on its own line) through ``echo``.
-    With ``annofab_tasks``, also seeds that many Annofab tasks and reports how to reach
-    the Annofab API (``annoq serve --annofab``). ``faults`` are in place before
-    anything is reported. Bound off loopback, it also reports a URL for other machines,
-    how to allow plain http in annoq, and the control token, and sends warnings through
-    ``warn`` (stderr). This is what ``python -m annoq.emulator`` runs.
+    ``seed_counts`` names the services to seed and announce, with how many records
+    each gets (``{"weave": 1000, "annofab": 50}``: a queue of 1000 items, 50 tasks);
+    each one's `Service.describe` lines go through ``echo`` (the first line of Weave's
+    is ``Weave emulator listening on URL``, then its project, queue id, user id and
+    ``API key: ...``). Without it: Weave with ``seed_items`` items, and Annofab with
+    ``annofab_tasks`` tasks when given (``annoq serve --annofab``). ``faults`` are in
+    place before anything is reported. Bound off loopback, it also reports a URL for
+    other machines, how to allow plain http in annoq, and the control token, and sends
+    warnings through ``warn`` (stderr). ``options`` are those of `Emulator`. This is
+    what ``annoq serve`` and ``python -m annoq.emulator`` run.
     """
+    if seed_counts is None:
+        seed_counts = {"weave": seed_items}
+        if annofab_tasks is not None:
+            seed_counts["annofab"] = annofab_tasks
     stop_event = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
@@ -609,32 +464,23 @@ async def serve(
             host=host,
             port=port,
             seed=seed,
-            legacy_progress=legacy_progress,
-            project=project,
-            api_key=api_key,
             control_token=control_token,
             allowed_hosts=allowed_hosts,
+            **options,
         ) as emu:
             for rule in faults:
                 emu.faults.add(rule)
-            queue_id = emu.weave.seed_queue(seed_items, name=queue_name)
-            echo(f"Weave emulator listening on {emu.base_url}")
-            echo(f"Project: {emu.project}")
-            echo(f"Queue id: {queue_id} ({seed_items} items)")
-            echo(f"User id: {emu.user_id}")
-            echo(f"API key: {emu.api_key}")
-            echo(f"Use: WF_TRACE_SERVER_URL={emu.base_url} WANDB_API_KEY={emu.api_key}")
-            network_lines, warnings = announcement(emu, seeded=seed is not None)
-            for line in warnings:
-                warn(line)
-            for line in network_lines:
-                echo(line)
-            if legacy_progress:
-                echo("Legacy progress mode: repeated progress updates answer 400")
-            if annofab_tasks is not None:
-                emu.annofab.seed_tasks(annofab_tasks)
-                for line in emu.annofab.describe(emu.base_url):
+            for index, (name, count) in enumerate(seed_counts.items()):
+                service = emu.service(name)
+                service.seed(count)
+                for line in service.describe(emu.base_url):
                     echo(line)
+                if index == 0:
+                    network_lines, warnings = announcement(emu, seeded=seed is not None)
+                    for line in warnings:
+                        warn(line)
+                    for line in network_lines:
+                        echo(line)
             await stop_event.wait()
     finally:
         for sig in installed:
@@ -648,6 +494,7 @@ __all__ = [
     "WeaveState",
     "build_app",
     "emulator_of",
+    "route_names",
     "run_emulator",
     "serve",
 ]

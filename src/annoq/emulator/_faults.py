@@ -1,9 +1,11 @@
 """Deterministic fault injection for the emulators, as one aiohttp middleware.
 
 A route takes part when it has a name (``app.router.add_post(path, handler,
-name="items_query")``); unnamed routes (the ``/_emulator/`` control routes) are never
-faulted. Any emulated service registers its routes by name and installs
-`FaultInjector.middleware`; rules then target routes by those names.
+name="weave.items_query")``); unnamed routes (the ``/_emulator/`` control routes) are never
+faulted. Every emulated service names its routes ``SERVICE.ROUTE``; rules target routes by
+those names, or by an alias a service declares (Weave's bare ``items_query``, Annofab's
+``annofab_operate``: the names of earlier releases). An injected status answers in the
+body shape of the route's service (``error_body`` of the injector).
 
 For each request to a named route, every rule that targets the route draws one number
 from the injector's seeded ``random.Random`` (in rule order, whether or not an earlier
@@ -44,17 +46,27 @@ from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-STATUS_BODIES: Final[Mapping[int, dict[str, str]]] = {
-    429: {"reason": "Too many requests"},
-    500: {"reason": "Internal server error"},
-    502: {"reason": "Temporary backend error"},
-    503: {"reason": "Service unavailable"},
-    504: {
-        "reason": "Query timeout exceeded. Please limit the scope of the query by including "
-        "a date range and/or additional filter criteria. "
-    },
+STATUS_MESSAGES: Final[Mapping[int, str]] = {
+    429: "Too many requests",
+    500: "Internal server error",
+    502: "Temporary backend error",
+    503: "Service unavailable",
+    504: "Gateway timeout",
 }
-"""The bodies the real service sends with each injected status."""
+"""The message of each injected status; a service puts it in its own error body."""
+
+ErrorBody = Callable[[str, int, str], Any]
+"""``(route, status, message) -> JSON body`` of an injected status answer."""
+
+
+def status_message(status: int) -> str:
+    """The message an injected ``status`` answer carries."""
+    return STATUS_MESSAGES.get(status, "Internal server error")
+
+
+def reason_body(route: str, status: int, message: str) -> dict[str, str]:
+    """The default injected body, ``{"reason": message}`` (a service may give its own)."""
+    return {"reason": message}
 
 
 class FaultKind(enum.StrEnum):
@@ -85,8 +97,8 @@ class FaultRule:
 
     Example::
 
-        FaultRule(kind="status", status=429, rate=0.25, routes={"progress"}, retry_after="0.01")
-        FaultRule(kind="drop", rate=1.0, routes={"progress"}, times=1)  # the next one only
+        FaultRule(kind="status", status=429, rate=0.25, routes={"weave.progress"}, retry_after="0")
+        FaultRule(kind="drop", rate=1.0, routes={"weave.progress"}, times=1)  # the next one
         FaultRule(kind="latency", latency=0.05, rate=0.5)                  # every route
         FaultRule(kind="max_concurrent", limit=8, retry_after="0")         # 429 above 8
 
@@ -178,8 +190,8 @@ def parse_fault_spec(
 
     Example::
 
-        parse_fault_spec("429:0.2:progress", retry_after="0.05")
-        parse_fault_spec("apply-then-drop:0.05:progress,items_query")
+        parse_fault_spec("429:0.2:weave.progress", retry_after="0.05")
+        parse_fault_spec("apply-then-drop:0.05:weave.progress,annofab.operate")
         parse_fault_spec("latency=200:1")
         parse_fault_spec("max-concurrent=8", retry_after="0")
     """
@@ -283,16 +295,19 @@ class FaultInjector:
     Usage::
 
         faults = emu.faults
-        faults.add(FaultRule(kind="status", status=503, rate=0.1, routes={"items_query"}))
+        faults.add(FaultRule(kind="status", status=503, rate=0.1, routes={"weave.items_query"}))
         ...
-        faults.count(kind="status_503", route="items_query")
+        faults.count(kind="status_503", route="weave.items_query")
         faults.clear()
 
     Counters are keyed by route and counter key (``status_429``, ``drop``, ...).
     """
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, error_body: ErrorBody = reason_body) -> None:
         self._seed = seed
+        self._error_body = error_body
+        self._canonical: dict[str, str] = {}
+        self._names: dict[str, frozenset[str]] = {}
         self._rng = random.Random(seed)
         self._rules: list[FaultRule] = []
         self._fired: list[int] = []
@@ -304,6 +319,22 @@ class FaultInjector:
         self._peak_by_route: dict[str, int] = {}
 
     # ------------------------------------------------------------------ config
+
+    def add_aliases(self, aliases: Mapping[str, str]) -> None:
+        """Let rules and counters name route ``aliases[old]`` by ``old`` too."""
+        for old, name in aliases.items():
+            self._canonical[old] = name
+            self._names[name] = self._names.get(name, frozenset({name})) | {old}
+
+    def canonical(self, route: str) -> str:
+        """The route name an alias stands for (a route name stands for itself)."""
+        return self._canonical.get(route, route)
+
+    def _applies(self, rule: FaultRule, route: str) -> bool:
+        if rule.routes is None:
+            return True
+        names = self._names.get(route)
+        return route in rule.routes if names is None else not rule.routes.isdisjoint(names)
 
     @property
     def seed(self) -> int:
@@ -359,7 +390,7 @@ class FaultInjector:
         """The most requests to ``route`` in flight at once (since the last
         `reset_counters`), refused ones not counted: what a ``max_concurrent`` rule on
         that route bounds."""
-        return self._peak_by_route.get(route, 0)
+        return self._peak_by_route.get(self.canonical(route), 0)
 
     # ------------------------------------------------------------------ counters
 
@@ -369,6 +400,7 @@ class FaultInjector:
         ``kind="status"`` counts every status fault; ``kind="status_429"`` only 429s.
         """
         total = 0
+        route = None if route is None else self.canonical(route)
         want = None if kind is None else str(kind)
         for (r, k), n in self._counts.items():
             if route is not None and r != route:
@@ -382,7 +414,7 @@ class FaultInjector:
         """Requests that reached the middleware on named routes (faulted or not)."""
         if route is None:
             return sum(self._requests.values())
-        return self._requests.get(route, 0)
+        return self._requests.get(self.canonical(route), 0)
 
     def counters(self) -> dict[str, dict[str, int]]:
         """``{route: {counter_key: n}}`` of injected faults."""
@@ -402,7 +434,7 @@ class FaultInjector:
         latency = 0.0
         chosen: FaultRule | None = None
         for index, rule in enumerate(self._rules):
-            if not rule.applies_to(route):
+            if not self._applies(rule, route):
                 continue
             draw = self._rng.random()
             if draw >= rule.rate:
@@ -421,9 +453,8 @@ class FaultInjector:
                 self._bump(route, rule.counter_key())
         return FaultDecision(latency, chosen)
 
-    @staticmethod
-    def status_response(rule: FaultRule) -> web.Response:
-        """The answer of a ``status`` rule."""
+    def status_response(self, rule: FaultRule, route: str = "") -> web.Response:
+        """The answer of a ``status`` rule on ``route``, in its service's body shape."""
         status = rule.status if rule.status is not None else 500
         headers: dict[str, str] = {}
         if rule.retry_after is not None:
@@ -434,7 +465,7 @@ class FaultInjector:
             return web.Response(
                 status=status, text=rule.body, content_type=rule.content_type, headers=headers
             )
-        body = STATUS_BODIES.get(status, {"reason": "Internal server error"})
+        body = self._error_body(route, status, status_message(status))
         return web.Response(
             status=status,
             body=orjson.dumps(body),
@@ -444,10 +475,12 @@ class FaultInjector:
 
     def _over_capacity(self, route: str) -> FaultRule | None:
         for rule in self._rules:
-            if rule.kind is not FaultKind.MAX_CONCURRENT or not rule.applies_to(route):
+            if rule.kind is not FaultKind.MAX_CONCURRENT or not self._applies(rule, route):
                 continue
             assert rule.limit is not None
-            routes = self._in_flight if rule.routes is None else rule.routes
+            routes = (
+                self._in_flight if rule.routes is None else {self.canonical(r) for r in rule.routes}
+            )
             busy = sum(self._in_flight.get(r, 0) for r in routes)
             if busy >= rule.limit:
                 return rule
@@ -466,7 +499,7 @@ class FaultInjector:
                 self._bump(route, full.counter_key())
                 await request.read()
                 return self.status_response(
-                    attrs.evolve(full, kind=FaultKind.STATUS, status=429, limit=None)
+                    attrs.evolve(full, kind=FaultKind.STATUS, status=429, limit=None), route
                 )
         self._in_flight[route] = self._in_flight.get(route, 0) + 1
         self._in_flight_total += 1
@@ -494,7 +527,7 @@ class FaultInjector:
             return await handler(request)
         if rule.kind is FaultKind.STATUS:
             await request.read()
-            return self.status_response(rule)
+            return self.status_response(rule, route)
         if rule.kind is FaultKind.DROP:
             await request.read()
             drop_connection(request)

@@ -1,7 +1,7 @@
 """The W&B Weave annotation-queue backend."""
 
-from ._annotation_models import Annotation, AnnotationSpec, ItemAnnotations
 from ._annotations import AnnotationWalk
+from ._handle import ItemWalk, Queue, WalkMode
 from ._models import (
     AddCallsResult,
     AnnotationQueue,
@@ -12,7 +12,7 @@ from ._models import (
     QueueStats,
     SortBy,
 )
-from ._queue import ItemWalk, Queue, WalkMode
+from ._models_annotations import Annotation, AnnotationSpec, ItemAnnotations
 from ._session import WeaveSession
 
 __all__ = [

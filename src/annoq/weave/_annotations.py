@@ -17,13 +17,13 @@ from .._bulk import BulkProgress, BulkResult, Outcome
 from .._coalesce import Coalescer
 from .._errors import BadRequestError, InvalidArgumentError
 from .._walk import PrefetchDepth, Walk, timed
-from . import _annotation_protocol as ap
-from ._annotation_models import Annotation, AnnotationSpec, FeedbackRow, ItemAnnotations
+from . import _protocol_annotations as ap
 from ._driver import ProgressDriver
 from ._models import AnnotationState, ItemFilter, Page, QueueItem
+from ._models_annotations import Annotation, AnnotationSpec, FeedbackRow, ItemAnnotations
 
 if TYPE_CHECKING:
-    from ._queue import Queue
+    from ._handle import Queue
     from ._session import WeaveSession
 
 __all__ = ["AnnotationRow", "AnnotationWalk", "annotation_specs", "export", "submit"]
@@ -48,7 +48,7 @@ async def annotation_specs(queue: Queue) -> tuple[AnnotationSpec, ...]:
     refs = list(info.scorer_refs)
     if not refs:
         return ()
-    content = await queue._weave._fetch(ap.read_refs_request(refs))
+    content = (await queue._weave.send(ap.read_refs_request(refs))).content
     return tuple(ap.read_specs(content, refs))
 
 
@@ -155,7 +155,7 @@ async def _page_feedback(queue: Queue, page: Page[QueueItem], limit: int) -> lis
 async def _feedback_of(queue: Queue, refs: list[str], limit: int) -> list[FeedbackRow]:
     expr = ap.queue_feedback_expr(queue.id, refs)
     request = ap.feedback_query_request(queue.project_id, expr, limit=limit, offset=0)
-    rows = ap.read_feedback(await queue._weave._fetch(request))
+    rows = ap.read_feedback((await queue._weave.send(request)).content)
     if len(rows) < limit:
         return rows
     if len(refs) > 1:
@@ -166,7 +166,7 @@ async def _feedback_of(queue: Queue, refs: list[str], limit: int) -> list[Feedba
         ]
     while True:  # one call with ``limit`` rows or more
         request = ap.feedback_query_request(queue.project_id, expr, limit=limit, offset=len(rows))
-        batch = ap.read_feedback(await queue._weave._fetch(request))
+        batch = ap.read_feedback((await queue._weave.send(request)).content)
         rows.extend(batch)
         if len(batch) < limit:
             return rows
@@ -291,8 +291,7 @@ async def submit(
         inputs = [_prepare(row, queue.id, index, max_payload_bytes) for row in rows]
     else:
         inputs = _checked_lazily(rows, queue.id, index, max_payload_bytes)
-    retries = _config.DEFAULT_BULK_MAX_RETRIES if max_retries is None else max_retries
-    weave = queue._weave.with_options(max_retries=retries)
+    weave = queue._weave.bulk_view(max_retries)
     importer = _Importer(queue, weave, complete=complete, batch_items=batch_items)
     try:
         return await weave.run_bulk(
@@ -371,10 +370,7 @@ class _Importer:
         # and every later decision uses it.
         self._learning = asyncio.Lock()
         self._completer = ProgressDriver(
-            weave.queue(queue.project_id, queue.id),
-            weave._send,
-            AnnotationState.COMPLETED,
-            weave._identity,
+            weave.queue(queue.project_id, queue.id), weave, AnnotationState.COMPLETED
         )
         self.reads: Coalescer[tuple[str, list[str]], list[FeedbackRow]] = Coalescer(
             self._read_many, max_batch=batch_items
@@ -432,7 +428,7 @@ class _Importer:
                     learned = next((r.wb_user_id for r in created if r.wb_user_id), None)
                     # A create's answer names its author, who is the caller.
                     if learned:
-                        self.weave._identity.learn(learned)
+                        self.weave.identity.learn(learned)
         else:
             created = await self.writes.submit(body)
         me = self.me
@@ -453,7 +449,7 @@ class _Importer:
             request = ap.feedback_query_request(
                 queue.project_id, expr, limit=limit, offset=len(rows)
             )
-            batch = ap.read_feedback(await self.weave._fetch(request))
+            batch = ap.read_feedback((await self.weave.send(request)).content)
             rows.extend(batch)
             if len(batch) < limit:
                 break
@@ -486,7 +482,7 @@ class _Importer:
     ) -> list[list[FeedbackRow] | BaseException]:
         flat = [row for entry in chunk for row in entry]
         try:
-            content = await self.weave._fetch(ap.batch_create_request(flat))
+            content = (await self.weave.send(ap.batch_create_request(flat))).content
         except BadRequestError as refusal:
             if len(chunk) == 1:
                 return [refusal]

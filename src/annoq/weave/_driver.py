@@ -8,7 +8,6 @@ send, never the transport.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from .._bulk import Outcome
@@ -20,8 +19,7 @@ from .._errors import (
     ServerError,
     TransportError,
 )
-from .._session_base import Identity
-from .._transport import Request, Response
+from .._requester import Requester
 from . import _protocol as proto
 from ._decisions import (
     Refusal,
@@ -35,7 +33,7 @@ from ._decisions import (
 from ._models import AnnotationState, QueueItem
 
 if TYPE_CHECKING:
-    from ._queue import Queue
+    from ._handle import Queue
 
 __all__ = ["ProgressDriver"]
 
@@ -47,25 +45,25 @@ class ProgressDriver:
     """Sets ``target`` on one item per :meth:`run`, exactly once, with an exact outcome
     where the answers allow it.
 
-    ``queue`` is a handle bound to the session view whose retries the run uses, ``send``
-    that view's request sender. ``exact`` reads every bare id before updating it (one
-    more request each) so that an item already yours counts as ``unchanged``; while the
-    caller's id is unknown, bare ids are read first anyway (that is how it is learned).
+    ``queue`` is a handle bound to the session view whose retries the run uses,
+    ``requester`` that view (its sends and the caller's identity). ``exact`` reads
+    every bare id before updating it (one more request each) so that an item already
+    yours counts as ``unchanged``; while the caller's id is unknown, bare ids are read
+    first anyway (that is how it is learned).
     """
 
     def __init__(
         self,
         queue: Queue,
-        send: Callable[[Request], Awaitable[Response]],
+        requester: Requester,
         target: AnnotationState,
-        identity: Identity,
         *,
         exact: bool = False,
     ) -> None:
         self._queue = queue
-        self._send = send
+        self._send = requester.send
         self._target = target
-        self._identity = identity
+        self._identity = requester.identity
         self._exact = exact
 
     async def run(self, work: str | QueueItem) -> Outcome:

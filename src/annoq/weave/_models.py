@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import attrs
 
+from .._args import listing
 from .._errors import InvalidArgumentError
 
 __all__ = [
@@ -77,8 +78,9 @@ def parse_state(
         state = AnnotationState(value)
         if state in allowed:
             return state
-    names = ", ".join(repr(s.value) for s in allowed)
-    raise InvalidArgumentError(f"{argument}={value!r} is not allowed; use one of {names}")
+    raise InvalidArgumentError(
+        f"{argument}={value!r} is not allowed; use {listing(s.value for s in allowed)}"
+    )
 
 
 SortField = Literal["call_started_at", "call_op_name", "created_at", "updated_at"]

@@ -7,15 +7,21 @@ models. Nothing here does I/O, so the whole wire format is tested without a serv
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import quote
 
+from .._args import require_choice, segment
 from .._args import require_count as require_count
 from .._args import require_id as require_id
 from .._args import require_segment as require_segment
-from .._convert import decode_json, make_converter, make_list_reader, structure, structure_list
+from .._convert import (
+    decode_json,
+    field,
+    make_converter,
+    make_list_reader,
+    structure,
+    structure_list,
+)
 from .._errors import InvalidArgumentError, ResponseDecodeError
 from .._transport import Request
 from ._fast import register_fast_item_hook
@@ -35,15 +41,6 @@ converter = make_converter(datetimes_to_utc=True)
 register_fast_item_hook(converter)
 
 QUEUE_SORT_FIELDS = ("id", "name", "created_at", "updated_at")
-
-
-#: What ``quote(value, safe="")`` leaves as it is: such an id (a UUID, say) is its own
-#: path segment, without a call per request.
-_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
-
-
-def _segment(value: str) -> str:
-    return value if _UNQUOTED.fullmatch(value) is not None else quote(value, safe="")
 
 
 def _str_list(values: Iterable[str], argument: str) -> list[str]:
@@ -98,8 +95,7 @@ def list_queues_request(
     if name is not None:
         body["name"] = name
     # Checked even without sort_by: a wrong direction must not pass silently.
-    if direction not in ("asc", "desc"):
-        raise InvalidArgumentError(f"direction={direction!r} is not allowed; use 'asc' or 'desc'")
+    require_choice(direction, "direction", ("asc", "desc"))
     if sort_by is not None:
         if sort_by not in QUEUE_SORT_FIELDS:
             names = ", ".join(repr(f) for f in QUEUE_SORT_FIELDS)
@@ -115,7 +111,7 @@ def list_queues_request(
 def read_queue_request(project_id: str, queue_id: str) -> Request:
     return Request(
         "GET",
-        f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}",
+        f"/annotation_queues/{segment(queue_id, 'queue_id')}",
         params={"project_id": require_id(project_id, "project_id")},
     )
 
@@ -135,15 +131,13 @@ def update_queue_request(
         body["description"] = description
     if scorer_refs is not None:
         body["scorer_refs"] = _str_list(scorer_refs, "scorer_refs")
-    return Request(
-        "PUT", f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}", json=body
-    )
+    return Request("PUT", f"/annotation_queues/{segment(queue_id, 'queue_id')}", json=body)
 
 
 def delete_queue_request(project_id: str, queue_id: str) -> Request:
     return Request(
         "DELETE",
-        f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}",
+        f"/annotation_queues/{segment(queue_id, 'queue_id')}",
         params={"project_id": require_id(project_id, "project_id")},
     )
 
@@ -166,7 +160,7 @@ def add_calls_request(
     }
     return Request(
         "POST",
-        f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}/items",
+        f"/annotation_queues/{segment(queue_id, 'queue_id')}/items",
         json=body,
     )
 
@@ -207,7 +201,7 @@ def items_query_body(
 def items_query_request(project_id: str, queue_id: str, body: dict[str, Any]) -> Request:
     return Request(
         "POST",
-        f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}/items/query",
+        f"/annotation_queues/{segment(queue_id, 'queue_id')}/items/query",
         json=body,
     )
 
@@ -217,8 +211,8 @@ def update_progress_request(
 ) -> Request:
     settable = parse_state(state, argument="state", allowed=SETTABLE_STATES)
     path = (
-        f"/annotation_queues/{_segment(require_segment(queue_id, 'queue_id'))}"
-        f"/items/{_segment(require_segment(item_id, 'item_id'))}/progress"
+        f"/annotation_queues/{segment(queue_id, 'queue_id')}"
+        f"/items/{segment(item_id, 'item_id')}/progress"
     )
     body = {"project_id": require_id(project_id, "project_id"), "annotation_state": settable.value}
     return Request("POST", path, json=body)
@@ -227,18 +221,10 @@ def update_progress_request(
 # -- responses ------------------------------------------------------------------------
 
 
-def _field(data: Any, name: str) -> Any:
-    if not isinstance(data, dict):
-        raise ResponseDecodeError(f"expected a JSON object, got {type(data).__name__}")
-    if name not in data:
-        raise ResponseDecodeError("required field is missing", path=f"$.{name}")
-    return data[name]
-
-
 def read_items_cattrs(content: bytes) -> list[QueueItem]:
     """``{"items": [...]}`` -> items, through cattrs (the reference ``read_items`` equals)."""
     return structure_list(
-        converter, _field(decode_json(content), "items"), QueueItem, path="$.items"
+        converter, field(decode_json(content), "items"), QueueItem, path="$.items"
     )
 
 
@@ -248,13 +234,13 @@ read_items = make_list_reader("items", QueueItem, read_items_cattrs)
 
 def read_item(content: bytes) -> QueueItem:
     """``{"item": {...}}`` -> item."""
-    return structure(converter, _field(decode_json(content), "item"), QueueItem, path="$.item")
+    return structure(converter, field(decode_json(content), "item"), QueueItem, path="$.item")
 
 
 def read_queue(content: bytes) -> AnnotationQueue:
     """``{"queue": {...}}`` -> queue."""
     return structure(
-        converter, _field(decode_json(content), "queue"), AnnotationQueue, path="$.queue"
+        converter, field(decode_json(content), "queue"), AnnotationQueue, path="$.queue"
     )
 
 
@@ -265,7 +251,7 @@ def read_queue_line(line: bytes, index: int) -> AnnotationQueue:
 
 def read_created_id(content: bytes) -> str:
     """``{"id": "..."}`` -> the id."""
-    value = _field(decode_json(content), "id")
+    value = field(decode_json(content), "id")
     if not isinstance(value, str) or not value:
         raise ResponseDecodeError("expected a non-empty string id", path="$.id")
     return value
@@ -273,7 +259,7 @@ def read_created_id(content: bytes) -> str:
 
 def read_stats(content: bytes) -> list[QueueStats]:
     return structure_list(
-        converter, _field(decode_json(content), "stats"), QueueStats, path="$.stats"
+        converter, field(decode_json(content), "stats"), QueueStats, path="$.stats"
     )
 
 

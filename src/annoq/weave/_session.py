@@ -11,22 +11,21 @@ from .. import _config
 from .._args import require_id
 from .._config import Timeout
 from .._errors import ResponseDecodeError
+from .._requester import Identity
 from .._retry import RetryBudget, RetryPolicy
-from .._session_base import Identity, SessionBase
+from .._session_base import SessionBase
 from .._transport import aiter_lines, check_base_url
 from . import _protocol as proto
 from ._auth import WeaveAuth, resolve_base_url, resolve_weave_auth
 from ._errors import classify
+from ._handle import Queue
 from ._models import AnnotationQueue, QueueStats
-from ._queue import Queue
 
 __all__ = ["WeaveSession"]
 
 
 class WeaveSession(SessionBase):
     """An async session with a W&B Weave trace server (or annoq's emulator).
-
-    Usage::
 
         async with WeaveSession() as weave:          # key from WANDB_API_KEY or ~/.netrc
             queue = weave.queue("entity/project", queue_id)
@@ -81,9 +80,8 @@ class WeaveSession(SessionBase):
             url, auth, session=session, timeout=timeout, max_retries=max_retries,
             retry_policy=retry_policy, retry_budget=retry_budget,
             connection_limit=connection_limit, user_agent=user_agent,
-            max_response_bytes=max_response_bytes, classify=classify,
+            max_response_bytes=max_response_bytes, classify=classify, identity=identity,
         )  # fmt: skip
-        self._identity = identity  # shared by every with_options view (a shallow copy)
 
     @property
     def user_id(self) -> str | None:
@@ -135,7 +133,7 @@ class WeaveSession(SessionBase):
         request = proto.create_queue_request(
             project_id, name=name, scorer_refs=scorer_refs, description=description
         )
-        return proto.read_created_id((await self._send_unrepeatable(request)).content)
+        return proto.read_created_id((await self.send(request, repeatable=False)).content)
 
     async def queues(
         self,
@@ -155,7 +153,7 @@ class WeaveSession(SessionBase):
         request = proto.list_queues_request(
             project_id, name=name, sort_by=sort_by, direction=direction, limit=limit, offset=offset
         )
-        async with self._transport.stream(request, self._options) as response:
+        async with self.stream(request) as response:
             index = 0
             lines = aiter_lines(response, max_bytes=self._transport.max_response_bytes)
             async for line in lines:
@@ -168,7 +166,7 @@ class WeaveSession(SessionBase):
         [s] = await weave.queue_stats("entity/project", [qid])
         """
         request = proto.queue_stats_request(project_id, queue_ids)
-        stats = proto.read_stats(await self._fetch(request))
+        stats = proto.read_stats((await self.send(request)).content)
         asked = len(request.json["queue_ids"])
         if len(stats) != asked:
             raise ResponseDecodeError(

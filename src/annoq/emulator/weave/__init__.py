@@ -1,0 +1,1 @@
+"""The emulated W&B Weave service: annotation queues, feedback, objects."""
