@@ -29,6 +29,7 @@ from . import _config
 from ._errors import AnnoqError, InvalidArgumentError
 
 __all__ = [
+    "EndGuard",
     "PageData",
     "PaginationError",
     "PrefetchDepth",
@@ -309,6 +310,43 @@ async def dedupe(
         yield index, page, fresh
 
 
+class EndGuard:
+    """Keeps a walk's prefetch from asking for pages past the list's end, for a list
+    whose answers say how many pages it has (Annofab's ``total_page_no``).
+
+    A page beyond the largest count answered so far is requested only once the page
+    before it has answered and was not the last (the list grew meanwhile); when it was
+    the last, the page is never requested (:meth:`past_end` is true, and the walk has
+    ended before it anyway). Before any answer, and within the counts known, pages go
+    out as the prefetch asks.
+    """
+
+    __slots__ = ("_answered", "_changed", "_total")
+
+    def __init__(self) -> None:
+        self._total: int | None = None  # no answer yet
+        self._answered: dict[int, bool] = {}  # page index -> was the last page
+        self._changed = asyncio.Event()
+
+    def record(self, index: int, total_pages: int, last: bool) -> None:
+        """Page ``index`` (0-based) answered: the list's page count, and whether the
+        walk ends there."""
+        self._total = total_pages if self._total is None else max(self._total, total_pages)
+        self._answered[index] = last
+        self._answered.pop(index - _config.MAX_PREFETCH - 2, None)  # keep a few
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def past_end(self, index: int) -> bool:
+        """Whether page ``index`` lies past the end (then it must not be requested)."""
+        while self._total is not None and index >= 1 and index + 1 > self._total:
+            before = self._answered.get(index - 1)
+            if before is not None:
+                return before
+            await self._changed.wait()
+        return False
+
+
 async def walk_deduped(
     fetch: Callable[[int], Awaitable[P]],
     items: Callable[[P], Sequence[T]],
@@ -318,24 +356,34 @@ async def walk_deduped(
     *,
     prefetch: int | None,
     repeats_ok: bool = False,
+    page_count: Callable[[P], int] | None = None,
 ) -> AsyncIterator[tuple[int, P, list[T]]]:
     """The walk wiring a paged list needs, written once: ``fetch(index)`` reads page
     ``index`` (0-based) as the backend answers it (its own record, with its totals);
     ``items(page)`` and ``is_last(index, page)`` say what it holds and whether the list
     ends there. Yields ``(index, page, fresh)`` in order, prefetched (:func:`walk_pages`),
     with ``fresh`` the items not in ``window`` yet (by ``key``, :func:`dedupe`). Closing
-    it early cancels the requests in flight.
+    it early cancels the requests in flight. ``page_count(page)``, when the answers say
+    how many pages the list has, keeps the prefetch from asking past the end
+    (:class:`EndGuard`).
 
         async for index, page, fresh in walk_deduped(fetch, items, is_last, key, window,
                                                      prefetch=2):
             ...
     """
     read: dict[int, P] = {}
+    guard = EndGuard() if page_count is not None else None
 
     async def one(index: int) -> PageData[T]:
+        if guard is not None and await guard.past_end(index):
+            guard.record(index, 0, True)
+            return PageData((), is_last=True)  # never reached: the walk ended before
         page = await fetch(index)
         read[index] = page
-        return PageData(items(page), is_last=is_last(index, page))
+        last = is_last(index, page)
+        if guard is not None and page_count is not None:
+            guard.record(index, page_count(page), last)
+        return PageData(items(page), is_last=last)
 
     pages = dedupe(walk_pages(one, prefetch=prefetch), key, window, repeats_ok=repeats_ok)
     try:

@@ -85,3 +85,21 @@ async def test_an_annofab_list_walk_deepens_its_prefetch_by_default(
     assert sorted(seen) == sorted(ids)
     assert len(seen) == len(ids)
     assert emu.faults.peak_in_flight_of(route) in expected_peak(prefetch)
+
+
+@pytest.mark.parametrize("prefetch", [None, 2, 0])
+async def test_an_annofab_task_walk_asks_for_no_page_past_the_end(
+    annoq_emulator: Emulator, prefetch: int | None
+) -> None:
+    """The answers say how many pages there are: however deep the prefetch, the walk
+    requests exactly those pages."""
+    emu = annoq_emulator
+    ids = emu.annofab.seed_tasks(1_000, assignee=emu.annofab.user)
+    emu.faults.add(FaultRule(kind="latency", latency=LATENCY, routes={"annofab_tasks"}))
+    async with AnnofabSession(
+        pat=emu.annofab.pat, endpoint=emu.base_url, retry_policy=FAST_RETRIES
+    ) as af:
+        walk = af.project(emu.annofab.project_id).tasks(page_size=25, prefetch=prefetch)
+        seen = [task.task_id async for task in walk]
+    assert seen == sorted(ids)
+    assert emu.faults.requests_seen("annofab_tasks") == 1_000 // 25

@@ -124,7 +124,20 @@ def numbered_pages(
         reachable = (index + 1) * page_size < cap
         return not items(page) or page.page_no >= page.total_page_no or not reachable
 
-    return walk_deduped(one, items, is_last, key, window, prefetch=prefetch, repeats_ok=repeats_ok)
+    return walk_deduped(
+        one,
+        items,
+        is_last,
+        key,
+        window,
+        prefetch=prefetch,
+        repeats_ok=repeats_ok,
+        page_count=_page_count,
+    )
+
+
+def _page_count(page: Numbered) -> int:
+    return page.total_page_no
 
 
 def _items_of(page: Page[T]) -> Sequence[T]:
