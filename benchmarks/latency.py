@@ -7,7 +7,7 @@ concurrency and prefetch) and with a small sweep of fixed settings (the adaptive
 replaced by a fixed one; a walk given ``prefetch=N``), then prints the defaults as a %
 of the best fixed setting.
 
-    python benchmarks/latency.py [--latency 50 150] [--quick]
+    python benchmarks/latency.py [--latency 50 150] [--quick] [--json out.json]
 
 Not a test; ``--quick`` (small sizes, one latency) keeps it alive in CI.
 """
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import annoq._bulk as bulk_engine
@@ -198,15 +199,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, nargs="+", default=[50.0, 150.0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one latency")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
     latencies = args.latency[:1] if args.quick else args.latency
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min)")
+    report: dict[str, Any] = {"load_start": [round(x, 2) for x in os.getloadavg()], "runs": []}
     for latency in latencies:
         print(f"\n{latency:g} ms per request")
         print(f"{'':28} {'defaults':>10} {'best fixed':>11} {'defaults %':>11}  sweep")
         for name, default, best, sweep in run_latency(latency, args.quick):
             share = 100 * default / best if best else 0.0
             print(f"{name:28} {default:10,.0f} {best:11,.0f} {share:10.0f}%  {sweep}")
+            report["runs"].append(
+                {"latency_ms": latency, "name": name, "default": default, "best": best,
+                 "share": default / best if best else None, "sweep": sweep}
+            )  # fmt: skip
+    report["load_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,12 @@ from typing import Any
 
 from _harness import EmulatorProcess, machine_info, median_row, run_child
 
-SECTIONS = ("stream", "bulk", "scale", "decode", "startup")
+SECTIONS = ("stream", "bulk", "scale", "decode", "startup", "latency", "annofab")
+#: Sections that are scripts of their own (each starts its own emulator), run after the
+#: others: ``latency`` (latency.py: defaults against the best fixed settings at 50 and
+#: 150 ms) and ``annofab`` (annofab_complete.py: bulk complete under faults against the
+#: official Annofab client), with small sizes under ``--quick``.
+SCRIPTS = ("latency", "annofab")
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Row:
         return json.dumps(fields, sort_keys=True)
 
 
+HERE = Path(__file__).resolve().parent
 FLOOR, OFFICIAL, ANNOQ = "client_floor", "client_official", "client_annoq"
 
 
@@ -176,6 +182,28 @@ def run_startup(reps: int, runs_per_rep: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- running
 
 
+def run_scripts(sections: set[str], quick: bool, tmp: Path) -> dict[str, Any]:
+    """Run each script section with ``--json`` and keep its report (or why it failed)."""
+    argv = {
+        "latency": ["latency.py", *(["--quick", "--latency", "5"] if quick else [])],
+        "annofab": ["annofab_complete.py", *(["--tasks", "9", "--reruns", "1"] if quick else [])],
+    }
+    reports: dict[str, Any] = {}
+    for name in SCRIPTS:
+        if name not in sections:
+            continue
+        out = tmp / f"{name}.json"
+        script, *rest = argv[name]
+        command = [sys.executable, str(HERE / script), *rest, "--json", str(out)]
+        print(f"  {name}: {' '.join(command[1:])}", file=sys.stderr)
+        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not out.exists():
+            reports[name] = {"status": "failed", "reason": proc.stderr[-500:]}
+            continue
+        reports[name] = {"status": "ok", **json.loads(out.read_text())}
+    return reports
+
+
 def run_rows(
     rows: list[Row], s: Sizes, reps: int, emu: EmulatorProcess, tmp: Path
 ) -> dict[str, Any]:
@@ -233,7 +261,53 @@ def _brief(result: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- targets
 
 
-def targets(rows: dict[str, Any], s: Sizes) -> list[dict[str, Any]]:
+def script_checks(scripts: dict[str, Any]) -> list[tuple[str, Any, Any, str, float, bool]]:
+    """The script sections' targets, for those that ran: each latency row's defaults over
+    its best fixed setting (>= 90%), and Annofab bulk complete's tasks/s (>= 3x) and 429s
+    (<= 1x) over the official client's sequential chain."""
+    checks: list[tuple[str, Any, Any, str, float, bool]] = []
+    latency = scripts.get("latency", {})
+    for run in latency.get("runs", []):
+        name = f"{run['latency_ms']:g} ms {run['name'].split(' (')[0]}: defaults / best fixed"
+        checks.append((name, run["default"], run["best"], ">=", 0.9, True))
+    if "latency" in scripts and not latency.get("runs"):
+        checks.append(("latency: defaults / best fixed", None, None, ">=", 0.9, True))
+    if "annofab" in scripts:
+        rows = {r["client"]: r for r in scripts["annofab"].get("rows", [])}
+        official = rows.get("official annofabapi, sequential", {})
+        measured = bool(official) and not official.get("unavailable")
+        for client, stated in (
+            ("annoq bulk_operate(ids)", True),
+            ("annoq walk + bulk_operate", False),
+        ):
+            mine = rows.get(client, {})
+            short = "ids" if "ids" in client else "walk-fed"
+            checks.append(
+                (
+                    f"annofab complete tasks/s: annoq {short} / official",
+                    mine.get("tasks_per_s"),
+                    official.get("tasks_per_s") if measured else None,
+                    ">=",
+                    3.0,
+                    stated,
+                )
+            )
+            checks.append(
+                (
+                    f"annofab complete 429s: annoq {short} / official",
+                    mine.get("served_429"),
+                    official.get("served_429") if measured else None,
+                    "<=",
+                    1.0,
+                    stated,
+                )
+            )
+    return checks
+
+
+def targets(
+    rows: dict[str, Any], s: Sizes, scripts: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The issue's ratios (plus two flatness checks), PASS/MISS, or N/A if a row is missing."""
 
     def get(metric: str, *row_ids: str) -> float | None:
@@ -269,6 +343,7 @@ def targets(rows: dict[str, Any], s: Sizes) -> list[dict[str, Any]]:
         ("import time: annoq / official SDK",
          get("import_s", "startup.annoq"), get("import_s", "startup.official"), "<=", 1.0, False),
     ]  # fmt: skip
+    checks += script_checks(scripts or {})
     out = []
     for name, num, den, op, limit, stated in checks:
         value = num / den if num is not None and den else None
@@ -286,6 +361,33 @@ def targets(rows: dict[str, Any], s: Sizes) -> list[dict[str, Any]]:
 
 def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
+
+def print_scripts(scripts: dict[str, Any]) -> None:
+    """The script sections' own figures (their full tables: the scripts' output)."""
+    for name, report in scripts.items():
+        if report.get("status") != "ok":
+            print(f"\n{name}: {report.get('status')}: {report.get('reason', '')[-300:]}")
+            continue
+        if name == "latency":
+            print(f"\nlatency (defaults against the best fixed setting)"
+                  f"{'defaults':>14}{'best fixed':>12}{'share':>8}  sweep")  # fmt: skip
+            for run in report["runs"]:
+                label = f"{run['latency_ms']:g} ms {run['name']}"
+                share = _fmt(run["share"] and 100 * run["share"], ".0f")
+                print(f"  {label:<48}{run['default']:>12,.0f}{run['best']:>12,.0f}{share:>7}%"
+                      f"  {run['sweep']}")  # fmt: skip
+        if name == "annofab":
+            print(f"\nannofab bulk complete, {report['tasks']:,} tasks, reliability faults, "
+                  f"{report['latency_ms']:g} ms{'tasks/s':>12}{'done':>7}{'429s':>7}"
+                  f"{'409s':>7}{'req/task':>10}")  # fmt: skip
+            for row in report["rows"]:
+                if row.get("unavailable"):
+                    print(f"  {row['client']:<48}  unavailable: {row.get('reason', '')[:60]}")
+                    continue
+                print(f"  {row['client']:<48}{row['tasks_per_s']:>12.1f}{row['completed']:>7}"
+                      f"{row['served_429']:>7}{row['client_409']:>7}"
+                      f"{row['requests_per_task']:>10.2f}")  # fmt: skip
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -335,6 +437,7 @@ def print_report(report: dict[str, Any]) -> None:
                     _fmt(r["base_rss_mb"], ".1f"),
                 ]
             print(f"  {r['label']:<38}" + "".join(f"{c:>12}" for c in cells))
+    print_scripts(report.get("scripts", {}))
     print("\ntargets (same run)")
     for t in report["targets"]:
         value = _fmt(t["value"], "8.3f")
@@ -363,12 +466,15 @@ def main(argv: list[str] | None = None) -> int:
         results = run_rows(rows, sizes, reps, emu, Path(tmp))
     if "startup" in sections:
         results.update(run_startup(reps, 1 if args.quick else 5))
+    with tempfile.TemporaryDirectory(prefix="annoq-bench-") as tmp:
+        scripts = run_scripts(sections, args.quick, Path(tmp))
     meta["load_avg_end"] = machine_info()["load_avg"]
     report = {
         "meta": meta,
         "config": {"quick": args.quick, "reps": reps, "only": sorted(sections), **asdict(sizes)},
         "rows": results,
-        "targets": targets(results, sizes),
+        "scripts": scripts,
+        "targets": targets(results, sizes, scripts),
     }
     print_report(report)
     if args.json:
