@@ -56,9 +56,10 @@ def register(commands: Subcommands) -> None:
     """Add ``annofab`` with its ``tasks`` and ``operate`` commands."""
     group = commands.add_parser(
         "annofab",
-        help="walk and operate on Annofab tasks",
-        description="Annofab tasks: 'tasks' streams a project's tasks, 'operate' applies "
-        "an operation to many tasks. Credentials: --pat, else $ANNOFAB_PAT, else "
+        help="walk, export, import and operate on Annofab projects",
+        description="Annofab projects: stream tasks, input data and annotations, download "
+        "exports, list and wait for jobs, operate on many tasks and import in bulk. "
+        "Credentials: --pat, else $ANNOFAB_PAT, else "
         "$ANNOFAB_USER_ID and $ANNOFAB_PASSWORD, else ~/.netrc for the endpoint's host.",
     )
     sub = group.add_subparsers(
