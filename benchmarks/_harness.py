@@ -323,6 +323,16 @@ def machine_info() -> dict[str, Any]:
         "load_avg": [round(x, 2) for x in os.getloadavg()],
         "versions": {
             name: _version(name)
-            for name in ("annoq", "aiohttp", "orjson", "cattrs", "weave", "httpx", "pydantic")
+            for name in (
+                "annoq",
+                "aiohttp",
+                "orjson",
+                "cattrs",
+                "msgspec",
+                "weave",
+                "annofabapi",
+                "httpx",
+                "pydantic",
+            )
         },
     }
