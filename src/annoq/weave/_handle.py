@@ -209,14 +209,20 @@ class Queue:
             async for page in queue.pages(filter=ItemFilter(call_op_name="predict")):
                 print(page.offset, len(page.items))
         """
-        state = _walks._WalkState()
         plan = _walks.plan_walk(
-            self.project_id,
-            self.id,
-            filter, states, sort_by, page_size, include_position, max_items, resume, mode, prefetch,
-        )  # fmt: skip
-        state.fingerprint = plan.fingerprint
-        return ItemWalk(_walks._pages_of(_walks.walk(self._query, self.id, plan), state), state)
+            project_id=self.project_id,
+            queue_id=self.id,
+            filter=filter,
+            states=states,
+            sort_by=sort_by,
+            page_size=page_size,
+            include_position=include_position,
+            max_items=max_items,
+            resume=resume,
+            mode=mode,
+            prefetch=prefetch,
+        )
+        return _walks.page_walk(self._weave, plan)
 
     def items(
         self,
@@ -236,14 +242,20 @@ class Queue:
         async for item in queue.items(states=["unstarted"]):
             print(item.id, item.call_op_name)
         """
-        state = _walks._WalkState()
         plan = _walks.plan_walk(
-            self.project_id,
-            self.id,
-            filter, states, sort_by, page_size, include_position, max_items, resume, mode, prefetch,
-        )  # fmt: skip
-        state.fingerprint = plan.fingerprint
-        return _walks._QueueItemWalk(_walks.walk(self._query, self.id, plan), state)
+            project_id=self.project_id,
+            queue_id=self.id,
+            filter=filter,
+            states=states,
+            sort_by=sort_by,
+            page_size=page_size,
+            include_position=include_position,
+            max_items=max_items,
+            resume=resume,
+            mode=mode,
+            prefetch=prefetch,
+        )
+        return _walks.item_walk(self._weave, plan)
 
     # -- annotations (see _annotations.py) --------------------------------------------
 

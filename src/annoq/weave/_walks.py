@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -14,6 +14,7 @@ import attrs
 from .. import _config
 from .._args import require_choice, require_prefetch
 from .._errors import InvalidArgumentError
+from .._requester import Requester
 from .._walk import (
     PageData,
     PaginationError,
@@ -24,9 +25,9 @@ from .._walk import (
     walk_pages,
 )
 from . import _protocol as proto
-from ._models import AnnotationState, ItemFilter, Page, QueueItem, SortBy
+from ._models import AnnotationState, ItemFilter, Page, QueueItem, SortBy, parse_states
 
-__all__ = ["ItemWalk", "WalkMode", "plan_walk", "walk"]
+__all__ = ["ItemWalk", "WalkMode", "WalkPlan", "item_walk", "page_walk", "plan_walk", "walk"]
 
 log = logging.getLogger("annoq")
 
@@ -77,19 +78,51 @@ class _WalkState:
         return encode_resume_token(self.position, self.fingerprint)
 
 
+@attrs.frozen
+class WalkPlan:
+    """What one walk of a queue reads, decided (and checked) before any request.
+
+    ``body`` is the items query without ``limit``/``offset``; ``fingerprint`` is what a
+    resume token must match; ``start`` the list offset to begin at; ``states`` the
+    states kept while walking (stable mode; ``None``: keep all); ``custom_order`` a
+    caller's sort (ids kept for the whole walk); ``anchored`` the overlap of one item
+    that finds deletions before the position (stable mode, default order).
+    """
+
+    project_id: str
+    queue_id: str
+    body: dict[str, Any]
+    fingerprint: dict[str, Any]
+    start: int
+    page_size: int
+    states: frozenset[AnnotationState] | None
+    max_items: int | None
+    prefetch: int | None
+    custom_order: bool
+    anchored: bool
+
+
 def plan_walk(
+    *,
     project_id: str,
     queue_id: str,
-    filter: ItemFilter | None,
-    states: Iterable[AnnotationState | str] | None,
-    sort_by: SortBy | Sequence[SortBy] | None,
-    page_size: int,
-    include_position: bool,
-    max_items: int | None,
-    resume: str | None,
-    mode: str,
-    prefetch: int | None,
-) -> _WalkPlan:
+    filter: ItemFilter | None = None,
+    states: Iterable[AnnotationState | str] | None = None,
+    sort_by: SortBy | Sequence[SortBy] | None = None,
+    page_size: int = _config.DEFAULT_PAGE_SIZE,
+    include_position: bool = False,
+    max_items: int | None = None,
+    resume: str | None = None,
+    mode: str = "stable",
+    prefetch: int | None = None,
+) -> WalkPlan:
+    """The plan of a walk of ``Queue.pages()``/``items()`` (same options); pure, no I/O.
+
+    Every check is here: a bad option raises :class:`~annoq.InvalidArgumentError`
+    naming it, before any request.
+
+        plan = plan_walk(project_id="e/p", queue_id="q1", states=["unstarted"])
+    """
     proto.require_count(page_size, "page_size", minimum=1)
     require_prefetch(prefetch)
     if max_items is not None:
@@ -100,12 +133,14 @@ def plan_walk(
         raise InvalidArgumentError(f"filter must be an ItemFilter, got {type(base).__name__}")
     wanted = base.annotation_states
     if states is not None:
-        given = ItemFilter(annotation_states=states).annotation_states
+        given = parse_states(states, argument="states")
         if wanted is not None and set(wanted) != set(given or ()):
             raise InvalidArgumentError(
                 "states and filter.annotation_states disagree; give the state filter once"
             )
         wanted = given
+    if resume is not None and not isinstance(resume, str):
+        raise InvalidArgumentError(f"resume must be a resume token (str), got {resume!r}")
     server_filter = base.without_states()
     if mode == "fast" and wanted is not None:
         server_filter = ItemFilter(
@@ -125,24 +160,36 @@ def plan_walk(
     }
     start = decode_resume_token(resume, fingerprint) if resume is not None else 0
     local_states = frozenset(wanted) if (wanted is not None and mode == "stable") else None
-    return _WalkPlan(
-        body,
-        fingerprint,
-        start,
-        page_size,
-        local_states,
-        max_items,
-        prefetch,
+    return WalkPlan(
+        project_id=project_id,
+        queue_id=queue_id,
+        body=body,
+        fingerprint=fingerprint,
+        start=start,
+        page_size=page_size,
+        states=local_states,
+        max_items=max_items,
+        prefetch=prefetch,
         custom_order=sort_by is not None and bool(body.get("sort_by")),
         anchored=mode == "stable" and not body.get("sort_by"),
     )
 
 
-async def walk(
-    query: Callable[[dict[str, Any]], Awaitable[list[QueueItem]]],
-    queue_id: str,
-    plan: _WalkPlan,
-) -> AsyncIterator[_WalkedPage]:
+def page_walk(requester: Requester, plan: WalkPlan) -> ItemWalk[Page[QueueItem]]:
+    """``Queue.pages()``: the walk of ``plan``, page by page, sent through ``requester``."""
+    state = _WalkState()
+    state.fingerprint = plan.fingerprint
+    return ItemWalk(_pages_of(walk(requester, plan), state), state)
+
+
+def item_walk(requester: Requester, plan: WalkPlan) -> ItemWalk[QueueItem]:
+    """``Queue.items()``: the walk of ``plan``, item by item, sent through ``requester``."""
+    state = _WalkState()
+    state.fingerprint = plan.fingerprint
+    return _QueueItemWalk(walk(requester, plan), state)
+
+
+async def walk(requester: Requester, plan: WalkPlan) -> AsyncIterator[_WalkedPage]:
     """Every page of the walk (possibly empty after filtering), with the list
     position just after each kept item, for exact resume tokens.
 
@@ -161,6 +208,12 @@ async def walk(
     walker = _Walker(plan)
     if walker.remaining == 0:
         return
+    queue_id = plan.queue_id
+
+    async def query(body: dict[str, Any]) -> list[QueueItem]:
+        request = proto.items_query_request(plan.project_id, queue_id, body)
+        return proto.read_items((await requester.send(request)).content)
+
     overlap = 1 if plan.anchored else 0
     size = plan.page_size
     backing_up = 0  # pages backed up from `backup_from`, while re-finding our place
@@ -291,7 +344,7 @@ class _Walker:
     """What a walk knows: where it is in the list, the item just before that (the
     anchor), the ids it has read, and how many more items it may yield."""
 
-    def __init__(self, plan: _WalkPlan) -> None:
+    def __init__(self, plan: WalkPlan) -> None:
         size = plan.page_size
         # Holds every id a back-up can re-read (up to _MAX_BACKUP_PAGES pages back).
         self.window = SeenWindow(None if plan.custom_order else (_MAX_BACKUP_PAGES + 2) * size)
@@ -363,43 +416,6 @@ class _Walker:
 
 
 _item_id = operator.attrgetter("id")
-
-
-class _WalkPlan:
-    __slots__ = (
-        "anchored",
-        "body",
-        "custom_order",
-        "fingerprint",
-        "max_items",
-        "page_size",
-        "prefetch",
-        "start",
-        "states",
-    )
-
-    def __init__(
-        self,
-        body: dict[str, Any],
-        fingerprint: dict[str, Any],
-        start: int,
-        page_size: int,
-        states: frozenset[AnnotationState] | None,
-        max_items: int | None,
-        prefetch: int | None,
-        *,
-        custom_order: bool,
-        anchored: bool = False,
-    ) -> None:
-        self.anchored = anchored
-        self.body = body
-        self.fingerprint = fingerprint
-        self.start = start
-        self.page_size = page_size
-        self.states = states
-        self.max_items = max_items
-        self.prefetch = prefetch
-        self.custom_order = custom_order
 
 
 class _WalkedPage:
