@@ -69,6 +69,7 @@ def test_the_scan_covers_the_handles_drivers_and_walks() -> None:
         "weave/_handle.py",
         "weave/_driver.py",
         "weave/_annotations.py",
+        "weave/_walks.py",
         "annofab/_handle.py",
         "annofab/_driver.py",
         "annofab/_bulk_drivers.py",

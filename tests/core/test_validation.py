@@ -119,7 +119,7 @@ def test_unknown_state_in_a_filter_is_refused_listing_all_four_states() -> None:
 async def test_unknown_state_in_a_walk_is_refused_before_any_request(
     http: MockHTTP, weave: WeaveSession
 ) -> None:
-    with pytest.raises(InvalidArgumentError, match="annotation_states"):
+    with pytest.raises(InvalidArgumentError, match=r"^states='finished' is not allowed"):
         weave.queue(PROJECT, QID).items(states=["finished"])
     assert request_count(http) == 0
 

@@ -1,7 +1,7 @@
 """The W&B Weave annotation-queue backend."""
 
 from ._annotations import AnnotationWalk
-from ._handle import ItemWalk, Queue, WalkMode
+from ._handle import Queue
 from ._models import (
     AddCallsResult,
     AnnotationQueue,
@@ -14,6 +14,7 @@ from ._models import (
 )
 from ._models_annotations import Annotation, AnnotationSpec, ItemAnnotations
 from ._session import WeaveSession
+from ._walks import ItemWalk, WalkMode
 
 __all__ = [
     "AddCallsResult",

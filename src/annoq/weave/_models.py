@@ -26,6 +26,7 @@ __all__ = [
     "QueueStats",
     "SortBy",
     "parse_state",
+    "parse_states",
 ]
 
 
@@ -117,16 +118,21 @@ class SortBy:
 def _states_tuple(
     value: Iterable[AnnotationState | str] | None,
 ) -> tuple[AnnotationState, ...] | None:
+    return parse_states(value, argument="annotation_states")
+
+
+def parse_states(
+    value: Iterable[AnnotationState | str] | None, *, argument: str
+) -> tuple[AnnotationState, ...] | None:
+    """States given as a list (or one state), else InvalidArgumentError naming ``argument``."""
     if value is None:
         return None
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, Iterable):
         names = ", ".join(repr(s.value) for s in AnnotationState.__members__.values())
-        raise InvalidArgumentError(
-            f"annotation_states must be a list of states ({names}), got {value!r}"
-        )
-    return tuple(parse_state(s, argument="annotation_states") for s in value)
+        raise InvalidArgumentError(f"{argument} must be a list of states ({names}), got {value!r}")
+    return tuple(parse_state(s, argument=argument) for s in value)
 
 
 def _optional_text(_: Any, attribute: attrs.Attribute[str | None], value: object) -> None:
