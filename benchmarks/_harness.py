@@ -8,6 +8,8 @@
 - `measure`: the timing/rusage wrapper the child runs around the client code.
 - `run_each`: sequential or semaphore-gathered calls, for the floor and official bulk.
 - `median_row`, `machine_info`: reporting helpers.
+- `annofabapi_missing`, `annofabapi_service`: the official Annofab client, pointed at
+  the emulator, for the Annofab benchmarks (``annofab_complete.py``, ``annofab_import.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -268,6 +271,32 @@ async def run_each(
             return await update(item_id)
 
     return sum(await asyncio.gather(*(one(i) for i in ids)))
+
+
+# --------------------------------------------------------------------------- annofabapi
+
+
+def annofabapi_missing() -> str | None:
+    """Why the official Annofab client (``annofabapi``, ``bench`` extra) cannot be
+    imported here, or ``None``."""
+    try:
+        import annofabapi  # noqa: F401
+    except ImportError as error:
+        return f"{error}"
+    return None
+
+
+def annofabapi_service(url: str, pat: str) -> tuple[Any, Counter[int]]:
+    """``annofabapi.build`` pointed at ``url`` (the emulator) with a personal access
+    token, and a Counter of the status codes of its responses (a hook on its session)."""
+    import annofabapi
+
+    statuses: Counter[int] = Counter()
+    service = annofabapi.build(pat=pat, endpoint_url=url)
+    service.api.session.hooks["response"].append(
+        lambda response, *args, **kwargs: statuses.update([response.status_code])
+    )
+    return service, statuses
 
 
 # --------------------------------------------------------------------------- reporting

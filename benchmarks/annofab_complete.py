@@ -48,6 +48,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
+from _harness import annofabapi_missing, annofabapi_service
 from latency import fixed as fixed_limit  # benchmarks/latency.py: the same swap
 
 from annoq.annofab import AnnofabSession, Task
@@ -253,17 +254,11 @@ class Official:
     """annofabapi, one task after another: read, take over, start, complete."""
 
     def __init__(self, info: dict[str, Any]) -> None:
-        import annofabapi
-
         self.waits = _listen("annofabapi", logging.INFO)
-        self.statuses: Counter[int] = Counter()
         self.failures: Counter[str] = Counter()
         self.elapsed = 0.0
         self.project = info["project"]
-        self.service = annofabapi.build(pat=info["pat"], endpoint_url=info["url"])
-        self.service.api.session.hooks["response"].append(
-            lambda response, *args, **kwargs: self.statuses.update([response.status_code])
-        )
+        self.service, self.statuses = annofabapi_service(info["url"], info["pat"])
 
     def one_pass(self, task_ids: list[str]) -> list[str]:
         """The chain on each task in turn; the ids whose chain raised."""
@@ -310,15 +305,6 @@ class Official:
             "wait_other": self.waits.other,
             "concurrency": "1 (sequential)",
         }
-
-
-def official_missing() -> str | None:
-    """Why the official client cannot run here, or ``None``."""
-    try:
-        import annofabapi  # noqa: F401
-    except ImportError as error:
-        return f"{error}"
-    return None
 
 
 # --------------------------------------------------------------------------- report
@@ -437,7 +423,7 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     args = parser.parse_args()
-    missing = "--no-official given" if args.no_official else official_missing()
+    missing = "--no-official given" if args.no_official else annofabapi_missing()
     if missing is not None:
         print(f"note: the official client's side is skipped: {missing}", flush=True)
     load_start = [round(x, 2) for x in os.getloadavg()]
