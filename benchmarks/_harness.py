@@ -342,6 +342,18 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
+def load_average() -> list[float]:
+    """The 1, 5 and 15-minute load averages, rounded (for a report's start and end)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def write_report(path: Path | None, report: dict[str, Any]) -> None:
+    """Write a script's report as JSON to ``path`` (``--json``), if one was given."""
+    if path is not None:
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {path}")
+
+
 def machine_info() -> dict[str, Any]:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
@@ -349,7 +361,7 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": _cpu_model(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "load_avg": load_average(),
         "versions": {
             name: _version(name)
             for name in (

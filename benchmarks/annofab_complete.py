@@ -48,7 +48,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
-from _harness import annofabapi_missing, annofabapi_service
+from _harness import annofabapi_missing, annofabapi_service, load_average, write_report
 from latency import fixed as fixed_limit  # benchmarks/latency.py: the same swap
 
 from annoq.annofab import AnnofabSession, Task
@@ -426,7 +426,7 @@ def main() -> None:
     missing = "--no-official given" if args.no_official else annofabapi_missing()
     if missing is not None:
         print(f"note: the official client's side is skipped: {missing}", flush=True)
-    load_start = [round(x, 2) for x in os.getloadavg()]
+    load_start = load_average()
     rows: list[dict[str, Any]] = []
     sets = ["annoq", "walk", "official", *(f"fixed{n}" for n in args.fixed)]
     emulator = Emulator(args.tasks, args.latency, args.seed, sets)
@@ -475,15 +475,13 @@ def main() -> None:
         "latency_ms": args.latency,
         "seed": args.seed,
         "load_start": load_start,
-        "load_end": [round(x, 2) for x in os.getloadavg()],
+        "load_end": load_average(),
         "cores": os.cpu_count(),
         "rows": rows,
         "ratios": ratios(rows),
     }
     print_report(report)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_report(args.json, report)
 
 
 if __name__ == "__main__":

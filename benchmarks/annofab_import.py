@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import threading
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from _harness import annofabapi_missing, annofabapi_service
+from _harness import annofabapi_missing, annofabapi_service, load_average, write_report
 
 from annoq.annofab import AnnofabSession, AnnotationImport, NewAnnotation
 from annoq.emulator import FaultRule, run_emulator
@@ -196,7 +195,7 @@ def main() -> None:
         print(f"note: the official client's row is skipped: {missing}", flush=True)
     runs: list[tuple[str, int | None]] = [(REQUESTS_LOOP, None), (OFFICIAL, None)]
     runs += [("annoq, concurrency 4", 4), ("annoq, concurrency 8", 8)]
-    load_start = [round(x, 2) for x in os.getloadavg()]
+    load_start = load_average()
     rows: list[dict[str, Any]] = []
     with emulator(n * len(runs), args.latency) as info:
         writes = info["emu"].annofab.store.bulk.writes
@@ -227,15 +226,13 @@ def main() -> None:
         "items": n,
         "latency": args.latency,
         "load_start": load_start,
-        "load_end": [round(x, 2) for x in os.getloadavg()],
+        "load_end": load_average(),
         "cores": os.cpu_count(),
         "rows": rows,
         "ratios": ratios(rows),
     }
     print_report(report)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_report(args.json, report)
 
 
 if __name__ == "__main__":

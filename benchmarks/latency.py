@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from _harness import load_average, write_report
+
 import annoq._bulk as bulk_engine
 from annoq import WeaveSession
 from annoq.annofab import AnnofabSession
@@ -203,7 +205,7 @@ def main() -> None:
     args = parser.parse_args()
     latencies = args.latency[:1] if args.quick else args.latency
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min)")
-    report: dict[str, Any] = {"load_start": [round(x, 2) for x in os.getloadavg()], "runs": []}
+    report: dict[str, Any] = {"load_start": load_average(), "runs": []}
     for latency in latencies:
         print(f"\n{latency:g} ms per request")
         print(f"{'':28} {'defaults':>10} {'best fixed':>11} {'defaults %':>11}  sweep")
@@ -214,9 +216,8 @@ def main() -> None:
                 {"latency_ms": latency, "name": name, "default": default, "best": best,
                  "share": default / best if best else None, "sweep": sweep}
             )  # fmt: skip
-    report["load_end"] = [round(x, 2) for x in os.getloadavg()]
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    report["load_end"] = load_average()
+    write_report(args.json, report)
 
 
 if __name__ == "__main__":

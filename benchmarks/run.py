@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _harness import EmulatorProcess, machine_info, median_row, run_child
+from _harness import EmulatorProcess, machine_info, median_row, run_child, write_report
 
 SECTIONS = ("stream", "bulk", "scale", "decode", "startup", "latency", "annofab")
 #: Sections that are scripts of their own (each starts its own emulator), run after the
@@ -477,9 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets(results, sizes, scripts),
     }
     print_report(report)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"\nwrote {args.json}")
+    write_report(args.json, report)
     return 0
 
 
